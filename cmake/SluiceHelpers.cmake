@@ -1,0 +1,59 @@
+# One way to declare a module, a test and a program, in the manner of abseil's absl_cc_library.
+include_guard(GLOBAL)
+
+# Warnings and sanitizers live on one INTERFACE target linked PRIVATE everywhere.
+add_library(sluice_default_settings INTERFACE)
+add_library(sluice::default_settings ALIAS sluice_default_settings)
+target_compile_options(sluice_default_settings INTERFACE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+if(SLUICE_WERROR)
+  target_compile_options(sluice_default_settings INTERFACE -Werror)
+endif()
+if(SLUICE_SANITIZE)
+  target_compile_options(sluice_default_settings INTERFACE -fsanitize=${SLUICE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(sluice_default_settings INTERFACE -fsanitize=${SLUICE_SANITIZE})
+endif()
+
+# sluice_add_module(NAME name [SHARED] SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# Declares library sluice_<name> with alias sluice::<name>; public headers in include/sluice/<name>/.
+# SHARED is for modules whose objects register themselves at load time (ops), which a static
+# archive would drop when nothing references them.
+function(sluice_add_module)
+  cmake_parse_arguments(M "SHARED" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target sluice_${M_NAME})
+  if(M_SOURCES)
+    if(M_SHARED)
+      add_library(${target} SHARED ${M_SOURCES})
+      set_target_properties(${target} PROPERTIES OUTPUT_NAME sluice_${M_NAME}
+                            LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib)
+    else()
+      add_library(${target} STATIC ${M_SOURCES})
+    endif()
+    target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${target} PUBLIC ${M_PUBLIC_DEPS} PRIVATE ${M_PRIVATE_DEPS} sluice::default_settings)
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  else()
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/include)
+    target_link_libraries(${target} INTERFACE ${M_PUBLIC_DEPS})
+  endif()
+  add_library(sluice::${M_NAME} ALIAS ${target})
+endfunction()
+
+# sluice_add_program(NAME name SOURCES ... DEPS ...): an executable in build/bin.
+function(sluice_add_program)
+  cmake_parse_arguments(P "" "NAME" "SOURCES;DEPS" ${ARGN})
+  add_executable(${P_NAME} ${P_SOURCES})
+  target_link_libraries(${P_NAME} PRIVATE ${P_DEPS} sluice::default_settings)
+endfunction()
+
+# sluice_add_test(NAME name SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary whose
+# cases are discovered into ctest, labelled by module so CI can run a subset.
+function(sluice_add_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main sluice::default_settings)
+  target_compile_definitions(${T_NAME} PRIVATE SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                               SLUICE_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()

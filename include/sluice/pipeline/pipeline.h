@@ -1,0 +1,52 @@
+// A running pipeline built from a config: the consumer calls Next() for each output.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/config/document.h"
+#include "sluice/pipeline/counters.h"
+#include "sluice/pipeline/element.h"
+
+namespace sluice::pipeline {
+
+struct PipelineOptions {
+  // Overrides the config's epochs when set (-1 repeats forever).
+  std::optional<int64_t> epochs;
+};
+
+class PipelineImpl;
+
+class Pipeline {
+ public:
+  // Builds every stage's op and checks every knob against its op. Throws sluice::Error naming
+  // the file, stage and key. Threads start on the first Next().
+  static std::unique_ptr<Pipeline> Create(const config::Document& config,
+                                          const PipelineOptions& options = {});
+  ~Pipeline();  // stops the pipeline and joins every thread
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Delivers the next output; false once every epoch is done. An op's failure is rethrown as
+  // sluice::Error prefixed with the stage's name; later calls rethrow it again.
+  bool Next(Element* out);
+  // Stops producing and joins every thread; Next() then returns false. Safe to call twice.
+  void Stop();
+  // A consistent-enough copy of every counter, safe to call from any thread at any time.
+  PipelineSnapshot Snapshot() const;
+  const std::string& name() const;
+  // Threads this pipeline runs now (not counting the caller's).
+  int RunningThreads() const;
+
+ private:
+  explicit Pipeline(std::unique_ptr<PipelineImpl> impl);
+  std::unique_ptr<PipelineImpl> impl_;
+};
+
+// Pipelines alive in this process, for samplers (the tracer) that observe without owning.
+// `fn` runs under the registry's lock: keep it short and do not create or destroy pipelines.
+void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn);
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,87 @@
+// The bounded, closable, cancellable queue between an asynchronous stage and its consumer.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+
+#include "sluice/common/clock.h"
+#include "pipeline/internal/stage_counters.h"
+
+namespace sluice::pipeline::internal {
+
+template <typename T>
+class BoundedQueue {
+ public:
+  BoundedQueue(size_t capacity, QueueStats* stats) : capacity_(capacity), stats_(stats) {}
+
+  // Blocks while full. Returns false (dropping `item`) once the queue is cancelled.
+  bool Push(T&& item) {
+    std::unique_lock lock(mu_);
+    not_full_.wait(lock, [&] { return items_.size() < capacity_ || cancelled_; });
+    if (cancelled_) return false;
+    items_.push_back(std::move(item));
+    Record();
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks while empty and open. Returns false at the end (closed and drained) or on cancel.
+  bool Pop(T* out) {
+    std::unique_lock lock(mu_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_ || cancelled_; });
+    if (cancelled_ || items_.empty()) return false;
+    *out = std::move(items_.front());
+    items_.pop_front();
+    Record();
+    not_full_.notify_one();
+    return true;
+  }
+
+  // No more pushes: Pop drains what is left, then returns false.
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+
+  // Wakes every waiter; Push and Pop return false from now on.
+  void Cancel() {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+  size_t capacity() const { return capacity_; }
+
+ private:
+  // Updates occupancy statistics; called with mu_ held after every change in size.
+  void Record() {
+    int64_t now = MonotonicNanos();
+    int64_t old_size = stats_->size.load(std::memory_order_relaxed);
+    int64_t last = stats_->last_change_ns.load(std::memory_order_relaxed);
+    if (last != 0) {
+      stats_->area_ns.store(stats_->area_ns.load(std::memory_order_relaxed) + old_size * (now - last),
+                            std::memory_order_relaxed);
+    }
+    auto size = static_cast<int64_t>(items_.size());
+    stats_->size.store(size, std::memory_order_relaxed);
+    stats_->last_change_ns.store(now, std::memory_order_relaxed);
+    if (size > stats_->max.load(std::memory_order_relaxed)) {
+      stats_->max.store(size, std::memory_order_relaxed);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::deque<T> items_;     // guarded by mu_
+  bool closed_ = false;     // guarded by mu_
+  bool cancelled_ = false;  // guarded by mu_
+  const size_t capacity_;
+  QueueStats* stats_;  // written under mu_
+};
+
+}  // namespace sluice::pipeline::internal

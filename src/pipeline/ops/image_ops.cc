@@ -1,0 +1,633 @@
+// Built-in image ops: decode_jpeg, resize, random_resized_crop, random_flip and normalize.
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <stb_image_resize.h>  // implementation lives in libstb (Debian's libstb-dev)
+
+#include "sluice/common/error.h"
+#include "sluice/pipeline/element.h"
+#include "sluice/pipeline/op.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// Names the element in error messages: its file when known, else its id.
+std::string Where(const Element& e) {
+  return e.path.empty() ? fmt::format("element {}", e.id) : fmt::format("'{}'", e.path);
+}
+
+// Throws "stage 'S': OP: WHERE: WHAT". Out of line so that the hot paths stay small.
+[[noreturn]] void FailElement(const OpContext& ctx, std::string_view op, const Element& e,
+                              std::string_view what) {
+  Fail("stage '{}': {}: {}: {}", ctx.stage, op, Where(e), what);
+}
+
+std::string DTypeList(std::initializer_list<DType> dtypes) {
+  std::string s;
+  for (DType d : dtypes) {
+    if (!s.empty()) s += " or ";
+    s += DTypeName(d);
+  }
+  return s;
+}
+
+// The image of an element: its first tensor, which must be [H, W, C] with a dtype in `dtypes`
+// and dimensions that stb_image_resize's int parameters can hold. Further tensors (a label)
+// ride along untouched.
+const Tensor& ImageOf(const Element& e, const OpContext& ctx, std::string_view op,
+                      std::initializer_list<DType> dtypes) {
+  if (e.tensors.empty()) {
+    FailElement(
+        ctx, op, e,
+        fmt::format("expected a {} image tensor [H, W, C], got an element with no "
+                    "tensors{}",
+                    DTypeList(dtypes), e.bytes ? " (undecoded bytes: decode it first)" : ""));
+  }
+  const Tensor& t = e.tensors.front();
+  bool dtype_ok = std::find(dtypes.begin(), dtypes.end(), t.dtype()) != dtypes.end();
+  if (!dtype_ok || t.rank() != 3) {
+    FailElement(ctx, op, e,
+                fmt::format("expected a {} image tensor [H, W, C], got {}", DTypeList(dtypes),
+                            t.Describe()));
+  }
+  if (t.dim(0) <= 0 || t.dim(1) <= 0 || t.dim(2) <= 0) {
+    FailElement(ctx, op, e, fmt::format("image {} is empty", t.Describe()));
+  }
+  int64_t row_bytes = t.dim(1) * t.dim(2) * static_cast<int64_t>(DTypeSize(t.dtype()));
+  if (t.dim(0) > INT_MAX || row_bytes > INT_MAX) {
+    FailElement(ctx, op, e, fmt::format("image {} is too large", t.Describe()));
+  }
+  return t;
+}
+
+// An output size [h, w] from `size` (an int for a square, or [h, w]), each > 0.
+std::pair<int64_t, int64_t> SizeArg(OpArgs& args) {
+  std::vector<int64_t> size = args.Ints("size");
+  if (size.size() != 1 && size.size() != 2) {
+    args.Fail("size",
+              fmt::format("expected an integer or [height, width], got {} values", size.size()));
+  }
+  int64_t h = size[0];
+  int64_t w = size.back();
+  constexpr int64_t kMaxSide = 1 << 16;  // keeps every stb_image_resize int in range
+  if (h <= 0 || w <= 0 || h > kMaxSide || w > kMaxSide) {
+    args.Fail("size", fmt::format("each side must be in [1, {}], got [{}, {}]", kMaxSide, h, w));
+  }
+  return {h, w};
+}
+
+// A [min, max] range argument with lo_limit < min <= max <= hi_limit (`lo_open`: min must be
+// strictly above lo_limit).
+std::pair<double, double> RangeArg(OpArgs& args, std::string_view key, std::vector<double> fallback,
+                                   double lo_limit, bool lo_open, double hi_limit) {
+  std::vector<double> r = args.Doubles(key, std::move(fallback));
+  if (r.size() != 2) {
+    args.Fail(key, fmt::format("expected [min, max], got {} values", r.size()));
+  }
+  bool lo_ok = lo_open ? r[0] > lo_limit : r[0] >= lo_limit;
+  if (!lo_ok || !(r[1] <= hi_limit) || !(r[0] <= r[1])) {
+    args.Fail(key, fmt::format("expected {}{}, {}] with min <= max, got [{}, {}]",
+                               lo_open ? "(" : "[", lo_limit, hi_limit, r[0], r[1]));
+  }
+  return {r[0], r[1]};
+}
+
+// Resizes the h x w region at (top, left) of `src` [H, W, C] into a new [out_h, out_w, C] tensor
+// of the same dtype. stb_image_resize reads the region in place through the source's row
+// stride, so a crop costs no copy; its edge mode clamps at the region's border.
+Tensor ResizeRegion(const Tensor& src, int64_t top, int64_t left, int64_t h, int64_t w,
+                    int64_t out_h, int64_t out_w, const OpContext& ctx, std::string_view op,
+                    const Element& e) {
+  const int64_t channels = src.dim(2);
+  const size_t value_size = DTypeSize(src.dtype());
+  const int in_stride = static_cast<int>(src.dim(1) * channels * value_size);
+  const int out_stride = static_cast<int>(out_w * channels * value_size);
+  if (channels > 64) {  // STBIR_MAX_CHANNELS in Debian's build
+    FailElement(ctx, op, e, fmt::format("cannot resize {}: more than 64 channels", src.Describe()));
+  }
+  Tensor out = Tensor::Allocate(src.dtype(), {out_h, out_w, channels});
+  const size_t offset = static_cast<size_t>((top * src.dim(1) + left) * channels);
+  int ok = 0;
+  if (src.dtype() == DType::kUInt8) {
+    ok = stbir_resize_uint8(src.data<uint8_t>() + offset, static_cast<int>(w), static_cast<int>(h),
+                            in_stride, out.data<uint8_t>(), static_cast<int>(out_w),
+                            static_cast<int>(out_h), out_stride, static_cast<int>(channels));
+  } else {
+    ok = stbir_resize_float(src.data<float>() + offset, static_cast<int>(w), static_cast<int>(h),
+                            in_stride, out.data<float>(), static_cast<int>(out_w),
+                            static_cast<int>(out_h), out_stride, static_cast<int>(channels));
+  }
+  if (!ok) {
+    FailElement(ctx, op, e,
+                fmt::format("stb_image_resize failed resizing {} to [{}, {}]", src.Describe(),
+                            out_h, out_w));
+  }
+  return out;
+}
+
+// splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014):
+// tiny state, so a fresh generator per element costs nothing, and ample quality for a handful
+// of augmentation draws. Written out rather than <random> so that the draws are the same with
+// every standard library.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1), from the top 53 bits.
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
+  // Uniform integer in [0, n] (n >= 0 and far below 2^53, as image sides are).
+  int64_t UpTo(int64_t n) {
+    return std::min(n, static_cast<int64_t>(Uniform() * static_cast<double>(n + 1)));
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// The random stream of one element: reproducible for a given seed, epoch and element id.
+SplitMix64 ElementRng(uint64_t seed, const OpContext& ctx, const Element& e) {
+  return SplitMix64(MixSeed(MixSeed(seed, static_cast<uint64_t>(ctx.epoch)), e.id));
+}
+
+// Per-op salts mixed into the user's seed, so that stages given the same seed (a global one)
+// do not make correlated draws (e.g. flipping exactly the elements that got small crops).
+constexpr uint64_t kCropSalt = 0x63726f70;  // "crop"
+constexpr uint64_t kFlipSalt = 0x666c6970;  // "flip"
+
+// ---------------------------------------------------------------------------------------------
+// decode_jpeg
+
+// One TurboJPEG decompressor per thread: handles are not thread-safe, and creating one per
+// image would allocate the decompressor's state per image.
+class ThreadDecompressor {
+ public:
+  // The calling thread's handle, created on first use and destroyed at thread exit.
+  static tjhandle Get() {
+    Holder& h = Local();
+    if (h.handle == nullptr) {
+      h.handle = tjInitDecompress();
+      if (h.handle == nullptr) {
+        Fail("decode_jpeg: cannot create a TurboJPEG decompressor: {}", tjGetErrorStr2(nullptr));
+      }
+    }
+    return h.handle;
+  }
+  // Drops the calling thread's handle. After a failed call TurboJPEG 2.1 can leave the
+  // decompressor part-way through a header (tjDecompressHeader3 does not abort it on error), and
+  // the next header read on that handle then misparses a valid file; so every failure gets a
+  // fresh handle. Failures are rare, so this costs nothing on the hot path.
+  static void Reset() {
+    Holder& h = Local();
+    if (h.handle != nullptr) tjDestroy(h.handle);
+    h.handle = nullptr;
+  }
+
+ private:
+  struct Holder {
+    tjhandle handle = nullptr;
+    ~Holder() {
+      if (handle != nullptr) tjDestroy(handle);
+    }
+  };
+  static Holder& Local() {
+    thread_local Holder holder;
+    return holder;
+  }
+};
+
+std::span<const tjscalingfactor> ScalingFactors() {
+  static const std::span<const tjscalingfactor> factors = [] {
+    int n = 0;
+    const tjscalingfactor* f = tjGetScalingFactors(&n);
+    return f == nullptr ? std::span<const tjscalingfactor>()
+                        : std::span<const tjscalingfactor>(f, static_cast<size_t>(n));
+  }();
+  return factors;
+}
+
+// Decodes JPEG bytes into uint8 [H, W, 3] RGB, optionally shrinking in the DCT domain, which
+// skips most of the inverse DCT and colour conversion work for a smaller output.
+class DecodeJpegOp : public MapOp {
+ public:
+  explicit DecodeJpegOp(OpArgs& args) {
+    target_size_ = args.Int("target_size", 0);
+    if (target_size_ < 0) {
+      args.Fail("target_size", fmt::format("must be >= 0 (0 = full size), got {}", target_size_));
+    }
+    if (args.Bool("fast", false)) flags_ |= TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE;
+    allow_truncated_ = args.Bool("allow_truncated", false);
+    args.Finish();
+  }
+
+  OpProperties properties() const override {
+    return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
+  }
+
+  void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
+    if (!in.bytes || in.bytes->empty()) {
+      FailElement(ctx, "decode_jpeg", in,
+                  in.tensors.empty()
+                      ? "expected JPEG bytes (from read_file), got an element with no bytes"
+                      : fmt::format("expected JPEG bytes (from read_file), got no bytes and "
+                                    "tensor {} (already decoded?)",
+                                    in.tensors.front().Describe()));
+    }
+    tjhandle tj = ThreadDecompressor::Get();
+    const auto* jpeg = reinterpret_cast<const unsigned char*>(in.bytes->data());
+    const auto jpeg_size = static_cast<unsigned long>(in.bytes->size());
+
+    int width = 0, height = 0, subsamp = 0, colorspace = 0;
+    const int rc = tjDecompressHeader3(tj, jpeg, jpeg_size, &width, &height, &subsamp, &colorspace);
+    if (rc != 0 || width <= 0 || height <= 0) {
+      // rc 0 without a size: the data ended before the first frame (only tables were found).
+      std::string why = rc != 0 ? tjGetErrorStr2(tj)
+                                : fmt::format("no image frame found ({})", tjGetErrorStr2(tj));
+      ThreadDecompressor::Reset();
+      FailElement(ctx, "decode_jpeg", in, fmt::format("not a valid JPEG: {}", why));
+    }
+    const auto [out_w, out_h] = ScaledSize(width, height);
+
+    Tensor image = Tensor::Allocate(DType::kUInt8, {out_h, out_w, 3});
+    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+      // libjpeg cannot convert CMYK to RGB itself: decode CMYK into per-thread scratch.
+      thread_local std::vector<uint8_t> cmyk;
+      cmyk.resize(static_cast<size_t>(out_w * out_h * 4));
+      Decompress(tj, jpeg, jpeg_size, cmyk.data(), out_w, out_h, TJPF_CMYK, ctx, in);
+      CmykToRgb(cmyk.data(), image.data<uint8_t>(), out_w * out_h);
+    } else {
+      Decompress(tj, jpeg, jpeg_size, image.data<uint8_t>(), out_w, out_h, TJPF_RGB, ctx, in);
+    }
+
+    in.bytes.reset();  // the encoded data is no longer needed downstream
+    in.tensors.clear();
+    in.tensors.push_back(std::move(image));
+    out.push_back(std::move(in));
+  }
+
+ private:
+  // The output [width, height]: with target_size, the smallest DCT scaling (never above 1/1)
+  // whose shorter side is still >= target_size; full size when none qualifies.
+  std::pair<int64_t, int64_t> ScaledSize(int width, int height) const {
+    int64_t best_w = width, best_h = height;
+    if (target_size_ <= 0) return {best_w, best_h};
+    for (const tjscalingfactor& f : ScalingFactors()) {
+      if (f.num > f.denom) continue;  // never upsample
+      const int64_t w = TJSCALED(width, f), h = TJSCALED(height, f);
+      if (std::min(w, h) >= target_size_ && w * h < best_w * best_h) {
+        best_w = w;
+        best_h = h;
+      }
+    }
+    return {best_w, best_h};
+  }
+
+  // Decompresses into `dst` (w x h pixels of `pixel_format`). TurboJPEG picks the largest
+  // scaling factor that fits w x h, which is the one ScaledSize chose. Like PIL, warnings about
+  // damaged but complete data (extraneous bytes before a marker, common in real data sets)
+  // still yield the image, while a truncated file fails unless args.allow_truncated is set (its
+  // missing rows would come out grey). TurboJPEG 2.1 reports no warning codes, so truncation is
+  // recognized by libjpeg's message for it (JWRN_JPEG_EOF), unchanged since libjpeg 6.
+  void Decompress(tjhandle tj, const unsigned char* jpeg, unsigned long jpeg_size, uint8_t* dst,
+                  int64_t w, int64_t h, int pixel_format, const OpContext& ctx,
+                  const Element& in) const {
+    const int pitch = static_cast<int>(w * tjPixelSize[pixel_format]);
+    if (tjDecompress2(tj, jpeg, jpeg_size, dst, static_cast<int>(w), pitch, static_cast<int>(h),
+                      pixel_format, flags_) == 0) {
+      return;
+    }
+    const bool fatal = tjGetErrorCode(tj) != TJERR_WARNING;
+    const std::string why = tjGetErrorStr2(tj);
+    ThreadDecompressor::Reset();
+    if (fatal) FailElement(ctx, "decode_jpeg", in, fmt::format("cannot decode JPEG: {}", why));
+    if (!allow_truncated_ && why.find("Premature end of JPEG file") != std::string::npos) {
+      FailElement(ctx, "decode_jpeg", in,
+                  fmt::format("truncated JPEG ({}); set args.allow_truncated to decode what is "
+                              "there",
+                              why));
+    }
+  }
+
+  // Adobe CMYK JPEGs store inverted ink values (255 = no ink), so R = C * K / 255 and so on;
+  // the same conversion libjpeg-turbo's own tools use (a colour-managed one is out of scope).
+  static void CmykToRgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels) {
+    for (int64_t i = 0; i < pixels; ++i, cmyk += 4, rgb += 3) {
+      const unsigned k = cmyk[3];
+      rgb[0] = static_cast<uint8_t>((cmyk[0] * k + 127) / 255);
+      rgb[1] = static_cast<uint8_t>((cmyk[1] * k + 127) / 255);
+      rgb[2] = static_cast<uint8_t>((cmyk[2] * k + 127) / 255);
+    }
+  }
+
+  int64_t target_size_ = 0;
+  int flags_ = 0;
+  bool allow_truncated_ = false;
+};
+
+SLUICE_REGISTER_OP("decode_jpeg", DecodeJpegOp);
+
+// ---------------------------------------------------------------------------------------------
+// resize
+
+// Resizes the image to a fixed [h, w] with stb_image_resize (Mitchell filter when shrinking,
+// Catmull-Rom when enlarging; edges clamped).
+class ResizeOp : public MapOp {
+ public:
+  explicit ResizeOp(OpArgs& args) {
+    std::tie(height_, width_) = SizeArg(args);
+    args.Finish();
+  }
+
+  OpProperties properties() const override {
+    return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
+  }
+
+  void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
+    const Tensor& src = ImageOf(in, ctx, "resize", {DType::kUInt8, DType::kFloat32});
+    if (src.dim(0) != height_ || src.dim(1) != width_) {
+      in.tensors.front() =
+          ResizeRegion(src, 0, 0, src.dim(0), src.dim(1), height_, width_, ctx, "resize", in);
+    }  // else already the right size: pass the buffer through
+    out.push_back(std::move(in));
+  }
+
+ private:
+  int64_t height_ = 0, width_ = 0;
+};
+
+SLUICE_REGISTER_OP("resize", ResizeOp);
+
+// ---------------------------------------------------------------------------------------------
+// random_resized_crop
+
+// torchvision's RandomResizedCrop: a crop of random area fraction (uniform in `scale`) and
+// aspect ratio (log-uniform in `ratio`), resized to `size`. Draws depend only on the seed, the
+// epoch and the element id, so a parallel stage crops the same way whatever thread runs it.
+class RandomResizedCropOp : public MapOp {
+ public:
+  explicit RandomResizedCropOp(OpArgs& args) {
+    std::tie(height_, width_) = SizeArg(args);
+    std::tie(scale_min_, scale_max_) = RangeArg(args, "scale", {0.08, 1.0}, 0.0, true, 1.0);
+    double ratio_min, ratio_max;
+    std::tie(ratio_min, ratio_max) =
+        RangeArg(args, "ratio", {3.0 / 4.0, 4.0 / 3.0}, 0.0, true, HUGE_VAL);
+    log_ratio_min_ = std::log(ratio_min);
+    log_ratio_max_ = std::log(ratio_max);
+    ratio_min_ = ratio_min;
+    ratio_max_ = ratio_max;
+    seed_ = MixSeed(args.Seed("seed"), kCropSalt);
+    args.Finish();
+  }
+
+  OpProperties properties() const override {
+    return {
+        .kind = OpKind::kMap, .parallelizable = true, .deterministic = false, .stateless = true};
+  }
+
+  void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
+    const Tensor& src = ImageOf(in, ctx, "random_resized_crop", {DType::kUInt8, DType::kFloat32});
+    const int64_t img_h = src.dim(0), img_w = src.dim(1);
+    SplitMix64 rng = ElementRng(seed_, ctx, in);
+    const Crop c = DrawCrop(rng, img_h, img_w);
+    if (c.h == img_h && c.w == img_w && img_h == height_ && img_w == width_) {
+      out.push_back(std::move(in));  // the whole image at its own size: nothing to do
+      return;
+    }
+    in.tensors.front() =
+        ResizeRegion(src, c.top, c.left, c.h, c.w, height_, width_, ctx, "random_resized_crop", in);
+    out.push_back(std::move(in));
+  }
+
+ private:
+  struct Crop {
+    int64_t top, left, h, w;
+  };
+
+  // torchvision.transforms.RandomResizedCrop.get_params: ten tries, then a centre crop with
+  // the aspect ratio clamped into `ratio`.
+  Crop DrawCrop(SplitMix64& rng, int64_t img_h, int64_t img_w) const {
+    const double area = static_cast<double>(img_h) * static_cast<double>(img_w);
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      const double target_area = area * rng.Uniform(scale_min_, scale_max_);
+      const double aspect = std::exp(rng.Uniform(log_ratio_min_, log_ratio_max_));
+      const auto w = static_cast<int64_t>(std::lround(std::sqrt(target_area * aspect)));
+      const auto h = static_cast<int64_t>(std::lround(std::sqrt(target_area / aspect)));
+      if (w > 0 && w <= img_w && h > 0 && h <= img_h) {
+        const int64_t top = rng.UpTo(img_h - h);
+        const int64_t left = rng.UpTo(img_w - w);
+        return {top, left, h, w};
+      }
+    }
+    const double in_ratio = static_cast<double>(img_w) / static_cast<double>(img_h);
+    int64_t w = img_w, h = img_h;
+    if (in_ratio < ratio_min_) {
+      h = std::clamp<int64_t>(std::lround(static_cast<double>(w) / ratio_min_), 1, img_h);
+    } else if (in_ratio > ratio_max_) {
+      w = std::clamp<int64_t>(std::lround(static_cast<double>(h) * ratio_max_), 1, img_w);
+    }
+    return {(img_h - h) / 2, (img_w - w) / 2, h, w};
+  }
+
+  int64_t height_ = 0, width_ = 0;
+  double scale_min_ = 0, scale_max_ = 0;
+  double ratio_min_ = 0, ratio_max_ = 0;
+  double log_ratio_min_ = 0, log_ratio_max_ = 0;
+  uint64_t seed_ = 0;
+};
+
+SLUICE_REGISTER_OP("random_resized_crop", RandomResizedCropOp);
+
+// ---------------------------------------------------------------------------------------------
+// random_flip
+
+// Mirrors rows of `pixel` bytes per pixel; a fixed kPixel lets memcpy become plain moves.
+template <size_t kPixel>
+void MirrorRows(const uint8_t* src, uint8_t* dst, int64_t rows, int64_t width, size_t pixel) {
+  const size_t p = kPixel != 0 ? kPixel : pixel;
+  const size_t row = static_cast<size_t>(width) * p;
+  for (int64_t r = 0; r < rows; ++r, src += row, dst += row) {
+    uint8_t* d = dst + row - p;
+    for (int64_t x = 0; x < width; ++x, d -= p) std::memcpy(d, src + static_cast<size_t>(x) * p, p);
+  }
+}
+
+// Flips the image left to right with probability p; an unflipped element passes through as is.
+class RandomFlipOp : public MapOp {
+ public:
+  explicit RandomFlipOp(OpArgs& args) {
+    p_ = args.Double("p", 0.5);
+    if (!(p_ >= 0.0 && p_ <= 1.0)) args.Fail("p", fmt::format("must be in [0, 1], got {}", p_));
+    seed_ = MixSeed(args.Seed("seed"), kFlipSalt);
+    args.Finish();
+  }
+
+  OpProperties properties() const override {
+    return {
+        .kind = OpKind::kMap, .parallelizable = true, .deterministic = false, .stateless = true};
+  }
+
+  void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
+    const Tensor& src = ImageOf(in, ctx, "random_flip",
+                                {DType::kUInt8, DType::kInt32, DType::kInt64, DType::kFloat32});
+    if (ElementRng(seed_, ctx, in).Uniform() < p_) {
+      Tensor flipped = Tensor::Allocate(src.dtype(), src.shape());
+      const size_t pixel = static_cast<size_t>(src.dim(2)) * DTypeSize(src.dtype());
+      const uint8_t* s = src.data<uint8_t>();
+      uint8_t* d = flipped.data<uint8_t>();
+      switch (pixel) {
+        case 1:
+          MirrorRows<1>(s, d, src.dim(0), src.dim(1), pixel);
+          break;
+        case 3:
+          MirrorRows<3>(s, d, src.dim(0), src.dim(1), pixel);
+          break;
+        case 4:
+          MirrorRows<4>(s, d, src.dim(0), src.dim(1), pixel);
+          break;
+        case 12:
+          MirrorRows<12>(s, d, src.dim(0), src.dim(1), pixel);
+          break;
+        default:
+          MirrorRows<0>(s, d, src.dim(0), src.dim(1), pixel);
+          break;
+      }
+      in.tensors.front() = std::move(flipped);
+    }
+    out.push_back(std::move(in));
+  }
+
+ private:
+  double p_ = 0.5;
+  uint64_t seed_ = 0;
+};
+
+SLUICE_REGISTER_OP("random_flip", RandomFlipOp);
+
+// ---------------------------------------------------------------------------------------------
+// normalize
+
+// uint8 (or float32) [H, W, C] -> float32 (x * scale - mean[c]) / std[c], as [H, W, C] or
+// [C, H, W]. For uint8 input every output value comes from a 256-entry table per channel,
+// computed in double once, so the result is the exact formula at the cost of one load.
+class NormalizeOp : public MapOp {
+ public:
+  explicit NormalizeOp(OpArgs& args) {
+    mean_ = args.Doubles("mean", std::vector<double>{0.485, 0.456, 0.406});
+    std_ = args.Doubles("std", std::vector<double>{0.229, 0.224, 0.225});
+    scale_ = args.Double("scale", 1.0 / 255.0);
+    const std::string layout = args.String("layout", "hwc");
+    if (layout == "chw") {
+      chw_ = true;
+    } else if (layout != "hwc") {
+      args.Fail("layout", fmt::format("expected \"hwc\" or \"chw\", got \"{}\"", layout));
+    }
+    if (mean_.empty()) args.Fail("mean", "expected one value per channel, got none");
+    if (std_.size() != mean_.size()) {
+      args.Fail("std", fmt::format("has {} values but mean has {}: give one of each per channel",
+                                   std_.size(), mean_.size()));
+    }
+    for (double s : std_) {
+      if (!(s != 0.0 && std::isfinite(s))) {
+        args.Fail("std", fmt::format("values must be finite and non-zero, got {}", s));
+      }
+    }
+    if (!(std::isfinite(scale_) && scale_ != 0.0)) {
+      args.Fail("scale", fmt::format("must be finite and non-zero, got {}", scale_));
+    }
+    args.Finish();
+
+    const size_t channels = mean_.size();
+    lut_.resize(channels * 256);
+    mul_.resize(channels);
+    add_.resize(channels);
+    for (size_t c = 0; c < channels; ++c) {
+      for (int v = 0; v < 256; ++v) {
+        lut_[c * 256 + v] = static_cast<float>((v * scale_ - mean_[c]) / std_[c]);
+      }
+      mul_[c] = static_cast<float>(scale_ / std_[c]);
+      add_[c] = static_cast<float>(-mean_[c] / std_[c]);
+    }
+  }
+
+  OpProperties properties() const override {
+    return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
+  }
+
+  void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
+    const Tensor& src = ImageOf(in, ctx, "normalize", {DType::kUInt8, DType::kFloat32});
+    const int64_t h = src.dim(0), w = src.dim(1), channels = src.dim(2);
+    if (static_cast<size_t>(channels) != mean_.size()) {
+      FailElement(ctx, "normalize", in,
+                  fmt::format("image {} has {} channels but args.mean and args.std have {} "
+                              "values: give one per channel",
+                              src.Describe(), channels, mean_.size()));
+    }
+    const int64_t pixels = h * w;
+    Tensor dst = Tensor::Allocate(DType::kFloat32, chw_ ? std::vector<int64_t>{channels, h, w}
+                                                        : std::vector<int64_t>{h, w, channels});
+    float* o = dst.data<float>();
+    if (src.dtype() == DType::kUInt8) {
+      const uint8_t* s = src.data<uint8_t>();
+      if (chw_) {
+        for (int64_t c = 0; c < channels; ++c) {
+          const float* lut = &lut_[static_cast<size_t>(c) * 256];
+          float* plane = o + c * pixels;
+          for (int64_t i = 0; i < pixels; ++i) plane[i] = lut[s[i * channels + c]];
+        }
+      } else if (channels == 3) {
+        const float *l0 = &lut_[0], *l1 = &lut_[256], *l2 = &lut_[512];
+        for (int64_t i = 0; i < pixels * 3; i += 3) {
+          o[i] = l0[s[i]];
+          o[i + 1] = l1[s[i + 1]];
+          o[i + 2] = l2[s[i + 2]];
+        }
+      } else {
+        for (int64_t i = 0; i < pixels; ++i) {
+          for (int64_t c = 0; c < channels; ++c) {
+            o[i * channels + c] = lut_[static_cast<size_t>(c) * 256 + s[i * channels + c]];
+          }
+        }
+      }
+    } else {
+      const float* s = src.data<float>();
+      for (int64_t c = 0; c < channels; ++c) {
+        const float mul = mul_[c], add = add_[c];
+        const int64_t stride = chw_ ? 1 : channels;
+        float* dc = chw_ ? o + c * pixels : o + c;
+        for (int64_t i = 0; i < pixels; ++i) dc[i * stride] = s[i * channels + c] * mul + add;
+      }
+    }
+    in.tensors.front() = std::move(dst);
+    out.push_back(std::move(in));
+  }
+
+ private:
+  std::vector<double> mean_, std_;
+  double scale_ = 1.0 / 255.0;
+  bool chw_ = false;
+  std::vector<float> lut_;        // [channel][value] for uint8 input
+  std::vector<float> mul_, add_;  // per channel, for float32 input: x * mul + add
+};
+
+SLUICE_REGISTER_OP("normalize", NormalizeOp);
+
+}  // namespace
+}  // namespace sluice::pipeline

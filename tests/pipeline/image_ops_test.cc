@@ -1,0 +1,642 @@
+// Tests for the built-in image ops: decode_jpeg, resize, random_resized_crop, random_flip and
+// normalize.
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sluice/common/error.h"
+#include "sluice/pipeline/element.h"
+#include "sluice/pipeline/op.h"
+
+namespace sluice::pipeline {
+namespace {
+
+using Json = OpArgs::Json;
+
+// Creates a registered map op from JSON args, as the runtime does for a stage named "stage".
+std::unique_ptr<MapOp> MakeOp(const std::string& name, const Json& json) {
+  OpArgs args(json, "test.json", "stage", name, "/tmp");
+  std::unique_ptr<Op> op = OpRegistry::Global().Create(name, args);
+  auto* map = dynamic_cast<MapOp*>(op.get());
+  if (map == nullptr) ADD_FAILURE() << name << " is not a MapOp";
+  op.release();
+  return std::unique_ptr<MapOp>(map);
+}
+
+// Runs `op` on one element and expects exactly one output.
+Element Apply(MapOp& op, Element in, int64_t epoch = 0) {
+  std::vector<Element> out;
+  OpContext ctx{.epoch = epoch, .worker = 0, .stage = "stage"};
+  op.Process(std::move(in), out, ctx);
+  EXPECT_EQ(out.size(), 1u);
+  return out.empty() ? Element() : std::move(out.front());
+}
+
+// The message of the sluice::Error that `fn` throws; a test failure if it throws none.
+std::string ErrorOf(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a sluice::Error";
+  return "";
+}
+
+std::string CreateError(const std::string& name, const Json& json) {
+  return ErrorOf([&] { MakeOp(name, json); });
+}
+
+// An RGB gradient, w x h: red follows x, green follows y, blue is constant.
+std::vector<uint8_t> Gradient(int w, int h) {
+  std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &px[static_cast<size_t>((y * w + x) * 3)];
+      p[0] = static_cast<uint8_t>(x * 255 / std::max(1, w - 1));
+      p[1] = static_cast<uint8_t>(y * 255 / std::max(1, h - 1));
+      p[2] = 128;
+    }
+  }
+  return px;
+}
+
+// Encodes packed pixels of `pixel_format` as a JPEG file's contents.
+std::string EncodeJpeg(const std::vector<uint8_t>& pixels, int w, int h,
+                       int pixel_format = TJPF_RGB, int subsamp = TJSAMP_444) {
+  tjhandle tj = tjInitCompress();
+  EXPECT_NE(tj, nullptr);
+  unsigned char* jpeg = nullptr;
+  unsigned long size = 0;
+  int rc = tjCompress2(tj, pixels.data(), w, 0, h, pixel_format, &jpeg, &size, subsamp, 95, 0);
+  EXPECT_EQ(rc, 0) << tjGetErrorStr2(tj);
+  std::string out(reinterpret_cast<const char*>(jpeg), size);
+  tjFree(jpeg);
+  tjDestroy(tj);
+  return out;
+}
+
+Element JpegElement(std::string jpeg, std::string path = "img/a.jpg", uint64_t id = 7) {
+  Element e;
+  e.bytes = std::make_shared<const std::string>(std::move(jpeg));
+  e.path = std::move(path);
+  e.id = id;
+  return e;
+}
+
+// An element holding one [h, w, c] tensor filled by fn(y, x, c).
+template <typename T = uint8_t>
+Element ImageElement(int64_t h, int64_t w, int64_t c,
+                     const std::function<T(int64_t, int64_t, int64_t)>& fn,
+                     DType dtype = DType::kUInt8, uint64_t id = 1) {
+  Tensor t = Tensor::Allocate(dtype, {h, w, c});
+  T* p = t.data<T>();
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t x = 0; x < w; ++x) {
+      for (int64_t k = 0; k < c; ++k) p[(y * w + x) * c + k] = fn(y, x, k);
+    }
+  }
+  Element e;
+  e.tensors.push_back(std::move(t));
+  e.path = "mem/img";
+  e.id = id;
+  return e;
+}
+
+// A pseudo-random pattern, so that different crops give different pixels.
+uint8_t Noise(int64_t y, int64_t x, int64_t c) {
+  return static_cast<uint8_t>(
+      MixSeed(static_cast<uint64_t>(y * 1000 + x), static_cast<uint64_t>(c)));
+}
+
+bool SamePixels(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::equal(a.data<uint8_t>(), a.data<uint8_t>() + a.byte_size(), b.data<uint8_t>());
+}
+
+using Shape = std::vector<int64_t>;
+
+// ---------------------------------------------------------------------------------------------
+// decode_jpeg
+
+TEST(DecodeJpegTest, DecodesToHwcRgbCloseToTheSource) {
+  const std::vector<uint8_t> src = Gradient(64, 48);
+  auto op = MakeOp("decode_jpeg", Json::object());
+  Element out = Apply(*op, JpegElement(EncodeJpeg(src, 64, 48)));
+
+  ASSERT_EQ(out.tensors.size(), 1u);
+  const Tensor& t = out.tensors[0];
+  EXPECT_EQ(t.dtype(), DType::kUInt8);
+  EXPECT_EQ(t.shape(), (Shape{48, 64, 3}));
+  EXPECT_EQ(out.bytes, nullptr);
+  EXPECT_EQ(out.path, "img/a.jpg");
+  EXPECT_EQ(out.id, 7u);
+  int max_diff = 0;
+  for (size_t i = 0; i < src.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(int{t.data<uint8_t>()[i]} - int{src[i]}));
+  }
+  EXPECT_LE(max_diff, 12);  // JPEG is lossy; quality 95, 4:4:4
+}
+
+TEST(DecodeJpegTest, TargetSizePicksTheSmallestDctScalingThatKeepsTheShortSide) {
+  const std::string jpeg = EncodeJpeg(Gradient(640, 480), 640, 480, TJPF_RGB, TJSAMP_420);
+  auto shape_for = [&](int64_t target) {
+    auto op = MakeOp("decode_jpeg", Json{{"target_size", target}});
+    return Apply(*op, JpegElement(jpeg)).tensors.at(0).shape();
+  };
+  EXPECT_EQ(shape_for(0), (Shape{480, 640, 3}));
+  EXPECT_EQ(shape_for(200), (Shape{240, 320, 3}));   // 1/2; 3/8 gives 180 < 200
+  EXPECT_EQ(shape_for(100), (Shape{120, 160, 3}));   // 1/4; 1/8 gives 60 < 100
+  EXPECT_EQ(shape_for(60), (Shape{60, 80, 3}));      // 1/8
+  EXPECT_EQ(shape_for(300), (Shape{300, 400, 3}));   // 5/8
+  EXPECT_EQ(shape_for(480), (Shape{480, 640, 3}));   // 1/1
+  EXPECT_EQ(shape_for(1000), (Shape{480, 640, 3}));  // never upsamples
+}
+
+TEST(DecodeJpegTest, FastModeDecodesToo) {
+  auto op = MakeOp("decode_jpeg", Json{{"fast", true}, {"target_size", 24}});
+  Element out = Apply(*op, JpegElement(EncodeJpeg(Gradient(64, 48), 64, 48)));
+  EXPECT_EQ(out.tensors.at(0).shape(), (Shape{24, 32, 3}));
+}
+
+TEST(DecodeJpegTest, GrayscaleBecomesThreeEqualChannels) {
+  std::vector<uint8_t> gray(32 * 16);
+  for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i % 32 * 8);
+  auto op = MakeOp("decode_jpeg", Json::object());
+  Element out = Apply(*op, JpegElement(EncodeJpeg(gray, 32, 16, TJPF_GRAY, TJSAMP_GRAY)));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{16, 32, 3}));
+  for (size_t i = 0; i < gray.size(); ++i) {
+    const uint8_t* p = t.data<uint8_t>() + i * 3;
+    EXPECT_EQ(p[0], p[1]);
+    EXPECT_EQ(p[1], p[2]);
+    EXPECT_NEAR(p[0], gray[i], 8);
+  }
+}
+
+TEST(DecodeJpegTest, CmykIsConvertedToRgb) {
+  // Adobe (inverted) CMYK: 255 = no ink, so RGB = C * K / 255.
+  std::vector<uint8_t> cmyk(16 * 16 * 4);
+  for (size_t i = 0; i < cmyk.size(); i += 4) {
+    cmyk[i] = 200;
+    cmyk[i + 1] = 100;
+    cmyk[i + 2] = 50;
+    cmyk[i + 3] = 128;
+  }
+  auto op = MakeOp("decode_jpeg", Json::object());
+  Element out = Apply(*op, JpegElement(EncodeJpeg(cmyk, 16, 16, TJPF_CMYK, TJSAMP_444)));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{16, 16, 3}));
+  const uint8_t* p = t.data<uint8_t>() + (8 * 16 + 8) * 3;
+  EXPECT_NEAR(p[0], 100, 4);
+  EXPECT_NEAR(p[1], 50, 4);
+  EXPECT_NEAR(p[2], 25, 4);
+}
+
+TEST(DecodeJpegTest, CorruptBytesThrowNamingThePath) {
+  auto op = MakeOp("decode_jpeg", Json::object());
+  std::string msg = ErrorOf([&] { Apply(*op, JpegElement("this is not a jpeg", "bad/x.jpg")); });
+  EXPECT_NE(msg.find("bad/x.jpg"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("decode_jpeg"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a valid JPEG"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Not a JPEG file"), std::string::npos) << msg;  // TurboJPEG's own text
+
+  // Cut inside the headers: no image frame at all.
+  const std::string jpeg = EncodeJpeg(Gradient(64, 48), 64, 48);
+  for (size_t length : {size_t{20}, size_t{200}, jpeg.size() / 2}) {
+    msg = ErrorOf([&] { Apply(*op, JpegElement(jpeg.substr(0, length), "bad/cut.jpg")); });
+    EXPECT_NE(msg.find("bad/cut.jpg"), std::string::npos) << length << ": " << msg;
+  }
+}
+
+TEST(DecodeJpegTest, TruncatedScanFailsUnlessAllowed) {
+  const std::string jpeg = EncodeJpeg(Gradient(64, 48), 64, 48);
+  const std::string cut = jpeg.substr(0, jpeg.size() - 10);
+  auto strict = MakeOp("decode_jpeg", Json::object());
+  std::string msg = ErrorOf([&] { Apply(*strict, JpegElement(cut, "bad/short.jpg")); });
+  EXPECT_NE(msg.find("truncated JPEG"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad/short.jpg"), std::string::npos) << msg;
+
+  auto lenient = MakeOp("decode_jpeg", Json{{"allow_truncated", true}});
+  EXPECT_EQ(Apply(*lenient, JpegElement(cut)).tensors.at(0).shape(), (Shape{48, 64, 3}));
+}
+
+TEST(DecodeJpegTest, DecodesValidFilesAfterFailures) {
+  // TurboJPEG 2.1 leaves a handle mid-header after some errors; the op must recover.
+  const std::string jpeg = EncodeJpeg(Gradient(64, 48), 64, 48);
+  auto op = MakeOp("decode_jpeg", Json::object());
+  const Tensor reference = Apply(*op, JpegElement(jpeg)).tensors.at(0);
+  for (size_t length : {size_t{20}, size_t{200}, size_t{400}, jpeg.size() - 10}) {
+    try {
+      Apply(*op, JpegElement(jpeg.substr(0, length)));
+    } catch (const Error&) {
+    }
+    EXPECT_TRUE(SamePixels(Apply(*op, JpegElement(jpeg)).tensors.at(0), reference)) << length;
+  }
+}
+
+TEST(DecodeJpegTest, ElementWithoutBytesIsRejected) {
+  auto op = MakeOp("decode_jpeg", Json::object());
+  Element e;
+  e.path = "img/empty.jpg";
+  std::string msg = ErrorOf([&] { Apply(*op, e); });
+  EXPECT_NE(msg.find("expected JPEG bytes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("img/empty.jpg"), std::string::npos) << msg;
+}
+
+TEST(DecodeJpegTest, DecodesConcurrentlyFromSeveralThreads) {
+  const std::string jpeg = EncodeJpeg(Gradient(64, 48), 64, 48);
+  auto op = MakeOp("decode_jpeg", Json::object());
+  const Tensor reference = Apply(*op, JpegElement(jpeg)).tensors.at(0);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        std::vector<Element> out;
+        OpContext ctx{.epoch = 0, .worker = t, .stage = "stage"};
+        op->Process(JpegElement(jpeg), out, ctx);
+        if (out.size() != 1 || !SamePixels(out[0].tensors.at(0), reference)) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(DecodeJpegTest, BadArgsAreRejected) {
+  EXPECT_NE(CreateError("decode_jpeg", Json{{"target_size", -1}}).find("args.target_size"),
+            std::string::npos);
+  std::string msg = CreateError("decode_jpeg", Json{{"targetsize", 10}});
+  EXPECT_NE(msg.find("unknown argument"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("test.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("targetsize"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// resize
+
+TEST(ResizeTest, ResizesToSquareAndRectangularSizes) {
+  auto square = MakeOp("resize", Json{{"size", 32}});
+  Element out = Apply(*square, ImageElement<uint8_t>(48, 64, 3, Noise));
+  EXPECT_EQ(out.tensors.at(0).shape(), (Shape{32, 32, 3}));
+  EXPECT_EQ(out.path, "mem/img");
+
+  auto rect = MakeOp("resize", Json{{"size", {16, 24}}});
+  EXPECT_EQ(Apply(*rect, ImageElement<uint8_t>(48, 64, 3, Noise)).tensors.at(0).shape(),
+            (Shape{16, 24, 3}));
+  // Any channel count; enlarging works too.
+  EXPECT_EQ(Apply(*rect, ImageElement<uint8_t>(5, 7, 1, Noise)).tensors.at(0).shape(),
+            (Shape{16, 24, 1}));
+}
+
+TEST(ResizeTest, ConstantImageStaysConstant) {
+  auto op = MakeOp("resize", Json{{"size", {10, 13}}});
+  Element out = Apply(*op, ImageElement<uint8_t>(40, 30, 3, [](int64_t, int64_t, int64_t c) {
+    return static_cast<uint8_t>(50 + c * 60);
+  }));
+  const Tensor& t = out.tensors.at(0);
+  for (int64_t i = 0; i < t.num_values(); ++i) {
+    ASSERT_EQ(t.data<uint8_t>()[i], 50 + (i % 3) * 60) << "at " << i;
+  }
+}
+
+TEST(ResizeTest, ResizesFloatImages) {
+  auto op = MakeOp("resize", Json{{"size", 8}});
+  Element out =
+      Apply(*op, ImageElement<float>(
+                     20, 20, 2, [](int64_t, int64_t, int64_t c) { return c ? -1.5f : 0.25f; },
+                     DType::kFloat32));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.dtype(), DType::kFloat32);
+  ASSERT_EQ(t.shape(), (Shape{8, 8, 2}));
+  for (int64_t i = 0; i < t.num_values(); ++i) {
+    EXPECT_NEAR(t.data<float>()[i], i % 2 ? -1.5f : 0.25f, 1e-5);
+  }
+}
+
+TEST(ResizeTest, SameSizePassesTheBufferThroughAndOtherTensorsRideAlong) {
+  auto op = MakeOp("resize", Json{{"size", {48, 64}}});
+  Element in = ImageElement<uint8_t>(48, 64, 3, Noise);
+  in.tensors.push_back(Tensor::Allocate(DType::kInt64, {1}));
+  const uint8_t* image = in.tensors[0].buffer().get();
+  const uint8_t* label = in.tensors[1].buffer().get();
+  Element out = Apply(*op, std::move(in));
+  EXPECT_EQ(out.tensors.at(0).buffer().get(), image);
+  EXPECT_EQ(out.tensors.at(1).buffer().get(), label);
+
+  auto smaller = MakeOp("resize", Json{{"size", 8}});
+  Element in2 = ImageElement<uint8_t>(48, 64, 3, Noise);
+  in2.tensors.push_back(Tensor::Allocate(DType::kInt64, {1}));
+  const uint8_t* label2 = in2.tensors[1].buffer().get();
+  Element out2 = Apply(*smaller, std::move(in2));
+  EXPECT_EQ(out2.tensors.at(0).shape(), (Shape{8, 8, 3}));
+  EXPECT_EQ(out2.tensors.at(1).buffer().get(), label2);
+}
+
+TEST(ResizeTest, WrongInputIsRejected) {
+  auto op = MakeOp("resize", Json{{"size", 8}});
+  Element rank2;
+  rank2.tensors.push_back(Tensor::Allocate(DType::kUInt8, {4, 4}));
+  rank2.path = "mem/flat";
+  std::string msg = ErrorOf([&] { Apply(*op, rank2); });
+  EXPECT_NE(msg.find("[H, W, C]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("uint8[4,4]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("mem/flat"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("stage 'stage'"), std::string::npos) << msg;
+
+  Element int32;
+  int32.tensors.push_back(Tensor::Allocate(DType::kInt32, {4, 4, 3}));
+  msg = ErrorOf([&] { Apply(*op, int32); });
+  EXPECT_NE(msg.find("int32[4,4,3]"), std::string::npos) << msg;
+
+  msg = ErrorOf([&] { Apply(*op, JpegElement("abc")); });
+  EXPECT_NE(msg.find("no tensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("decode it first"), std::string::npos) << msg;
+}
+
+TEST(ResizeTest, BadArgsAreRejected) {
+  std::string msg = CreateError("resize", Json{{"size", 0}});
+  EXPECT_NE(msg.find("args.size"), std::string::npos) << msg;
+  EXPECT_NE(CreateError("resize", Json{{"size", {10, -1}}}).find("args.size"), std::string::npos);
+  EXPECT_NE(CreateError("resize", Json{{"size", {1, 2, 3}}}).find("args.size"), std::string::npos);
+  EXPECT_NE(CreateError("resize", Json{{"size", "big"}}).find("args.size"), std::string::npos);
+  msg = CreateError("resize", Json::object());
+  EXPECT_NE(msg.find("required"), std::string::npos) << msg;
+  msg = CreateError("resize", Json{{"size", 8}, {"interp", "bilinear"}});
+  EXPECT_NE(msg.find("unknown argument"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// random_resized_crop
+
+TEST(RandomResizedCropTest, OutputHasTheRequestedSize) {
+  auto op = MakeOp("random_resized_crop", Json{{"size", 24}, {"seed", 1}});
+  EXPECT_EQ(Apply(*op, ImageElement<uint8_t>(48, 64, 3, Noise)).tensors.at(0).shape(),
+            (Shape{24, 24, 3}));
+  auto rect = MakeOp("random_resized_crop", Json{{"size", {10, 20}}, {"seed", 1}});
+  EXPECT_EQ(Apply(*rect, ImageElement<uint8_t>(48, 64, 1, Noise)).tensors.at(0).shape(),
+            (Shape{10, 20, 1}));
+  Element f =
+      Apply(*rect, ImageElement<float>(
+                       30, 30, 3, [](int64_t, int64_t, int64_t) { return 2.0f; }, DType::kFloat32));
+  EXPECT_EQ(f.tensors.at(0).shape(), (Shape{10, 20, 3}));
+  for (int64_t i = 0; i < f.tensors[0].num_values(); ++i) {
+    ASSERT_NEAR(f.tensors[0].data<float>()[i], 2.0f, 1e-5);
+  }
+}
+
+TEST(RandomResizedCropTest, ReproduciblePerSeedEpochAndElement) {
+  auto op = MakeOp("random_resized_crop", Json{{"size", 24}, {"seed", 42}});
+  auto again = MakeOp("random_resized_crop", Json{{"size", 24}, {"seed", 42}});
+  auto crop = [](MapOp& o, uint64_t id, int64_t epoch) {
+    Element e = ImageElement<uint8_t>(48, 64, 3, Noise, DType::kUInt8, id);
+    return Apply(o, std::move(e), epoch).tensors.at(0);
+  };
+  // Same seed, epoch and id: the same crop, from another instance too.
+  EXPECT_TRUE(SamePixels(crop(*op, 3, 0), crop(*op, 3, 0)));
+  EXPECT_TRUE(SamePixels(crop(*op, 3, 0), crop(*again, 3, 0)));
+  EXPECT_TRUE(SamePixels(crop(*op, 3, 5), crop(*again, 3, 5)));
+  // Another epoch or another element: another crop.
+  EXPECT_FALSE(SamePixels(crop(*op, 3, 0), crop(*op, 3, 1)));
+  EXPECT_FALSE(SamePixels(crop(*op, 3, 0), crop(*op, 4, 0)));
+  // Another seed: another crop.
+  auto other = MakeOp("random_resized_crop", Json{{"size", 24}, {"seed", 43}});
+  EXPECT_FALSE(SamePixels(crop(*op, 3, 0), crop(*other, 3, 0)));
+}
+
+TEST(RandomResizedCropTest, FullScaleAndMatchingRatioIsAPlainResize) {
+  const double ratio = 64.0 / 48.0;
+  auto crop =
+      MakeOp("random_resized_crop",
+             Json{{"size", 24}, {"scale", {1.0, 1.0}}, {"ratio", {ratio, ratio}}, {"seed", 9}});
+  auto resize = MakeOp("resize", Json{{"size", 24}});
+  Tensor a = Apply(*crop, ImageElement<uint8_t>(48, 64, 3, Noise)).tensors.at(0);
+  Tensor b = Apply(*resize, ImageElement<uint8_t>(48, 64, 3, Noise)).tensors.at(0);
+  EXPECT_TRUE(SamePixels(a, b));
+}
+
+TEST(RandomResizedCropTest, ImpossibleRatioFallsBackToACentreCrop) {
+  // A 10:1 crop cannot fit a square image, so every attempt fails and the centre crop clamps
+  // the ratio: full width, height 100 / 10 = 10 rows in the middle (rows 45..54).
+  auto op = MakeOp(
+      "random_resized_crop",
+      Json{{"size", {10, 100}}, {"scale", {1.0, 1.0}}, {"ratio", {10.0, 10.0}}, {"seed", 1}});
+  Element in = ImageElement<uint8_t>(
+      100, 100, 1, [](int64_t y, int64_t, int64_t) { return static_cast<uint8_t>(y); });
+  const Tensor t = Apply(*op, std::move(in)).tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{10, 100, 1}));
+  for (int64_t y = 0; y < 10; ++y) EXPECT_EQ(t.data<uint8_t>()[y * 100 + 50], 45 + y);
+}
+
+TEST(RandomResizedCropTest, BadArgsAreRejected) {
+  EXPECT_NE(CreateError("random_resized_crop", Json::object()).find("args.size"),
+            std::string::npos);
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", -3}}).find("args.size"),
+            std::string::npos);
+  std::string msg = CreateError("random_resized_crop", Json{{"size", 8}, {"scale", {0.5, 0.2}}});
+  EXPECT_NE(msg.find("args.scale"), std::string::npos) << msg;
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", 8}, {"scale", {0.0, 1.0}}})
+                .find("args.scale"),
+            std::string::npos);
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", 8}, {"scale", {0.5, 1.5}}})
+                .find("args.scale"),
+            std::string::npos);
+  EXPECT_NE(
+      CreateError("random_resized_crop", Json{{"size", 8}, {"scale", {0.5}}}).find("args.scale"),
+      std::string::npos);
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", 8}, {"ratio", {2.0, 1.0}}})
+                .find("args.ratio"),
+            std::string::npos);
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", 8}, {"ratio", {0.0, 1.0}}})
+                .find("args.ratio"),
+            std::string::npos);
+  EXPECT_NE(CreateError("random_resized_crop", Json{{"size", 8}, {"seed", "x"}}).find("args.seed"),
+            std::string::npos);
+  msg = CreateError("random_resized_crop", Json{{"size", 8}, {"scales", {0.5, 1.0}}});
+  EXPECT_NE(msg.find("unknown argument"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// random_flip
+
+TEST(RandomFlipTest, AlwaysFlipsWithPOne) {
+  auto op = MakeOp("random_flip", Json{{"p", 1.0}, {"seed", 3}});
+  Element in = ImageElement<uint8_t>(5, 7, 3, Noise);
+  const Tensor src = in.tensors[0];
+  Element out = Apply(*op, std::move(in));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{5, 7, 3}));
+  EXPECT_NE(t.buffer().get(), src.buffer().get());
+  for (int64_t y = 0; y < 5; ++y) {
+    for (int64_t x = 0; x < 7; ++x) {
+      for (int64_t c = 0; c < 3; ++c) {
+        EXPECT_EQ(t.data<uint8_t>()[(y * 7 + x) * 3 + c], Noise(y, 6 - x, c));
+        EXPECT_EQ(src.data<uint8_t>()[(y * 7 + x) * 3 + c], Noise(y, x, c));  // input untouched
+      }
+    }
+  }
+}
+
+TEST(RandomFlipTest, FlipsOtherChannelCountsAndDtypes) {
+  auto op = MakeOp("random_flip", Json{{"p", 1.0}});
+  for (int64_t channels : {1, 2, 4, 5}) {
+    Element out = Apply(*op, ImageElement<uint8_t>(3, 4, channels, Noise));
+    for (int64_t x = 0; x < 4; ++x) {
+      for (int64_t c = 0; c < channels; ++c) {
+        EXPECT_EQ(out.tensors[0].data<uint8_t>()[(2 * 4 + x) * channels + c], Noise(2, 3 - x, c));
+      }
+    }
+  }
+  Element f = Apply(*op, ImageElement<float>(
+                             2, 3, 3,
+                             [](int64_t y, int64_t x, int64_t c) {
+                               return static_cast<float>(y * 100 + x * 10 + c);
+                             },
+                             DType::kFloat32));
+  EXPECT_EQ(f.tensors[0].data<float>()[(1 * 3 + 0) * 3 + 2], 122.0f);
+}
+
+TEST(RandomFlipTest, NeverFlipsWithPZeroAndSharesTheBuffer) {
+  auto op = MakeOp("random_flip", Json{{"p", 0.0}});
+  Element in = ImageElement<uint8_t>(5, 7, 3, Noise);
+  const uint8_t* buffer = in.tensors[0].buffer().get();
+  Element out = Apply(*op, std::move(in));
+  EXPECT_EQ(out.tensors.at(0).buffer().get(), buffer);
+}
+
+TEST(RandomFlipTest, FlipsAboutHalfReproducibly) {
+  auto op = MakeOp("random_flip", Json{{"seed", 11}});
+  auto flipped = [&](uint64_t id, int64_t epoch) {
+    Element in = ImageElement<uint8_t>(1, 2, 1, Noise, DType::kUInt8, id);
+    const uint8_t* buffer = in.tensors[0].buffer().get();
+    return Apply(*op, std::move(in), epoch).tensors.at(0).buffer().get() != buffer;
+  };
+  int count = 0, same_as_epoch0 = 0;
+  for (uint64_t id = 0; id < 400; ++id) {
+    const bool f = flipped(id, 0);
+    count += f;
+    EXPECT_EQ(f, flipped(id, 0));
+    same_as_epoch0 += f == flipped(id, 1);
+  }
+  EXPECT_GT(count, 140);
+  EXPECT_LT(count, 260);
+  EXPECT_LT(same_as_epoch0, 300);  // epochs draw independently (about 200 agree)
+}
+
+TEST(RandomFlipTest, BadArgsAreRejected) {
+  std::string msg = CreateError("random_flip", Json{{"p", 1.5}});
+  EXPECT_NE(msg.find("args.p"), std::string::npos) << msg;
+  EXPECT_NE(CreateError("random_flip", Json{{"p", -0.1}}).find("args.p"), std::string::npos);
+  msg = CreateError("random_flip", Json{{"prob", 0.5}});
+  EXPECT_NE(msg.find("unknown argument"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// normalize
+
+float Expected(uint8_t x, double mean, double std) {
+  return static_cast<float>((x / 255.0 - mean) / std);
+}
+
+TEST(NormalizeTest, NormalizesWithImageNetDefaultsInHwc) {
+  auto op = MakeOp("normalize", Json::object());
+  Element out = Apply(*op, ImageElement<uint8_t>(4, 5, 3, Noise));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.dtype(), DType::kFloat32);
+  ASSERT_EQ(t.shape(), (Shape{4, 5, 3}));
+  const double mean[] = {0.485, 0.456, 0.406}, std[] = {0.229, 0.224, 0.225};
+  for (int64_t y = 0; y < 4; ++y) {
+    for (int64_t x = 0; x < 5; ++x) {
+      for (int64_t c = 0; c < 3; ++c) {
+        EXPECT_NEAR(t.data<float>()[(y * 5 + x) * 3 + c], Expected(Noise(y, x, c), mean[c], std[c]),
+                    1e-5);
+      }
+    }
+  }
+}
+
+TEST(NormalizeTest, ChwLayoutAndCustomArgs) {
+  auto op =
+      MakeOp("normalize",
+             Json{{"mean", {0.5, 0.25}}, {"std", {0.5, 2.0}}, {"scale", 0.01}, {"layout", "chw"}});
+  Element out = Apply(*op, ImageElement<uint8_t>(3, 4, 2, Noise));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{2, 3, 4}));
+  const double mean[] = {0.5, 0.25}, std[] = {0.5, 2.0};
+  for (int64_t c = 0; c < 2; ++c) {
+    for (int64_t y = 0; y < 3; ++y) {
+      for (int64_t x = 0; x < 4; ++x) {
+        EXPECT_NEAR(t.data<float>()[(c * 3 + y) * 4 + x],
+                    (Noise(y, x, c) * 0.01 - mean[c]) / std[c], 1e-5);
+      }
+    }
+  }
+}
+
+TEST(NormalizeTest, FloatInput) {
+  auto op = MakeOp("normalize", Json{{"mean", 1.0}, {"std", 2.0}, {"scale", 1.0}});
+  Element out =
+      Apply(*op, ImageElement<float>(
+                     2, 2, 1, [](int64_t y, int64_t x, int64_t) { return float(y * 2 + x); },
+                     DType::kFloat32));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{2, 2, 1}));
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(t.data<float>()[i], (i - 1.0) / 2.0, 1e-6);
+}
+
+TEST(NormalizeTest, ChannelCountMismatchIsRejectedAtProcessTime) {
+  auto op = MakeOp("normalize", Json::object());
+  std::string msg = ErrorOf([&] { Apply(*op, ImageElement<uint8_t>(2, 2, 1, Noise)); });
+  EXPECT_NE(msg.find("1 channels"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("3 values"), std::string::npos) << msg;
+}
+
+TEST(NormalizeTest, BadArgsAreRejected) {
+  std::string msg = CreateError("normalize", Json{{"mean", {0.5, 0.5}}, {"std", {0.5}}});
+  EXPECT_NE(msg.find("args.std"), std::string::npos) << msg;
+  EXPECT_NE(CreateError("normalize", Json{{"std", {0.2, 0.0, 0.2}}}).find("args.std"),
+            std::string::npos);
+  EXPECT_NE(CreateError("normalize", Json{{"layout", "nhwc"}}).find("args.layout"),
+            std::string::npos);
+  EXPECT_NE(CreateError("normalize", Json{{"scale", 0}}).find("args.scale"), std::string::npos);
+  msg = CreateError("normalize", Json{{"means", {0.5}}});
+  EXPECT_NE(msg.find("unknown argument"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(ImageOpsTest, DeclareTheirProperties) {
+  struct Case {
+    const char* name;
+    Json args;
+    bool deterministic;
+  };
+  const Case cases[] = {{"decode_jpeg", Json::object(), true},
+                        {"resize", Json{{"size", 8}}, true},
+                        {"random_resized_crop", Json{{"size", 8}}, false},
+                        {"random_flip", Json::object(), false},
+                        {"normalize", Json::object(), true}};
+  for (const Case& c : cases) {
+    auto op = MakeOp(c.name, c.args);
+    OpProperties p = op->properties();
+    EXPECT_EQ(p.kind, OpKind::kMap) << c.name;
+    EXPECT_TRUE(p.parallelizable) << c.name;
+    EXPECT_TRUE(p.stateless) << c.name;
+    EXPECT_EQ(p.deterministic, c.deterministic) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::pipeline

@@ -1,0 +1,16 @@
+// The subcommands of the sluice CLI; each file adds one to the app and runs it when chosen.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace sluice::cli {
+
+// A subcommand's action, run after parsing; returns the exit code.
+using Action = std::function<int()>;
+
+// `sluice run CONFIG [--seconds N] [--consumer-ms X] [--json]`
+Action AddRunCommand(CLI::App& app);
+
+}  // namespace sluice::cli
