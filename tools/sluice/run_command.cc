@@ -1,6 +1,7 @@
 // `sluice run`: runs a pipeline from its config and reports rates and per-stage counters.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -28,10 +29,17 @@ struct RunOptions {
   int64_t epochs = 0;      // 0: as the config says
 };
 
+// Elements counted at the pipeline's widest stage (images before batching, lines of text).
+int64_t ElementCount(const pipeline::PipelineSnapshot& snap) {
+  int64_t n = 0;
+  for (const auto& s : snap.stages) n = std::max(n, s.elements_out);
+  return n;
+}
+
 nlohmann::ordered_json ToJson(const pipeline::PipelineSnapshot& snap, int64_t outputs,
                               double seconds) {
   nlohmann::ordered_json j;
-  const int64_t elements = snap.stages.empty() ? 0 : snap.stages.front().elements_out;
+  const int64_t elements = ElementCount(snap);
   j["name"] = snap.name;
   j["outputs"] = outputs;
   j["elements"] = elements;
@@ -66,11 +74,11 @@ nlohmann::ordered_json ToJson(const pipeline::PipelineSnapshot& snap, int64_t ou
 }
 
 void PrintText(const pipeline::PipelineSnapshot& snap, int64_t outputs, double seconds) {
-  const int64_t elements = snap.stages.empty() ? 0 : snap.stages.front().elements_out;
+  const int64_t elements = ElementCount(snap);
   fmt::print("pipeline '{}': {} outputs in {:.2f} s\n", snap.name, outputs, seconds);
   fmt::print("  outputs/s   {:>12.1f}   (items delivered to the consumer)\n",
              seconds > 0 ? outputs / seconds : 0.0);
-  fmt::print("  elements/s  {:>12.1f}   (items produced by the first stage)\n",
+  fmt::print("  elements/s  {:>12.1f}   (items at the widest stage, before batching)\n",
              seconds > 0 ? elements / seconds : 0.0);
   double wait_share = seconds > 0 ? snap.consumer.wait_seconds / seconds : 0.0;
   fmt::print("  consumer waited {:.2f} s in Next() ({:.0f}% of the run)\n\n",

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set-up, then the main job on the bundled example: make the example dataset and run the
+# (deliberately misconfigured) image pipeline, then the same pipeline with two workers per stage.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/bootstrap.sh
+BUILD_DIR=${BUILD_DIR:-build}
+"$BUILD_DIR/bin/make_dataset" examples/data
+echo
+echo "== examples/image_pipeline.json as shipped (every parallelism 1, no prefetch)"
+"$BUILD_DIR/bin/sluice" run examples/image_pipeline.json
+echo
+echo "== the same pipeline with two workers per parallel stage and a prefetch buffer"
+"$BUILD_DIR/bin/sluice" run examples/image_pipeline_2workers.json

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set-up (scripts/bootstrap.sh), then every test through ctest.
+# Environment as for bootstrap.sh; CTEST_ARGS adds ctest arguments (e.g. -L pipeline).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/bootstrap.sh
+BUILD_DIR=${BUILD_DIR:-build}
+# shellcheck disable=SC2086
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" ${CTEST_ARGS:-}
