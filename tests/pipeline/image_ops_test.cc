@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -28,10 +29,11 @@ using Json = OpArgs::Json;
 std::unique_ptr<MapOp> MakeOp(const std::string& name, const Json& json) {
   OpArgs args(json, "test.json", "stage", name, "/tmp");
   std::unique_ptr<Op> op = OpRegistry::Global().Create(name, args);
-  auto* map = dynamic_cast<MapOp*>(op.get());
-  if (map == nullptr) ADD_FAILURE() << name << " is not a MapOp";
-  op.release();
-  return std::unique_ptr<MapOp>(map);
+  if (dynamic_cast<MapOp*>(op.get()) == nullptr) {
+    ADD_FAILURE() << name << " is not a MapOp";
+    return nullptr;
+  }
+  return std::unique_ptr<MapOp>(static_cast<MapOp*>(op.release()));
 }
 
 // Runs `op` on one element and expects exactly one output.
@@ -60,10 +62,10 @@ std::string CreateError(const std::string& name, const Json& json) {
 
 // An RGB gradient, w x h: red follows x, green follows y, blue is constant.
 std::vector<uint8_t> Gradient(int w, int h) {
-  std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
+  std::vector<uint8_t> px(static_cast<size_t>(w) * h * 3);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
-      uint8_t* p = &px[static_cast<size_t>((y * w + x) * 3)];
+      uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 3];
       p[0] = static_cast<uint8_t>(x * 255 / std::max(1, w - 1));
       p[1] = static_cast<uint8_t>(y * 255 / std::max(1, h - 1));
       p[2] = 128;
@@ -171,7 +173,7 @@ TEST(DecodeJpegTest, FastModeDecodesToo) {
 }
 
 TEST(DecodeJpegTest, GrayscaleBecomesThreeEqualChannels) {
-  std::vector<uint8_t> gray(32 * 16);
+  std::vector<uint8_t> gray(size_t{32} * 16);
   for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i % 32 * 8);
   auto op = MakeOp("decode_jpeg", Json::object());
   Element out = Apply(*op, JpegElement(EncodeJpeg(gray, 32, 16, TJPF_GRAY, TJSAMP_GRAY)));
@@ -187,7 +189,7 @@ TEST(DecodeJpegTest, GrayscaleBecomesThreeEqualChannels) {
 
 TEST(DecodeJpegTest, CmykIsConvertedToRgb) {
   // Adobe (inverted) CMYK: 255 = no ink, so RGB = C * K / 255.
-  std::vector<uint8_t> cmyk(16 * 16 * 4);
+  std::vector<uint8_t> cmyk(size_t{16} * 16 * 4);
   for (size_t i = 0; i < cmyk.size(); i += 4) {
     cmyk[i] = 200;
     cmyk[i + 1] = 100;
@@ -198,7 +200,7 @@ TEST(DecodeJpegTest, CmykIsConvertedToRgb) {
   Element out = Apply(*op, JpegElement(EncodeJpeg(cmyk, 16, 16, TJPF_CMYK, TJSAMP_444)));
   const Tensor& t = out.tensors.at(0);
   ASSERT_EQ(t.shape(), (Shape{16, 16, 3}));
-  const uint8_t* p = t.data<uint8_t>() + (8 * 16 + 8) * 3;
+  const uint8_t* p = t.data<uint8_t>() + ptrdiff_t{8 * 16 + 8} * 3;
   EXPECT_NEAR(p[0], 100, 4);
   EXPECT_NEAR(p[1], 50, 4);
   EXPECT_NEAR(p[2], 25, 4);
@@ -261,6 +263,7 @@ TEST(DecodeJpegTest, DecodesConcurrentlyFromSeveralThreads) {
   const Tensor reference = Apply(*op, JpegElement(jpeg)).tensors.at(0);
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
@@ -495,7 +498,8 @@ TEST(RandomFlipTest, FlipsOtherChannelCountsAndDtypes) {
     Element out = Apply(*op, ImageElement<uint8_t>(3, 4, channels, Noise));
     for (int64_t x = 0; x < 4; ++x) {
       for (int64_t c = 0; c < channels; ++c) {
-        EXPECT_EQ(out.tensors[0].data<uint8_t>()[(2 * 4 + x) * channels + c], Noise(2, 3 - x, c));
+        EXPECT_EQ(out.tensors[0].data<uint8_t>()[(int64_t{2} * 4 + x) * channels + c],
+                  Noise(2, 3 - x, c));
       }
     }
   }
