@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
@@ -108,10 +108,11 @@ int main(int argc, char** argv) {
       Document doc = Document::Parse(TrivialChain(async), "trivial.json");
       Result r = Measure(doc, seconds);
       double eps = r.snap.stages[0].elements_out / r.seconds;
-      fmt::print("| (a) overhead, 5 trivial maps + batch(64), 1 core | {} | {:.0f} | {:.0f} | "
-                 "{:.0f} ns per element through 6 stages |\n",
-                 async ? "every map async, buffer 256" : "inline (as configured by default)",
-                 r.outputs / r.seconds, eps, 1e9 / eps);
+      fmt::print(
+          "| (a) overhead, 5 trivial maps + batch(64), 1 core | {} | {:.0f} | {:.0f} | "
+          "{:.0f} ns per element through 6 stages |\n",
+          async ? "every map async, buffer 256" : "inline (as configured by default)",
+          r.outputs / r.seconds, eps, 1e9 / eps);
     }
     UnpinAll();
 
@@ -128,20 +129,22 @@ int main(int argc, char** argv) {
       double eps = burn.elements_out / r.seconds;
       double ideal = cores / 1e-3;
       double cpu_per = burn.cpu_seconds / burn.elements_out;
-      fmt::print("| (b) efficiency, burn 1000 us/element | parallelism {} = cores | {:.1f} | {:.1f} "
-                 "| {:.1f}% of ideal {:.0f}/s (cores / 1 ms); {:.1f}% of cores / measured CPU per "
-                 "element ({:.3f} ms) |\n",
-                 cores, r.outputs / r.seconds, eps, 100 * eps / ideal, ideal,
-                 100 * eps / (cores / cpu_per), cpu_per * 1e3);
+      fmt::print(
+          "| (b) efficiency, burn 1000 us/element | parallelism {} = cores | {:.1f} | {:.1f} "
+          "| {:.1f}% of ideal {:.0f}/s (cores / 1 ms); {:.1f}% of cores / measured CPU per "
+          "element ({:.3f} ms) |\n",
+          cores, r.outputs / r.seconds, eps, 100 * eps / ideal, ideal,
+          100 * eps / (cores / cpu_per), cpu_per * 1e3);
     }
 
     // (c) The image example as shipped, and with two workers on every parallel stage.
     {
       Document shipped = Document::Load(image_config);
       Result r = Measure(shipped, seconds);
-      fmt::print("| (c) image pipeline | as shipped (parallelism 1, no prefetch) | {:.1f} | {:.1f} "
-                 "| images/s |\n",
-                 r.outputs / r.seconds, Widest(r.snap) / r.seconds);
+      fmt::print(
+          "| (c) image pipeline | as shipped (parallelism 1, no prefetch) | {:.1f} | {:.1f} "
+          "| images/s |\n",
+          r.outputs / r.seconds, Widest(r.snap) / r.seconds);
       Document two = shipped;
       for (const auto& stage : r.snap.stages) {
         if (stage.properties.parallelizable) {
@@ -151,10 +154,11 @@ int main(int argc, char** argv) {
       }
       two.SetKnob(r.snap.stages.back().name, "buffer_size", 2);
       Result r2 = Measure(two, seconds);
-      fmt::print("| (c) image pipeline | 2 workers and buffer 4 on each parallel stage, last stage "
-                 "buffer 2 | {:.1f} | {:.1f} | images/s; {:.2f}x as shipped |\n",
-                 r2.outputs / r2.seconds, Widest(r2.snap) / r2.seconds,
-                 (Widest(r2.snap) / r2.seconds) / (Widest(r.snap) / r.seconds));
+      fmt::print(
+          "| (c) image pipeline | 2 workers and buffer 4 on each parallel stage, last stage "
+          "buffer 2 | {:.1f} | {:.1f} | images/s; {:.2f}x as shipped |\n",
+          r2.outputs / r2.seconds, Widest(r2.snap) / r2.seconds,
+          (Widest(r2.snap) / r2.seconds) / (Widest(r.snap) / r.seconds));
     }
     fmt::print("\n{} cores, {} s measured per case after 0.3 s of warm-up\n", cores, seconds);
   } catch (const sluice::Error& e) {

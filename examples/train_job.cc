@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
@@ -47,7 +47,8 @@ class GrayscaleOp final : public sluice::pipeline::MapOp {
     const uint8_t* src = rgb.data<uint8_t>();
     uint8_t* dst = gray.data<uint8_t>();
     for (int64_t i = 0; i < pixels; ++i) {
-      dst[i] = static_cast<uint8_t>((77 * src[3 * i] + 150 * src[3 * i + 1] + 29 * src[3 * i + 2]) >> 8);
+      dst[i] =
+          static_cast<uint8_t>((77 * src[3 * i] + 150 * src[3 * i + 1] + 29 * src[3 * i + 2]) >> 8);
     }
     in.tensors[0] = std::move(gray);
     out.push_back(std::move(in));
@@ -85,10 +86,11 @@ int main(int argc, char** argv) {
     }
     const double seconds = (sluice::MonotonicNanos() - start) * 1e-9;
     auto snap = pipeline->Snapshot();
-    fmt::print("train_job: {} steps in {:.2f} s ({:.1f} steps/s); waited for input {:.2f} s "
-               "({:.0f}%)\n",
-               done, seconds, done / seconds, snap.consumer.wait_seconds,
-               100 * snap.consumer.wait_seconds / seconds);
+    fmt::print(
+        "train_job: {} steps in {:.2f} s ({:.1f} steps/s); waited for input {:.2f} s "
+        "({:.0f}%)\n",
+        done, seconds, done / seconds, snap.consumer.wait_seconds,
+        100 * snap.consumer.wait_seconds / seconds);
   } catch (const sluice::Error& e) {
     std::fprintf(stderr, "train_job: %s\n", e.what());
     return 1;

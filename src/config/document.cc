@@ -243,18 +243,22 @@ void Document::Save(const std::filesystem::path& path) const {
   tmp += fmt::format(".tmp.{}", ::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) Fail("{}: cannot write: {}", tmp.string(), std::strerror(errno));
+    // Errors name the file the caller asked for, not the temporary one.
+    if (!out) Fail("{}: cannot write: {}", path.string(), std::strerror(errno));
     out << text;
     out.flush();
     if (!out) {
-      std::filesystem::remove(tmp);
-      Fail("{}: write failed: {}", tmp.string(), std::strerror(errno));
+      int err = errno;
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      Fail("{}: write failed: {}", path.string(), std::strerror(err));
     }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
-    std::filesystem::remove(tmp);
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
     Fail("{}: cannot replace: {}", path.string(), ec.message());
   }
 }

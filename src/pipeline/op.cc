@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/strings.h"
 
 namespace sluice::pipeline {
 
@@ -22,9 +23,7 @@ void OpArgs::Fail(std::string_view key, std::string_view message) const {
   sluice::Fail("{}: stage '{}': args.{}: {}", file_, stage_, key, message);
 }
 
-bool OpArgs::Has(std::string_view key) const {
-  return args_.is_object() && args_.contains(key);
-}
+bool OpArgs::Has(std::string_view key) const { return args_.is_object() && args_.contains(key); }
 
 const OpArgs::Json* OpArgs::Find(std::string_view key, bool required) {
   known_.emplace(key);
@@ -32,7 +31,14 @@ const OpArgs::Json* OpArgs::Find(std::string_view key, bool required) {
     auto it = args_.find(key);
     if (it != args_.end()) return &*it;
   }
-  if (required) Fail(key, fmt::format("required by op '{}' but missing", op_));
+  if (required) {
+    std::vector<std::string> given;
+    if (args_.is_object()) {
+      for (const auto& [k, v] : args_.items()) given.push_back(k);
+    }
+    std::string hint = given.empty() ? "" : fmt::format(" (given: {})", fmt::join(given, ", "));
+    Fail(key, fmt::format("required by op '{}' but missing{}", op_, hint));
+  }
   return nullptr;
 }
 
@@ -106,7 +112,8 @@ uint64_t OpArgs::Seed(std::string_view key) {
     std::random_device rd;
     return (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
-  if (!v->is_number_integer()) Fail(key, fmt::format("expected an integer seed, got {}", v->dump()));
+  if (!v->is_number_integer())
+    Fail(key, fmt::format("expected an integer seed, got {}", v->dump()));
   return static_cast<uint64_t>(v->get<int64_t>());
 }
 
@@ -118,8 +125,11 @@ void OpArgs::Finish() const {
   }
   for (const auto& [key, value] : args_.items()) {
     if (!known_.contains(key)) {
-      std::string known = known_.empty() ? "none" : fmt::format("{}", fmt::join(known_, ", "));
-      Fail(key, fmt::format("unknown argument for op '{}' (known: {})", op_, known));
+      std::vector<std::string> known(known_.begin(), known_.end());
+      std::string listed = known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "));
+      std::string guess = ClosestMatch(key, known);
+      std::string hint = guess.empty() ? "" : fmt::format("did you mean '{}'? ", guess);
+      Fail(key, fmt::format("unknown argument for op '{}' ({}known: {})", op_, hint, listed));
     }
   }
 }
@@ -138,7 +148,9 @@ void OpRegistry::Register(const std::string& name, OpFactory factory) {
 std::unique_ptr<Op> OpRegistry::Create(const std::string& name, OpArgs& args) const {
   auto it = factories_.find(name);
   if (it == factories_.end()) {
-    sluice::Fail("unknown op '{}' (known ops: {})", name, fmt::join(Names(), ", "));
+    std::string guess = ClosestMatch(name, Names(), 3);
+    std::string hint = guess.empty() ? "" : fmt::format("did you mean '{}'? ", guess);
+    sluice::Fail("unknown op '{}' ({}known ops: {})", name, hint, fmt::join(Names(), ", "));
   }
   return it->second(args);
 }

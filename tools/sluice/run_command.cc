@@ -26,7 +26,7 @@ struct RunOptions {
   double seconds = 0;      // 0: until the data ends
   double consumer_ms = 0;  // simulated training step per output
   bool json = false;
-  int64_t epochs = 0;      // 0: as the config says
+  int64_t epochs = 0;  // 0: as the config says
 };
 
 // Elements counted at the pipeline's widest stage (images before batching, lines of text).
@@ -88,12 +88,12 @@ void PrintText(const pipeline::PipelineSnapshot& snap, int64_t outputs, double s
              "blk out", "queue");
   for (const auto& s : snap.stages) {
     std::string queue = s.async ? fmt::format("{:.1f}/{}", s.queue_mean, s.buffer_size) : "-";
-    fmt::print("  {:<16} {:<20} {:>4} {:>5} {:>10} {:>10} {:>9.1f} {:>8.3f} {:>8.3f} {:>8.3f} "
-               "{:>8.3f} {:>7}\n",
-               s.name.substr(0, 16), s.op.substr(0, 20), s.parallelism, s.buffer_size,
-               s.elements_in, s.elements_out, seconds > 0 ? s.elements_out / seconds : 0.0,
-               s.cpu_seconds, s.busy_seconds, s.blocked_input_seconds, s.blocked_output_seconds,
-               queue);
+    fmt::print(
+        "  {:<16} {:<20} {:>4} {:>5} {:>10} {:>10} {:>9.1f} {:>8.3f} {:>8.3f} {:>8.3f} "
+        "{:>8.3f} {:>7}\n",
+        s.name.substr(0, 16), s.op.substr(0, 20), s.parallelism, s.buffer_size, s.elements_in,
+        s.elements_out, seconds > 0 ? s.elements_out / seconds : 0.0, s.cpu_seconds, s.busy_seconds,
+        s.blocked_input_seconds, s.blocked_output_seconds, queue);
   }
 }
 

@@ -13,7 +13,8 @@ inline int64_t MonotonicNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-// CPU time consumed by the calling thread, in nanoseconds (a system call: keep off per-element paths).
+// CPU time consumed by the calling thread, in nanoseconds (a system call: keep off per-element
+// paths).
 inline int64_t ThreadCpuNanos() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

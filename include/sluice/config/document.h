@@ -65,7 +65,8 @@ class Document {
  private:
   Document() = default;
   void Validate();
-  [[noreturn]] void FailAt(const StageSpec* stage, std::string_view key, std::string_view message) const;
+  [[noreturn]] void FailAt(const StageSpec* stage, std::string_view key,
+                           std::string_view message) const;
 
   std::filesystem::path origin_;
   std::string text_;

@@ -14,21 +14,21 @@ struct StageSnapshot {
   std::string name;
   std::string op;
   OpProperties properties;
-  int parallelism = 1;      // worker threads (1 when the stage runs inline)
-  int buffer_size = 0;      // capacity of the output queue (0: synchronous, no queue)
+  int parallelism = 1;  // worker threads (1 when the stage runs inline)
+  int buffer_size = 0;  // capacity of the output queue (0: synchronous, no queue)
   bool deterministic = true;
-  bool async = false;       // runs on its own worker threads behind a queue
+  bool async = false;  // runs on its own worker threads behind a queue
   int64_t elements_in = 0;
   int64_t elements_out = 0;
   int64_t bytes_out = 0;
-  double cpu_seconds = 0;         // thread CPU time spent in the op's work
-  double busy_seconds = 0;        // wall time spent in the op's work
+  double cpu_seconds = 0;             // thread CPU time spent in the op's work
+  double busy_seconds = 0;            // wall time spent in the op's work
   double blocked_input_seconds = 0;   // wall time waiting for an upstream element
   double blocked_output_seconds = 0;  // wall time waiting for room in the output queue
-  int64_t queue_size = 0;     // elements in the output queue now
-  int64_t queue_max = 0;      // most elements it ever held
-  double queue_mean = 0;      // time-weighted mean occupancy since start
-  int64_t context_switches = 0;  // reserved for the tracer (voluntary + involuntary)
+  int64_t queue_size = 0;             // elements in the output queue now
+  int64_t queue_max = 0;              // most elements it ever held
+  double queue_mean = 0;              // time-weighted mean occupancy since start
+  int64_t context_switches = 0;       // reserved for the tracer (voluntary + involuntary)
 };
 
 // The training loop's view: how often it asked and how long it waited.

@@ -37,9 +37,13 @@ class Tensor {
   bool empty() const { return buffer_ == nullptr; }
 
   template <typename T>
-  T* data() { return reinterpret_cast<T*>(buffer_.get()); }
+  T* data() {
+    return reinterpret_cast<T*>(buffer_.get());
+  }
   template <typename T>
-  const T* data() const { return reinterpret_cast<const T*>(buffer_.get()); }
+  const T* data() const {
+    return reinterpret_cast<const T*>(buffer_.get());
+  }
   const std::shared_ptr<uint8_t[]>& buffer() const { return buffer_; }
 
   // "uint8[224,224,3]"

@@ -46,10 +46,13 @@ class OpArgs {
   double Double(std::string_view key, std::optional<double> fallback = std::nullopt);
   bool Bool(std::string_view key, std::optional<bool> fallback = std::nullopt);
   std::string String(std::string_view key, std::optional<std::string> fallback = std::nullopt);
-  std::vector<double> Doubles(std::string_view key, std::optional<std::vector<double>> fallback = std::nullopt);
-  std::vector<int64_t> Ints(std::string_view key, std::optional<std::vector<int64_t>> fallback = std::nullopt);
+  std::vector<double> Doubles(std::string_view key,
+                              std::optional<std::vector<double>> fallback = std::nullopt);
+  std::vector<int64_t> Ints(std::string_view key,
+                            std::optional<std::vector<int64_t>> fallback = std::nullopt);
   // A path, resolved against the config file's directory when relative.
-  std::filesystem::path Path(std::string_view key, std::optional<std::string> fallback = std::nullopt);
+  std::filesystem::path Path(std::string_view key,
+                             std::optional<std::string> fallback = std::nullopt);
   // A seed: the value of `key` when given, else one drawn from std::random_device.
   uint64_t Seed(std::string_view key);
 
@@ -72,8 +75,8 @@ class OpArgs {
 
 // Per-call context handed to op code.
 struct OpContext {
-  int64_t epoch = 0;     // 0-based epoch the element belongs to
-  int worker = 0;        // index of the worker thread running the call
+  int64_t epoch = 0;  // 0-based epoch the element belongs to
+  int worker = 0;     // index of the worker thread running the call
   std::string_view stage;
 };
 
@@ -144,9 +147,9 @@ struct OpRegistrar {
 #define SLUICE_INTERNAL_CONCAT(a, b) SLUICE_INTERNAL_CONCAT2(a, b)
 
 // Registers op class `Class` (constructible from OpArgs&) under `name` at static-init time.
-#define SLUICE_REGISTER_OP(name, Class)                                                      \
-  static const ::sluice::pipeline::internal::OpRegistrar SLUICE_INTERNAL_CONCAT(            \
-      sluice_op_registrar_, __COUNTER__)(name, [](::sluice::pipeline::OpArgs& args)         \
-                                                   -> std::unique_ptr<::sluice::pipeline::Op> { \
-        return std::make_unique<Class>(args);                                               \
+#define SLUICE_REGISTER_OP(name, Class)                                                       \
+  static const ::sluice::pipeline::internal::OpRegistrar SLUICE_INTERNAL_CONCAT(              \
+      sluice_op_registrar_, __COUNTER__)(                                                     \
+      name, [](::sluice::pipeline::OpArgs& args) -> std::unique_ptr<::sluice::pipeline::Op> { \
+        return std::make_unique<Class>(args);                                                 \
       })
