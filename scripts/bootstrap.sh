@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git clang-format
   nlohmann-json3-dev libeigen3-dev libfmt-dev libglpk-dev libclang-dev
   libturbojpeg0-dev libstb-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
