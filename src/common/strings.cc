@@ -22,6 +22,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 std::string ClosestMatch(std::string_view name, const std::vector<std::string>& candidates,
                          size_t max_distance) {
+  // A short name is close only to a name it shares most letters with ('nope' is not 'take').
+  max_distance = std::min(max_distance, std::max<size_t>(1, name.size() / 2));
   std::string best;
   size_t best_distance = max_distance + 1;
   for (const std::string& c : candidates) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,28 +16,13 @@
 #include <fmt/ranges.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/strings.h"
 
 namespace sluice::config {
 namespace {
 
-constexpr std::string_view kStageKeys[] = {"name", "op", "args", "parallelism", "buffer_size",
-                                           "deterministic", "allow_reorder"};
-
-// Levenshtein distance, to suggest a knob for a misspelt key.
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
+constexpr std::string_view kStageKeys[] = {
+    "name", "op", "args", "parallelism", "buffer_size", "deterministic", "allow_reorder"};
 
 // Turns nlohmann's parse_error into "FILE:LINE:COL: invalid JSON: REASON".
 [[noreturn]] void FailSyntax(const std::filesystem::path& origin, const std::string& text,
@@ -111,12 +97,16 @@ void Document::Validate() {
   }
   if (json_.contains("epochs")) {
     const Json& e = json_["epochs"];
-    if (!e.is_number_integer() || (e.get<int64_t>() < 1 && e.get<int64_t>() != -1)) {
+    // An unsigned value above INT64_MAX would wrap (2^64-1 to -1, "forever"): reject it.
+    const bool too_big =
+        e.is_number_unsigned() && e.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+    if (!e.is_number_integer() || too_big || (e.get<int64_t>() < 1 && e.get<int64_t>() != -1)) {
       FailAt(nullptr, "epochs",
              fmt::format("expected an integer >= 1, or -1 to repeat forever, got {}", e.dump()));
     }
   }
-  if (!json_.contains("stages")) FailAt(nullptr, "stages", "missing: a config needs a stages array");
+  if (!json_.contains("stages"))
+    FailAt(nullptr, "stages", "missing: a config needs a stages array");
   const Json& stages = json_["stages"];
   if (!stages.is_array() || stages.empty()) {
     FailAt(nullptr, "stages", "expected a non-empty array of stage objects");
@@ -240,7 +230,9 @@ std::string Document::Dump() const { return json_.dump(2) + "\n"; }
 void Document::Save(const std::filesystem::path& path) const {
   std::string text = Dump();
   std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp.{}", ::getpid());
+  // Unique per process and call, so concurrent saves never share a temporary file.
+  static std::atomic<uint64_t> saves{0};
+  tmp += fmt::format(".tmp.{}.{}", ::getpid(), saves.fetch_add(1));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     // Errors name the file the caller asked for, not the temporary one.

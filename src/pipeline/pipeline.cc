@@ -24,6 +24,7 @@
 #include "pipeline/internal/stage_counters.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
+#include "sluice/common/strings.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -65,7 +66,8 @@ auto CallOp(const Stage& stage, Fn&& fn) {
   } catch (const std::exception& e) {
     throw StageFailure(fmt::format("stage '{}' ({}): {}", stage.name, stage.op_name, e.what()));
   } catch (...) {
-    throw StageFailure(fmt::format("stage '{}' ({}): unknown exception", stage.name, stage.op_name));
+    throw StageFailure(
+        fmt::format("stage '{}' ({}): unknown exception", stage.name, stage.op_name));
   }
 }
 
@@ -270,10 +272,12 @@ class PipelineImpl {
   std::exception_ptr error_;  // guarded by error_mu_
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopping_{false};
-  std::mutex chain_mu_;                 // guards chain_ against Cancel from other threads
+  std::mutex chain_mu_;                       // guards chain_ against Cancel from other threads
   std::vector<std::unique_ptr<Iter>> chain_;  // per-epoch iterators, source first
-  bool started_ = false;                // consumer-thread private
-  bool consumer_runs_stages_ = false;   // the last stage is inline: time CPU around Next
+  std::mutex consumer_mu_;                    // held by Next for its whole call, and by Stop
+  bool started_ = false;                      // guarded by consumer_mu_
+  bool consumer_runs_stages_ = false;         // guarded by consumer_mu_; the last stage is inline
+  bool epoch_had_output_ = false;             // guarded by consumer_mu_
 };
 
 namespace {
@@ -282,7 +286,10 @@ namespace {
 class AsyncIter final : public Iter {
  public:
   AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch)
-      : p_(p), s_(s), upstream_(upstream), epoch_(epoch),
+      : p_(p),
+        s_(s),
+        upstream_(upstream),
+        epoch_(epoch),
         queue_(static_cast<size_t>(std::max(1, s.buffer_size)), &s.queue),
         ordered_(s.deterministic && s.parallelism > 1) {}
   ~AsyncIter() override {
@@ -302,6 +309,8 @@ class AsyncIter final : public Iter {
     return ok;
   }
   void Cancel() override {
+    // Set before taking order_mu_: a worker waiting for its turn re-checks it under the lock.
+    cancelled_.store(true, std::memory_order_release);
     queue_.Cancel();
     std::lock_guard lock(order_mu_);
     order_cv_.notify_all();
@@ -333,6 +342,10 @@ class AsyncIter final : public Iter {
     p_.running_threads.fetch_sub(1);
   }
 
+  // The pipeline stops, or this epoch's chain is torn down (a downstream stream op ended the
+  // epoch without reading all of its input): a worker waiting for its turn must not wait on.
+  bool done() const { return p_.stopping() || cancelled_.load(std::memory_order_acquire); }
+
   bool Push(WorkerCounters* c, Element&& e) {
     int64_t size = static_cast<int64_t>(e.ByteSize());
     int64_t t0 = MonotonicNanos();
@@ -355,7 +368,7 @@ class AsyncIter final : public Iter {
     }
     WorkerCounters* c = s_.workers[w].get();
     Element e;
-    while (!p_.stopping() && inner->Next(&e)) {
+    while (!done() && inner->Next(&e)) {
       if (!Push(c, std::move(e))) return;
     }
   }
@@ -367,7 +380,7 @@ class AsyncIter final : public Iter {
     OpContext ctx{epoch_, w, s_.name};
     CountingInput input(upstream_, c);
     std::vector<Element> outs;
-    while (!p_.stopping()) {
+    while (!done()) {
       Element in;
       uint64_t seq = 0;
       {
@@ -388,9 +401,9 @@ class AsyncIter final : public Iter {
       if (ordered_) {
         int64_t t0 = MonotonicNanos();
         std::unique_lock lock(order_mu_);
-        order_cv_.wait(lock, [&] { return next_emit_ == seq || p_.stopping(); });
+        order_cv_.wait(lock, [&] { return next_emit_ == seq || done(); });
         c->blocked_out_ns.Add(MonotonicNanos() - t0);
-        if (p_.stopping()) return;
+        if (next_emit_ != seq) return;
       }
       for (Element& e : outs) {
         if (!Push(c, std::move(e))) return;
@@ -411,6 +424,7 @@ class AsyncIter final : public Iter {
   const bool ordered_;
   std::vector<std::thread> threads_;
   std::atomic<int> live_workers_{0};
+  std::atomic<bool> cancelled_{false};
 
   std::mutex input_mu_;      // serializes pulls from upstream
   bool input_done_ = false;  // guarded by input_mu_
@@ -430,7 +444,9 @@ std::set<const Pipeline*>& LivePipelines() {
 }  // namespace
 
 void PipelineImpl::StartEpoch() {
-  for (auto& s : stages) s->op->BeginEpoch(epoch);
+  for (auto& s : stages) {
+    CallOp(*s, [&] { s->op->BeginEpoch(epoch); });
+  }
   // A stage that needs no input this epoch (a filled cache) cuts off everything upstream.
   size_t first = 0;
   for (size_t i = stages.size(); i-- > 0;) {
@@ -477,19 +493,23 @@ void PipelineImpl::TearDownChain() {
 }
 
 bool PipelineImpl::Next(Element* out) {
+  // Held for the whole call: Stop() from another thread tears the chain down only once the
+  // consumer has left (it runs inline stages on this thread, and pops from the last queue).
+  std::lock_guard consumer(consumer_mu_);
   int64_t enter = MonotonicNanos();
   if (last_return_ns != 0) between_ns.Add(enter - last_return_ns);
   RethrowIfFailed();
   if (finished.load(std::memory_order_relaxed) || stopping()) return false;
-  if (!started_) {
-    started_ = true;
-    start_ns.store(enter, std::memory_order_relaxed);
-    consumer_runs_stages_ = !stages.back()->async;
-    StartEpoch();
-  }
-  if (consumer_runs_stages_) tl_cpu.Start();
   bool ok = false;
   try {
+    if (!started_) {
+      started_ = true;
+      start_ns.store(enter, std::memory_order_relaxed);
+      consumer_runs_stages_ = !stages.back()->async;
+      // Inside the try: an op failing to begin its epoch fails the pipeline like any op error.
+      StartEpoch();
+    }
+    if (consumer_runs_stages_) tl_cpu.Start();
     for (;;) {
       Iter* last;
       {
@@ -497,16 +517,22 @@ bool PipelineImpl::Next(Element* out) {
         last = chain_.back().get();
       }
       ok = last->Next(out);
-      if (ok) break;
+      if (ok) {
+        epoch_had_output_ = true;
+        break;
+      }
       RethrowIfFailed();
       if (stopping()) break;
       TearDownChain();
       int64_t next_epoch = epoch.load() + 1;
-      if (epochs >= 0 && next_epoch >= epochs) {
+      // Repeating forever an epoch that delivered nothing would spin here without returning;
+      // like tf.data's repeat(), end instead.
+      if ((epochs >= 0 && next_epoch >= epochs) || (epochs < 0 && !epoch_had_output_)) {
         finished.store(true);
         break;
       }
       epoch.store(next_epoch);
+      epoch_had_output_ = false;
       StartEpoch();
     }
   } catch (...) {
@@ -523,7 +549,8 @@ bool PipelineImpl::Next(Element* out) {
 }
 
 void PipelineImpl::Stop() {
-  CancelChain();
+  CancelChain();  // wakes a consumer blocked in Next, which then returns false
+  std::lock_guard consumer(consumer_mu_);
   TearDownChain();
 }
 
@@ -585,8 +612,11 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
       sluice::Fail("{}: stage '{}': key '{}': {}", file, spec.name, key, message);
     };
     if (!OpRegistry::Global().Contains(spec.op)) {
-      fail("op", fmt::format("unknown op '{}' (known ops: {})", spec.op,
-                             fmt::join(OpRegistry::Global().Names(), ", ")));
+      const std::vector<std::string> names = OpRegistry::Global().Names();
+      const std::string guess = ClosestMatch(spec.op, names, 3);
+      fail("op", fmt::format("unknown op '{}' ({}known ops: {})", spec.op,
+                             guess.empty() ? "" : fmt::format("did you mean '{}'? ", guess),
+                             fmt::join(names, ", ")));
     }
     OpArgs args(spec.args, file, spec.name, spec.op, config.base_dir());
     try {
@@ -617,7 +647,9 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
       fail("op", "op declares kind stream but does not derive from StreamOp");
     }
     s->parallelism = static_cast<int>(spec.parallelism.value_or(1));
-    if (spec.parallelism && !s->props.parallelizable) {
+    // Sources and stream ops always run on one thread, whatever they declare.
+    const bool parallelizable = s->props.parallelizable && kind == OpKind::kMap;
+    if (spec.parallelism && !parallelizable) {
       if (*spec.parallelism != 1) {
         fail("parallelism", fmt::format("op '{}' runs sequentially and does not support "
                                         "parallelism (only 1 is allowed)",
@@ -625,7 +657,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
       }
     }
     s->buffer_size = static_cast<int>(spec.buffer_size.value_or(0));
-    if (spec.deterministic && !s->props.parallelizable) {
+    if (spec.deterministic && !parallelizable) {
       fail("deterministic", fmt::format("op '{}' runs sequentially; 'deterministic' applies only "
                                         "to parallel ops",
                                         spec.op));

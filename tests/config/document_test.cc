@@ -113,7 +113,8 @@ TEST(DocumentErrorTest, MissingStages) {
 }
 
 TEST(DocumentErrorTest, EmptyOrNonArrayStages) {
-  const std::string expected = "cfg/p.json: key 'stages': expected a non-empty array of stage objects";
+  const std::string expected =
+      "cfg/p.json: key 'stages': expected a non-empty array of stage objects";
   EXPECT_EQ(ParseError(R"({"stages": []})"), expected);
   EXPECT_EQ(ParseError(R"({"stages": {"op": "generate"}})"), expected);
 }
@@ -145,8 +146,9 @@ TEST(DocumentErrorTest, BadName) {
 }
 
 TEST(DocumentErrorTest, BadParallelism) {
-  EXPECT_EQ(ParseError(WithStage(R"({"name": "map", "op": "burn", "parallelism": 0})")),
-            "cfg/p.json: stage 'map': key 'parallelism': expected an integer from 1 to 1024, got 0");
+  EXPECT_EQ(
+      ParseError(WithStage(R"({"name": "map", "op": "burn", "parallelism": 0})")),
+      "cfg/p.json: stage 'map': key 'parallelism': expected an integer from 1 to 1024, got 0");
   EXPECT_EQ(ParseError(WithStage(R"({"name": "map", "op": "burn", "parallelism": "two"})")),
             "cfg/p.json: stage 'map': key 'parallelism': expected an integer from 1 to 1024, got "
             "\"two\"");
@@ -180,16 +182,18 @@ TEST(DocumentErrorTest, ArgsNotObject) {
 }
 
 TEST(DocumentErrorTest, DuplicateNames) {
-  EXPECT_EQ(ParseError(WithStage(R"({"name": "gen", "op": "burn"})")),
-            "cfg/p.json: stage 'gen': key 'name': duplicate stage name: stage names must be unique");
+  EXPECT_EQ(
+      ParseError(WithStage(R"({"name": "gen", "op": "burn"})")),
+      "cfg/p.json: stage 'gen': key 'name': duplicate stage name: stage names must be unique");
 }
 
 TEST(DocumentErrorTest, BadEpochs) {
-  for (const char* epochs : {"0", "-2", "1.5", "\"3\"", "true"}) {
-    EXPECT_EQ(ParseError(std::string(R"({"epochs": )") + epochs + R"(, "stages": [{"op": "generate"}]})"),
-              std::string("cfg/p.json: key 'epochs': expected an integer >= 1, or -1 to repeat "
-                          "forever, got ") +
-                  epochs)
+  for (const char* epochs : {"0", "-2", "1.5", "\"3\"", "true", "18446744073709551615"}) {
+    EXPECT_EQ(
+        ParseError(std::string(R"({"epochs": )") + epochs + R"(, "stages": [{"op": "generate"}]})"),
+        std::string("cfg/p.json: key 'epochs': expected an integer >= 1, or -1 to repeat "
+                    "forever, got ") +
+            epochs)
         << epochs;
   }
 }
@@ -239,8 +243,8 @@ TEST(DocumentTest, DefaultsAndParsedKnobs) {
 }
 
 TEST(DocumentTest, NameAndEpochsFromTheConfig) {
-  Document doc = Document::Parse(R"({"name": "train", "epochs": -1, "stages": [{"op": "generate"}]})",
-                                 "p.json");
+  Document doc = Document::Parse(
+      R"({"name": "train", "epochs": -1, "stages": [{"op": "generate"}]})", "p.json");
   EXPECT_EQ(doc.name(), "train");
   EXPECT_EQ(doc.epochs(), -1);
   EXPECT_EQ(doc.base_dir(), std::filesystem::path("."));
@@ -259,8 +263,8 @@ TEST(DocumentTest, UnnamedStagesAreCalledAfterTheirOp) {
 }
 
 TEST(DocumentTest, StageLooksUpByName) {
-  Document doc = Document::Parse(R"({"stages": [{"op": "generate"}, {"name": "b", "op": "burn"}]})",
-                                 kOrigin);
+  Document doc =
+      Document::Parse(R"({"stages": [{"op": "generate"}, {"name": "b", "op": "burn"}]})", kOrigin);
   EXPECT_EQ(doc.Stage("b").index, 1u);
   EXPECT_EQ(doc.Stage("generate").op, "generate");
   try {
@@ -315,8 +319,8 @@ TEST(DocumentTest, SetKnobChangesOnlyThatKey) {
   EXPECT_EQ(doc.Stage("generate").deterministic, true);
 
   Json expected = Json::parse(text);
-  expected["stages"][1]["parallelism"] = 6;     // replaced in place
-  expected["stages"][1]["buffer_size"] = 4;     // appended after the existing keys
+  expected["stages"][1]["parallelism"] = 6;  // replaced in place
+  expected["stages"][1]["buffer_size"] = 4;  // appended after the existing keys
   expected["stages"][0]["deterministic"] = true;
   Json dumped = Json::parse(doc.Dump());
   EXPECT_EQ(dumped, expected);
@@ -326,8 +330,8 @@ TEST(DocumentTest, SetKnobChangesOnlyThatKey) {
 }
 
 TEST(DocumentTest, SetKnobRejectsABadValueAndLeavesTheDocumentUnchanged) {
-  Document doc = Document::Parse(
-      WithStage(R"({"name": "map", "op": "burn", "parallelism": 2})"), kOrigin);
+  Document doc =
+      Document::Parse(WithStage(R"({"name": "map", "op": "burn", "parallelism": 2})"), kOrigin);
   const std::string before = doc.Dump();
   try {
     doc.SetKnob("map", kKnobParallelism, 0);
@@ -413,8 +417,8 @@ TEST_F(DocumentFileTest, SaveReplacesTheFileAtomically) {
     ::stat(path.c_str(), &st);
     return st.st_ino;
   }();
-  Document doc = Document::Parse(
-      WithStage(R"({"name": "map", "op": "burn", "x_note": "kept"})"), kOrigin);
+  Document doc =
+      Document::Parse(WithStage(R"({"name": "map", "op": "burn", "x_note": "kept"})"), kOrigin);
   doc.SetKnob("map", kKnobParallelism, 3);
   doc.Save(path);
   EXPECT_EQ(ReadFile(path), doc.Dump());

@@ -163,7 +163,8 @@ const StageSnapshot& StageNamed(const PipelineSnapshot& snap, const std::string&
 // Threads of this process, from /proc/self/task.
 int TaskCount() {
   int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/task")) {
     ++n;
   }
   return n;
@@ -189,6 +190,9 @@ class PipelineTest : public ::testing::Test {
            ("sluice_pipeline_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    // TSan starts a helper thread of its own at the first thread creation: get that done
+    // before counting, so that only the pipeline's threads make a difference.
+    std::thread([] {}).join();
     tasks_before_ = TaskCount();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -225,9 +229,16 @@ TEST_F(PipelineConfigTest, UnknownOpListsTheKnownOps) {
   const std::vector<std::string> names = OpRegistry::Global().Names();
   EXPECT_THAT(names, AllOf(testing::Contains("generate"), testing::Contains("batch"),
                            testing::Contains("throw_at")));
-  EXPECT_EQ(CreateError(R"({"stages": [{"name": "src", "op": "generate"}, {"name": "x", "op": "nope"}]})"),
+  EXPECT_EQ(CreateError(
+                R"({"stages": [{"name": "src", "op": "generate"}, {"name": "x", "op": "nope"}]})"),
             fmt::format("cfg/p.json: stage 'x': key 'op': unknown op 'nope' (known ops: {})",
                         fmt::join(names, ", ")));
+}
+
+TEST_F(PipelineConfigTest, UnknownOpSuggestsTheClosestName) {
+  EXPECT_THAT(CreateError(R"({"stages": [{"name": "src", "op": "generate"},
+                                         {"name": "x", "op": "bacth"}]})"),
+              HasSubstr("unknown op 'bacth' (did you mean 'batch'? known ops: "));
 }
 
 TEST_F(PipelineConfigTest, ParallelismOnASequentialOp) {
@@ -290,8 +301,9 @@ TEST_F(PipelineConfigTest, MissingRequiredArgument) {
 }
 
 TEST_F(PipelineConfigTest, BadArgumentValue) {
-  EXPECT_EQ(CreateError(R"({"stages": [{"name": "gen", "op": "generate", "args": {"count": -2}}]})"),
-            "cfg/p.json: stage 'gen': args.count: expected -1 (endless) or a count >= 0");
+  EXPECT_EQ(
+      CreateError(R"({"stages": [{"name": "gen", "op": "generate", "args": {"count": -2}}]})"),
+      "cfg/p.json: stage 'gen': args.count: expected -1 (endless) or a count >= 0");
   EXPECT_EQ(CreateError(R"({"stages": [{"op": "generate"},
       {"name": "b", "op": "batch", "args": {"size": "big"}}]})"),
             "cfg/p.json: stage 'b': args.size: expected an integer, got \"big\"");
@@ -386,6 +398,25 @@ TEST_F(PipelineTest, StreamOpEndingItsEpochEarlyBehindAnOrderedParallelStage) {
   EXPECT_EQ(p->RunningThreads(), 0);
   p.reset();
   ExpectNoThreadsLeft();
+}
+
+TEST_F(PipelineTest, EndlessEpochsOfNothingEnd) {
+  // Repeating an empty epoch forever would spin inside Next; like tf.data's repeat(), an
+  // endless pipeline whose epoch produced nothing ends instead.
+  auto p = Make(
+      R"({"epochs": -1, "stages": [{"name": "gen", "op": "generate", "args": {"count": 0}}]})");
+  Element e;
+  EXPECT_FALSE(p->Next(&e));
+  EXPECT_TRUE(p->Snapshot().finished);
+  auto q = Make(R"({"epochs": -1, "stages": [
+      {"op": "generate", "args": {"count": 10}},
+      {"op": "filter", "parallelism": 2, "args": {"keep_fraction": 0.0}}]})");
+  EXPECT_FALSE(q->Next(&e));
+  EXPECT_EQ(q->RunningThreads(), 0);
+  // Finite epochs that are empty simply end.
+  auto r = Make(R"({"epochs": 3, "stages": [{"op": "generate", "args": {"count": 0}}]})");
+  EXPECT_FALSE(r->Next(&e));
+  EXPECT_EQ(r->Snapshot().epoch, 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,6 +599,51 @@ TEST_F(PipelineTest, DestroyingARunningPipelineJoinsEveryThread) {
   ExpectNoThreadsLeft();
 }
 
+TEST_F(PipelineTest, StopFromAnotherThreadWakesABlockedConsumer) {
+  // Each element takes 20 ms, so the consumer is blocked in Next when Stop arrives.
+  auto p = Make(R"({"stages": [
+      {"op": "generate", "args": {"count": -1}},
+      {"op": "sleep", "parallelism": 2, "args": {"us": 20000}},
+      {"op": "prefetch", "buffer_size": 1}]})");
+  std::atomic<int> outputs{0};
+  std::atomic<bool> started{false};
+  std::thread consumer([&] {
+    Element e;
+    started.store(true);
+    while (p->Next(&e)) outputs.fetch_add(1);
+  });
+  ASSERT_TRUE(Eventually([&] { return started.load() && p->RunningThreads() == 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  p->Stop();
+  consumer.join();  // Next returned false
+  EXPECT_EQ(p->RunningThreads(), 0);
+  Element e;
+  EXPECT_FALSE(p->Next(&e));
+  EXPECT_EQ(p->Snapshot().consumer.next_calls, outputs.load());
+  p.reset();
+  ExpectNoThreadsLeft();
+}
+
+TEST_F(PipelineTest, StopFromAnotherThreadWhileTheConsumerRunsAnInlineStage) {
+  // The consumer's own thread is inside the sleep op when Stop arrives.
+  auto p = Make(R"({"stages": [
+      {"op": "generate", "args": {"count": -1}},
+      {"op": "sleep", "args": {"us": 20000}}]})");
+  std::atomic<bool> started{false};
+  std::thread consumer([&] {
+    Element e;
+    started.store(true);
+    while (p->Next(&e)) {
+    }
+  });
+  ASSERT_TRUE(Eventually([&] { return started.load(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  p->Stop();
+  consumer.join();
+  Element e;
+  EXPECT_FALSE(p->Next(&e));
+}
+
 TEST_F(PipelineTest, DestroyingAnUnstartedPipeline) {
   auto p = Make(R"({"stages": [{"op": "generate"}, {"op": "burn", "parallelism": 2,
       "args": {"cpu_us": 1}}]})");
@@ -611,6 +687,25 @@ TEST_F(PipelineTest, BurnCpuSecondsOnTwoWorkers) {
   EXPECT_EQ(StageNamed(snap, "gen").elements_out, kN);
   EXPECT_LT(StageNamed(snap, "gen").cpu_seconds, 0.1 * burn.cpu_seconds);
   EXPECT_EQ(snap.consumer.next_calls, kN);
+}
+
+TEST_F(PipelineTest, InlineStagePulledByParallelWorkersIsChargedItsCpu) {
+  // burn runs inline on the two sleep workers' threads, under their input lock.
+  constexpr int kN = 100;
+  auto p = Make(fmt::format(R"({{"stages": [
+      {{"op": "generate", "args": {{"count": {}}}}},
+      {{"name": "burn", "op": "burn", "args": {{"cpu_us": 1000}}}},
+      {{"name": "par", "op": "sleep", "parallelism": 2, "args": {{"us": 1}}}}]}})",
+                            kN));
+  EXPECT_THAT(DrainIds(*p), ElementsAreArray(Iota(kN)));
+  PipelineSnapshot snap = p->Snapshot();
+  StageSnapshot burn = StageNamed(snap, "burn");
+  EXPECT_FALSE(burn.async);
+  EXPECT_EQ(burn.elements_in, kN);
+  EXPECT_EQ(burn.elements_out, kN);
+  EXPECT_NEAR(burn.cpu_seconds, kN * 1e-3, kN * 1e-4);
+  EXPECT_LT(StageNamed(snap, "par").cpu_seconds, 0.5 * burn.cpu_seconds);
+  EXPECT_EQ(StageNamed(snap, "par").elements_in, kN);
 }
 
 TEST_F(PipelineTest, SleepUsesLittleCpu) {

@@ -32,7 +32,8 @@ class Pipeline {
   // Delivers the next output; false once every epoch is done. An op's failure is rethrown as
   // sluice::Error prefixed with the stage's name; later calls rethrow it again.
   bool Next(Element* out);
-  // Stops producing and joins every thread; Next() then returns false. Safe to call twice.
+  // Stops producing and joins every thread; Next() then returns false. Safe to call twice and
+  // from any thread (it waits for a consumer inside Next(), e.g. running an inline op, to leave).
   void Stop();
   // A consistent-enough copy of every counter, safe to call from any thread at any time.
   PipelineSnapshot Snapshot() const;

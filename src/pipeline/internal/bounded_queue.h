@@ -6,8 +6,8 @@
 #include <deque>
 #include <mutex>
 
-#include "sluice/common/clock.h"
 #include "pipeline/internal/stage_counters.h"
+#include "sluice/common/clock.h"
 
 namespace sluice::pipeline::internal {
 
@@ -63,8 +63,9 @@ class BoundedQueue {
     int64_t old_size = stats_->size.load(std::memory_order_relaxed);
     int64_t last = stats_->last_change_ns.load(std::memory_order_relaxed);
     if (last != 0) {
-      stats_->area_ns.store(stats_->area_ns.load(std::memory_order_relaxed) + old_size * (now - last),
-                            std::memory_order_relaxed);
+      stats_->area_ns.store(
+          stats_->area_ns.load(std::memory_order_relaxed) + old_size * (now - last),
+          std::memory_order_relaxed);
     }
     auto size = static_cast<int64_t>(items_.size());
     stats_->size.store(size, std::memory_order_relaxed);

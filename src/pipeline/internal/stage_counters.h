@@ -26,12 +26,25 @@ class RelaxedCounter {
   std::atomic<int64_t> value_{0};
 };
 
+// A counter that several threads may add to at once (an atomic read-modify-write); for
+// updates made rarely enough that the cost does not matter.
+class SharedCounter {
+ public:
+  void Add(int64_t delta) { value_.fetch_add(delta, std::memory_order_relaxed); }
+  int64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
 // Counters of one worker of one stage; cache-line aligned so workers never share a line.
 struct alignas(64) WorkerCounters {
   RelaxedCounter elements_in;
   RelaxedCounter elements_out;
   RelaxedCounter bytes_out;
-  RelaxedCounter cpu_ns;
+  // CPU is handed out by each thread's CpuAccountant when it flushes, and an inline stage
+  // pulled by a parallel stage's workers runs on (and is flushed from) several threads at once.
+  SharedCounter cpu_ns;
   RelaxedCounter busy_ns;
   RelaxedCounter blocked_in_ns;
   RelaxedCounter blocked_out_ns;
@@ -43,7 +56,7 @@ struct alignas(64) WorkerCounters {
 struct QueueStats {
   std::atomic<int64_t> size{0};
   std::atomic<int64_t> max{0};
-  std::atomic<int64_t> area_ns{0};       // integral of size over time
+  std::atomic<int64_t> area_ns{0};  // integral of size over time
   std::atomic<int64_t> last_change_ns{0};
 };
 

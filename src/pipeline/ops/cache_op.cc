@@ -34,7 +34,9 @@ class CacheFile {
     }
   }
   template <typename T>
-  void Put(T v) { Write(&v, sizeof v); }
+  void Put(T v) {
+    Write(&v, sizeof v);
+  }
   // False at a clean end of file; throws on a truncated record.
   bool Read(void* data, size_t n, bool eof_ok = false) {
     size_t got = n == 0 ? 0 : std::fread(data, 1, n, file_);
@@ -186,7 +188,8 @@ class CacheOp final : public StreamOp {
       writer_->Close();
       writer_.reset();
       if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-        Fail("cache file '{}': cannot rename from '{}': {}", path_, tmp_path_, std::strerror(errno));
+        Fail("cache file '{}': cannot rename from '{}': {}", path_, tmp_path_,
+             std::strerror(errno));
       }
     }
     complete_ = true;

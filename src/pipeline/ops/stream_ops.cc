@@ -26,7 +26,8 @@ class BatchOp final : public StreamOp {
   bool Next(Input& in, Element* out, const OpContext&) override {
     items_.clear();
     Element e;
-    while (static_cast<int64_t>(items_.size()) < size_ && in.Next(&e)) items_.push_back(std::move(e));
+    while (static_cast<int64_t>(items_.size()) < size_ && in.Next(&e))
+      items_.push_back(std::move(e));
     if (items_.empty()) return false;
     if (drop_remainder_ && static_cast<int64_t>(items_.size()) < size_) return false;
     *out = Stack();
@@ -38,8 +39,10 @@ class BatchOp final : public StreamOp {
   Element Stack() {
     const Element& first = items_.front();
     if (first.tensors.empty()) {
-      Fail("batch needs decoded tensors, but element '{}' carries only raw bytes "
-           "(decode it first)", first.path.empty() ? fmt::format("#{}", first.id) : first.path);
+      Fail(
+          "batch needs decoded tensors, but element '{}' carries only raw bytes "
+          "(decode it first)",
+          first.path.empty() ? fmt::format("#{}", first.id) : first.path);
     }
     Element batch;
     const auto n = static_cast<int64_t>(items_.size());
@@ -51,13 +54,14 @@ class BatchOp final : public StreamOp {
       const size_t each = proto.byte_size();
       uint8_t* dst = stacked.data<uint8_t>();
       for (const Element& item : items_) {
-        if (item.tensors.size() != first.tensors.size() || item.tensors[t].dtype() != proto.dtype() ||
-            item.tensors[t].shape() != proto.shape()) {
-          Fail("cannot batch element {} ({}) with element {} ({}): shapes must match "
-               "(resize or pad first, or use bucket_by_length)",
-               item.path.empty() ? fmt::format("#{}", item.id) : item.path,
-               item.tensors.size() > t ? item.tensors[t].Describe() : "no tensor",
-               first.path.empty() ? fmt::format("#{}", first.id) : first.path, proto.Describe());
+        if (item.tensors.size() != first.tensors.size() ||
+            item.tensors[t].dtype() != proto.dtype() || item.tensors[t].shape() != proto.shape()) {
+          Fail(
+              "cannot batch element {} ({}) with element {} ({}): shapes must match "
+              "(resize or pad first, or use bucket_by_length)",
+              item.path.empty() ? fmt::format("#{}", item.id) : item.path,
+              item.tensors.size() > t ? item.tensors[t].Describe() : "no tensor",
+              first.path.empty() ? fmt::format("#{}", first.id) : first.path, proto.Describe());
         }
         std::memcpy(dst, item.tensors[t].data<uint8_t>(), each);
         dst += each;
