@@ -8,6 +8,7 @@
 #include "sluice/pipeline/pipeline.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -328,6 +329,7 @@ class AsyncIter final : public Iter {
     std::string thread_name = s_.name.substr(0, 15);
     pthread_setname_np(pthread_self(), thread_name.c_str());
     tl_cpu.Start(s_.workers[w].get());
+    s_.workers[w]->tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
     try {
       if (s_.props.kind == OpKind::kMap) {
         RunMap(w);
@@ -339,6 +341,7 @@ class AsyncIter final : public Iter {
     }
     tl_cpu.Flush();
     if (--live_workers_ == 0) queue_.Close();
+    s_.workers[w]->tid.store(0, std::memory_order_relaxed);
     p_.running_threads.fetch_sub(1);
   }
 
@@ -579,6 +582,7 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
       st.busy_seconds += w->busy_ns.Get() * 1e-9;
       st.blocked_input_seconds += w->blocked_in_ns.Get() * 1e-9;
       st.blocked_output_seconds += w->blocked_out_ns.Get() * 1e-9;
+      if (int tid = w->tid.load(std::memory_order_relaxed); tid != 0) st.worker_tids.push_back(tid);
     }
     st.queue_size = s->queue.size.load(std::memory_order_relaxed);
     st.queue_max = s->queue.max.load(std::memory_order_relaxed);

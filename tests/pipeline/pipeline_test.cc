@@ -766,6 +766,28 @@ TEST_F(PipelineTest, SnapshotsFromAnotherThreadWhileRunning) {
 // ---------------------------------------------------------------------------------------------
 // Built-in ops
 
+TEST_F(PipelineTest, SnapshotNamesTheWorkersThreads) {
+  auto p = Make(R"({"stages": [{"op": "generate", "args": {"count": -1}},
+      {"name": "work", "op": "burn", "args": {"cpu_us": 0}, "parallelism": 2, "buffer_size": 4},
+      {"name": "inline", "op": "burn", "args": {"cpu_us": 0}}]})");
+  Element e;
+  ASSERT_TRUE(p->Next(&e));
+  // Both workers are running once the consumer got an element from each, or soon after.
+  PipelineSnapshot snap;
+  for (int i = 0; i < 1000; ++i) {
+    snap = p->Snapshot();
+    if (snap.stages[1].worker_tids.size() == 2) break;
+    ASSERT_TRUE(p->Next(&e));
+  }
+  ASSERT_EQ(snap.stages[1].worker_tids.size(), 2u);
+  for (int tid : snap.stages[1].worker_tids) {
+    EXPECT_TRUE(std::filesystem::exists(fmt::format("/proc/self/task/{}", tid))) << tid;
+  }
+  EXPECT_THAT(snap.stages[2].worker_tids, IsEmpty());
+  p->Stop();
+  EXPECT_THAT(p->Snapshot().stages[1].worker_tids, IsEmpty());
+}
+
 TEST_F(PipelineTest, FilterKeepsTheSameElementsEveryEpoch) {
   auto p = Make(R"({"epochs": 3, "stages": [
       {"op": "generate", "args": {"count": 200}},

@@ -28,7 +28,8 @@ struct StageSnapshot {
   int64_t queue_size = 0;             // elements in the output queue now
   int64_t queue_max = 0;              // most elements it ever held
   double queue_mean = 0;              // time-weighted mean occupancy since start
-  int64_t context_switches = 0;       // reserved for the tracer (voluntary + involuntary)
+  // Kernel thread ids of the stage's running workers (empty for an inline stage).
+  std::vector<int> worker_tids;
 };
 
 // The training loop's view: how often it asked and how long it waited.

@@ -34,7 +34,8 @@ struct OpProperties {
 };
 
 // Typed, checked access to a stage's "args" object. Every error names the file, the stage and
-// the key; keys an op never reads are reported as unknown by Finish().
+// the key; keys an op never reads are reported as unknown by Finish(). It refers to `args`
+// without copying: the JSON must outlive the OpArgs (as a Document's stages do).
 class OpArgs {
  public:
   using Json = nlohmann::ordered_json;

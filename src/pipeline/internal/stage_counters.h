@@ -48,6 +48,9 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter busy_ns;
   RelaxedCounter blocked_in_ns;
   RelaxedCounter blocked_out_ns;
+  // Kernel thread id of the worker running this slot (0 for an inline stage, which runs on
+  // whichever thread pulls it), for samplers that read per-thread /proc files.
+  std::atomic<int> tid{0};
   // Writer-private running mean of one call's wall time; long calls get exact CPU timing.
   int64_t mean_call_ns = 0;
 };
