@@ -22,6 +22,7 @@
 #include <fmt/ranges.h>
 
 #include "pipeline/internal/bounded_queue.h"
+#include "pipeline/internal/registry.h"
 #include "pipeline/internal/stage_counters.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
@@ -256,6 +257,9 @@ class PipelineImpl {
   PipelineSnapshot Snapshot() const;
 
   std::string name;
+  uint64_t id = 0;
+  std::string config_path;
+  std::string config_text;
   std::vector<std::unique_ptr<Stage>> stages;
   int64_t epochs = 1;
   std::atomic<int> running_threads{0};
@@ -438,12 +442,6 @@ class AsyncIter final : public Iter {
   uint64_t next_emit_ = 0;  // guarded by order_mu_
 };
 
-std::mutex g_live_mu;
-std::set<const Pipeline*>& LivePipelines() {
-  static auto* live = new std::set<const Pipeline*>();
-  return *live;
-}
-
 }  // namespace
 
 void PipelineImpl::StartEpoch() {
@@ -575,14 +573,19 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
     st.deterministic = s->deterministic;
     st.async = s->async;
     for (const auto& w : s->workers) {
+      WorkerSnapshot ws;
+      ws.tid = w->tid.load(std::memory_order_relaxed);
+      ws.elements_out = w->elements_out.Get();
+      ws.busy_seconds = w->busy_ns.Get() * 1e-9;
+      ws.cpu_seconds = w->cpu_ns.Get() * 1e-9;
       st.elements_in += w->elements_in.Get();
-      st.elements_out += w->elements_out.Get();
+      st.elements_out += ws.elements_out;
       st.bytes_out += w->bytes_out.Get();
-      st.cpu_seconds += w->cpu_ns.Get() * 1e-9;
-      st.busy_seconds += w->busy_ns.Get() * 1e-9;
+      st.cpu_seconds += ws.cpu_seconds;
+      st.busy_seconds += ws.busy_seconds;
       st.blocked_input_seconds += w->blocked_in_ns.Get() * 1e-9;
       st.blocked_output_seconds += w->blocked_out_ns.Get() * 1e-9;
-      if (int tid = w->tid.load(std::memory_order_relaxed); tid != 0) st.worker_tids.push_back(tid);
+      st.workers.push_back(ws);
     }
     st.queue_size = s->queue.size.load(std::memory_order_relaxed);
     st.queue_max = s->queue.max.load(std::memory_order_relaxed);
@@ -676,22 +679,20 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
     for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
     impl->stages.push_back(std::move(s));
   }
+  static std::atomic<uint64_t> next_id{1};
+  impl->id = next_id.fetch_add(1);
+  impl->config_path = config.origin().string();
+  impl->config_text = config.text();
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
-  {
-    std::lock_guard lock(g_live_mu);
-    LivePipelines().insert(pipeline.get());
-  }
+  internal::RegisterPipeline(*pipeline);
   return pipeline;
 }
 
 Pipeline::Pipeline(std::unique_ptr<PipelineImpl> impl) : impl_(std::move(impl)) {}
 
 Pipeline::~Pipeline() {
-  {
-    std::lock_guard lock(g_live_mu);
-    LivePipelines().erase(this);
-  }
   impl_->Stop();
+  internal::UnregisterPipeline(*this, impl_->Snapshot());
 }
 
 bool Pipeline::Next(Element* out) { return impl_->Next(out); }
@@ -699,10 +700,8 @@ void Pipeline::Stop() { impl_->Stop(); }
 PipelineSnapshot Pipeline::Snapshot() const { return impl_->Snapshot(); }
 const std::string& Pipeline::name() const { return impl_->name; }
 int Pipeline::RunningThreads() const { return impl_->running_threads.load(); }
-
-void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn) {
-  std::lock_guard lock(g_live_mu);
-  for (const Pipeline* p : LivePipelines()) fn(*p);
-}
+uint64_t Pipeline::id() const { return impl_->id; }
+const std::string& Pipeline::config_path() const { return impl_->config_path; }
+const std::string& Pipeline::config_text() const { return impl_->config_text; }
 
 }  // namespace sluice::pipeline

@@ -776,16 +776,18 @@ TEST_F(PipelineTest, SnapshotNamesTheWorkersThreads) {
   PipelineSnapshot snap;
   for (int i = 0; i < 1000; ++i) {
     snap = p->Snapshot();
-    if (snap.stages[1].worker_tids.size() == 2) break;
+    if (snap.stages[1].workers[0].tid != 0 && snap.stages[1].workers[1].tid != 0) break;
     ASSERT_TRUE(p->Next(&e));
   }
-  ASSERT_EQ(snap.stages[1].worker_tids.size(), 2u);
-  for (int tid : snap.stages[1].worker_tids) {
-    EXPECT_TRUE(std::filesystem::exists(fmt::format("/proc/self/task/{}", tid))) << tid;
+  ASSERT_EQ(snap.stages[1].workers.size(), 2u);
+  for (const WorkerSnapshot& w : snap.stages[1].workers) {
+    EXPECT_TRUE(std::filesystem::exists(fmt::format("/proc/self/task/{}", w.tid))) << w.tid;
   }
-  EXPECT_THAT(snap.stages[2].worker_tids, IsEmpty());
+  ASSERT_EQ(snap.stages[2].workers.size(), 1u);
+  EXPECT_EQ(snap.stages[2].workers[0].tid, 0);
   p->Stop();
-  EXPECT_THAT(p->Snapshot().stages[1].worker_tids, IsEmpty());
+  const PipelineSnapshot stopped = p->Snapshot();
+  for (const WorkerSnapshot& w : stopped.stages[1].workers) EXPECT_EQ(w.tid, 0);
 }
 
 TEST_F(PipelineTest, FilterKeepsTheSameElementsEveryEpoch) {

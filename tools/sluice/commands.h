@@ -12,5 +12,7 @@ using Action = std::function<int()>;
 
 // `sluice run CONFIG [--seconds N] [--consumer-ms X] [--json]`
 Action AddRunCommand(CLI::App& app);
+// `sluice profile [--seconds N] [--out DIR] -- CMD ARGS...` or `sluice profile CONFIG ...`
+Action AddProfileCommand(CLI::App& app);
 
 }  // namespace sluice::cli

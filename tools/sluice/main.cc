@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     actions[app.get_subcommands({}).back()] = std::move(action);
   };
   add(sluice::cli::AddRunCommand(app));
+  add(sluice::cli::AddProfileCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -15,11 +15,10 @@
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
 #include "tools/sluice/commands.h"
+#include "tools/sluice/consume.h"
 
 namespace sluice::cli {
 namespace {
-
-std::atomic<bool> g_interrupted{false};
 
 struct RunOptions {
   std::string config;
@@ -104,34 +103,11 @@ int Run(const RunOptions& opt) {
   if (opt.epochs != 0) popt.epochs = opt.epochs;
   auto pipe = pipeline::Pipeline::Create(doc, popt);
 
-  g_interrupted = false;
-  auto previous = std::signal(SIGINT, [](int) { g_interrupted = true; });
   const bool progress = ::isatty(STDERR_FILENO) && !opt.json;
-  const int64_t start = MonotonicNanos();
-  const int64_t deadline = opt.seconds > 0 ? start + static_cast<int64_t>(opt.seconds * 1e9) : 0;
-  const auto step = std::chrono::microseconds(static_cast<int64_t>(opt.consumer_ms * 1000));
-  int64_t outputs = 0;
-  int64_t next_progress = start + 1'000'000'000;
-  pipeline::Element e;
-  while (!g_interrupted) {
-    if (deadline != 0 && MonotonicNanos() >= deadline) break;
-    if (!pipe->Next(&e)) break;
-    ++outputs;
-    if (step.count() > 0) std::this_thread::sleep_for(step);
-    if (progress) {
-      int64_t now = MonotonicNanos();
-      if (now >= next_progress) {
-        double secs = (now - start) * 1e-9;
-        fmt::print(stderr, "\r  {:.0f} s  {} outputs  {:.1f} outputs/s   ", secs, outputs,
-                   outputs / secs);
-        next_progress = now + 1'000'000'000;
-      }
-    }
-  }
-  const double seconds = (MonotonicNanos() - start) * 1e-9;
+  ConsumeResult r = Consume(*pipe, opt.seconds, opt.consumer_ms, progress);
   pipe->Stop();
-  std::signal(SIGINT, previous);
-  if (progress) fmt::print(stderr, "\r\033[K");
+  const int64_t outputs = r.outputs;
+  const double seconds = r.seconds;
   auto snap = pipe->Snapshot();
   if (opt.json) {
     fmt::print("{}\n", ToJson(snap, outputs, seconds).dump(2));

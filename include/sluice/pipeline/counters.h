@@ -9,6 +9,14 @@
 
 namespace sluice::pipeline {
 
+// One worker thread's share of a stage's counters.
+struct WorkerSnapshot {
+  int tid = 0;  // kernel thread id while the worker runs; 0 when stopped or inline
+  int64_t elements_out = 0;
+  double busy_seconds = 0;
+  double cpu_seconds = 0;
+};
+
 // Totals for one stage since the pipeline started, summed over its workers.
 struct StageSnapshot {
   std::string name;
@@ -28,8 +36,8 @@ struct StageSnapshot {
   int64_t queue_size = 0;             // elements in the output queue now
   int64_t queue_max = 0;              // most elements it ever held
   double queue_mean = 0;              // time-weighted mean occupancy since start
-  // Kernel thread ids of the stage's running workers (empty for an inline stage).
-  std::vector<int> worker_tids;
+  // One entry per worker slot (a single slot for an inline stage).
+  std::vector<WorkerSnapshot> workers;
 };
 
 // The training loop's view: how often it asked and how long it waited.

@@ -40,6 +40,11 @@ class Pipeline {
   const std::string& name() const;
   // Threads this pipeline runs now (not counting the caller's).
   int RunningThreads() const;
+  // Unique within the process, never reused.
+  uint64_t id() const;
+  // The config it was built from: its path as given, and its full text.
+  const std::string& config_path() const;
+  const std::string& config_text() const;
 
  private:
   explicit Pipeline(std::unique_ptr<PipelineImpl> impl);

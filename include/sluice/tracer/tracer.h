@@ -1,0 +1,57 @@
+// The tracer: samples every live pipeline's counters, the process, the host and the GPU at a
+// fixed interval and writes a sluice-trace/1 file, flushed periodically so that a job that dies
+// leaves a readable trace.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/trace/trace.h"
+
+namespace sluice::tracer {
+
+struct TracerOptions {
+  std::filesystem::path trace_path;   // the sluice-trace/1 file
+  std::filesystem::path chrome_path;  // a Chrome trace-event file beside it, when not empty
+  double interval = 0.1;              // seconds between samples
+  double window = 0;                  // seconds to trace; 0: until Stop()
+  double flush_every = 1.0;           // seconds between periodic writes (grows with the trace)
+  bool handle_signals = false;        // on SIGINT/SIGTERM: write the trace, then re-raise
+  int progress_fd = -1;               // when >= 0, progress lines are written here
+  bool measure_disks = true;          // probe the bandwidth of the pipelines' data devices
+  std::filesystem::path
+      cache_dir;  // where disk measurements are remembered (default: ~/.cache/sluice)
+  // Called on the tracer's thread once the window has elapsed and the trace is written.
+  std::function<void()> on_window_end;
+};
+
+class TracerImpl;
+
+class Tracer {
+ public:
+  // Starts sampling on a thread of its own. Throws sluice::Error when the trace's directory
+  // cannot be written.
+  explicit Tracer(TracerOptions options);
+  ~Tracer();  // Stop("completed") unless stopped already
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Takes a last sample and writes the final trace with `end_reason`; idempotent.
+  void Stop(const std::string& end_reason);
+  // A copy of the trace as it stands.
+  trace::Trace Current() const;
+
+ private:
+  std::unique_ptr<TracerImpl> impl_;
+};
+
+// Where the steady state begins in a cumulative count series: the first sample from which the
+// rate over the next `window` samples is within `tolerance` of the median rate of the run's
+// second half; capped at half the run. Returns seconds (0 when the series is too short).
+double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& counts,
+                  size_t window = 5, double tolerance = 0.2);
+
+}  // namespace sluice::tracer

@@ -1,0 +1,832 @@
+// The sluice-trace/1 JSON reader and writer: series stored column by column, and every error
+// naming the origin and the JSON path of the value at fault.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sluice/common/error.h"
+#include "sluice/trace/io.h"
+
+namespace sluice::trace {
+namespace {
+
+// The writer keeps the documented key order.
+using OrderedJson = nlohmann::ordered_json;
+// The reader parses into std::map objects: ordered_json's objects are vectors searched
+// linearly, which an object with a million keys would make quadratic. Order means nothing to a
+// reader.
+using Json = nlohmann::json;
+
+// Limits on what a trace may claim, checked before anything is allocated for it. A one-hour
+// trace at 100 ms has 36,000 samples; ten million is over eleven days.
+constexpr size_t kMaxSamples = 10'000'000;
+constexpr size_t kMaxPipelines = 10'000;
+constexpr size_t kMaxStages = 10'000;
+constexpr size_t kMaxWorkers = 4096;
+constexpr size_t kMaxDisks = 4096;
+constexpr size_t kMaxTextBytes = size_t{2} << 30;
+// No array in a trace is longer than a series column, and none nests deeper than a few levels;
+// the limits stop a hostile document before it is built, not after.
+constexpr size_t kMaxArrayElements = kMaxSamples;
+constexpr size_t kMaxDepth = 128;
+
+// Where a value sits in the document ("pipelines[0].stages[1].cpu_seconds"), spelled out only
+// when an error needs it. A Path refers to its parent: keep parents alive while children are.
+class Path {
+ public:
+  Path() = default;
+  Path Key(std::string_view key) const { return Path(this, key, 0, false); }
+  Path Index(size_t index) const { return Path(this, {}, index, true); }
+
+  std::string str() const {
+    if (parent_ == nullptr) return "";
+    std::string s = parent_->str();
+    if (is_index_) {
+      s += fmt::format("[{}]", index_);
+    } else {
+      if (!s.empty()) s += '.';
+      s += key_;
+    }
+    return s;
+  }
+
+ private:
+  Path(const Path* parent, std::string_view key, size_t index, bool is_index)
+      : parent_(parent), key_(key), index_(index), is_index_(is_index) {}
+
+  const Path* parent_ = nullptr;
+  std::string_view key_;
+  size_t index_ = 0;
+  bool is_index_ = false;
+};
+
+// A short rendering of a value for "got ..." in messages (never a 10,000-character string).
+template <typename J>
+std::string Describe(const J& v) {
+  if (v.is_array()) return fmt::format("an array of {} values", v.size());
+  if (v.is_object()) return "an object";
+  if (v.is_number_float() && !std::isfinite(v.template get<double>())) {
+    return fmt::format("{}", v.template get<double>());
+  }
+  std::string text = v.dump(-1, ' ', false, J::error_handler_t::replace);
+  constexpr size_t kMax = 60;
+  if (text.size() > kMax) {
+    size_t cut = kMax;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    text = text.substr(0, cut) + "...";
+  }
+  return text;
+}
+
+// Converts a parsed document (Json when reading, OrderedJson when checking what ToJson built)
+// into a Trace, failing with "<origin>: <path>: <what>" on the first value it cannot accept.
+template <typename J>
+class Reader {
+ public:
+  explicit Reader(const std::string& origin) : origin_(origin) {}
+
+  Trace Read(const J& root) {
+    if (!root.is_object()) {
+      sluice::Fail("{}: not a sluice trace (expected a JSON object, got {})", origin_,
+                   Describe(root));
+    }
+    const J* format = Find(root, "format");
+    if (format == nullptr) {
+      sluice::Fail("{}: not a sluice trace (no \"format\" field, expected '{}')", origin_, kFormat);
+    }
+    if (!format->is_string() || format->template get_ref<const std::string&>() != kFormat) {
+      std::string got =
+          format->is_string() ? format->template get<std::string>() : Describe(*format);
+      sluice::Fail("{}: not a sluice trace (format is '{}', expected '{}')", origin_, got, kFormat);
+    }
+    const Path root_path;
+    Trace trace;
+    Get(root, root_path, "sluice_version", trace.sluice_version);
+    if (const J* v = Find(root, "host")) ReadHost(*v, root_path.Key("host"), trace.host);
+    if (const J* v = Find(root, "job")) ReadJob(*v, root_path.Key("job"), trace.job);
+    // The global series first: its `t` sets the length every other column must have.
+    if (const J* v = Find(root, "series")) ReadSeries(*v, root_path.Key("series"), trace.series);
+    ReadPipelines(root, root_path, trace);
+    if (const J* v = Find(root, "gpu")) ReadGpu(*v, root_path.Key("gpu"), trace.gpu);
+    if (const J* v = Find(root, "tracer")) ReadTracer(*v, root_path.Key("tracer"), trace.tracer);
+    return trace;
+  }
+
+ private:
+  [[noreturn]] void FailAt(const Path& path, std::string_view what) const {
+    sluice::Fail("{}: {}: {}", origin_, path.str(), what);
+  }
+
+  static const J* Find(const J& object, const char* key) {
+    auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+  }
+
+  void ExpectObject(const J& v, const Path& path) const {
+    if (!v.is_object()) FailAt(path, fmt::format("expected an object, got {}", Describe(v)));
+  }
+
+  // An array of at most `max` elements; `what` names them in the message.
+  void ExpectArray(const J& v, const Path& path, size_t max, std::string_view what) const {
+    if (!v.is_array()) {
+      FailAt(path, fmt::format("expected an array of {}, got {}", what, Describe(v)));
+    }
+    if (v.size() > max) {
+      FailAt(path, fmt::format("{} {}, more than the {} a trace may have", v.size(), what, max));
+    }
+  }
+
+  std::string String(const J& v, const Path& path) const {
+    if (!v.is_string()) FailAt(path, fmt::format("expected a string, got {}", Describe(v)));
+    return v.template get<std::string>();
+  }
+
+  bool Bool(const J& v, const Path& path) const {
+    if (!v.is_boolean()) FailAt(path, fmt::format("expected true or false, got {}", Describe(v)));
+    return v.template get<bool>();
+  }
+
+  int64_t Integer(const J& v, const Path& path, int64_t min, int64_t max) const {
+    bool ok = v.is_number_integer();
+    int64_t value = 0;
+    if (ok && v.is_number_unsigned()) {
+      // An unsigned value above INT64_MAX would wrap to a negative one.
+      uint64_t u = v.template get<uint64_t>();
+      ok = u <= static_cast<uint64_t>(max);
+      value = ok ? static_cast<int64_t>(u) : 0;
+    } else if (ok) {
+      value = v.template get<int64_t>();
+    }
+    if (!ok || value < min || value > max) {
+      if (max == std::numeric_limits<int64_t>::max()) {
+        FailAt(path, fmt::format("expected an integer >= {}, got {}", min, Describe(v)));
+      }
+      FailAt(path, fmt::format("expected an integer from {} to {}, got {}", min, max, Describe(v)));
+    }
+    return value;
+  }
+
+  double Number(const J& v, const Path& path) const {
+    if (!v.is_number()) FailAt(path, fmt::format("expected a number, got {}", Describe(v)));
+    double d = v.template get<double>();
+    if (!std::isfinite(d)) FailAt(path, fmt::format("expected a finite number, got {}", d));
+    return d;
+  }
+
+  // Optional members: a missing key leaves `out` at its default.
+  void Get(const J& object, const Path& path, const char* key, std::string& out) const {
+    if (const J* v = Find(object, key)) out = String(*v, path.Key(key));
+  }
+  void Get(const J& object, const Path& path, const char* key, bool& out) const {
+    if (const J* v = Find(object, key)) out = Bool(*v, path.Key(key));
+  }
+  void Get(const J& object, const Path& path, const char* key, double& out) const {
+    if (const J* v = Find(object, key)) out = Number(*v, path.Key(key));
+  }
+  // Counts: non-negative unless `min` says otherwise.
+  void Get(const J& object, const Path& path, const char* key, int64_t& out,
+           int64_t min = 0) const {
+    if (const J* v = Find(object, key)) {
+      out = Integer(*v, path.Key(key), min, std::numeric_limits<int64_t>::max());
+    }
+  }
+  void Get(const J& object, const Path& path, const char* key, int& out, int min, int max) const {
+    if (const J* v = Find(object, key))
+      out = static_cast<int>(Integer(*v, path.Key(key), min, max));
+  }
+
+  // A series column of exactly `expected` values (one per sample). Lengths are checked before
+  // anything is allocated; `min` bounds integer columns (-1 marks "unknown" where allowed).
+  template <typename T>
+  void GetColumn(const J& object, const Path& path, const char* key, size_t expected,
+                 std::vector<T>& out, int64_t min = 0) const {
+    const Path at = path.Key(key);
+    const J* v = Find(object, key);
+    if (v == nullptr) {
+      if (expected == 0) return;
+      FailAt(at, fmt::format("missing: expected {} values, one per sample", expected));
+    }
+    ReadColumn(*v, at, expected, out, min);
+  }
+
+  template <typename T>
+  void ReadColumn(const J& v, const Path& at, size_t expected, std::vector<T>& out,
+                  int64_t min) const {
+    if (!v.is_array()) FailAt(at, fmt::format("expected an array of numbers, got {}", Describe(v)));
+    if (v.size() != expected) {
+      FailAt(at, fmt::format("has {} values, expected {} (one per sample{})", v.size(), expected,
+                             expected_why_));
+    }
+    out.clear();
+    out.reserve(expected);
+    for (size_t i = 0; i < expected; ++i) {
+      if constexpr (std::is_same_v<T, double>) {
+        out.push_back(Number(v[i], at.Index(i)));
+      } else {
+        out.push_back(Integer(v[i], at.Index(i), min, std::numeric_limits<int64_t>::max()));
+      }
+    }
+  }
+
+  void ReadHost(const J& v, const Path& path, HostInfo& host) const {
+    ExpectObject(v, path);
+    Get(v, path, "hostname", host.hostname);
+    Get(v, path, "os", host.os);
+    Get(v, path, "cpu_model", host.cpu_model);
+    Get(v, path, "cores", host.cores, 0, std::numeric_limits<int>::max());
+    Get(v, path, "memory_bytes", host.memory_bytes);
+    if (const J* disks = Find(v, "disks")) {
+      const Path at = path.Key("disks");
+      ExpectArray(*disks, at, kMaxDisks, "disks");
+      host.disks.reserve(disks->size());
+      for (size_t i = 0; i < disks->size(); ++i) {
+        const J& d = (*disks)[i];
+        const Path dp = at.Index(i);
+        ExpectObject(d, dp);
+        DiskBandwidth& disk = host.disks.emplace_back();
+        Get(d, dp, "device", disk.device);
+        Get(d, dp, "path", disk.path);
+        Get(d, dp, "read_mb_per_s", disk.read_mb_per_s);
+        Get(d, dp, "probe_bytes", disk.probe_bytes);
+        Get(d, dp, "probe_seconds", disk.probe_seconds);
+        Get(d, dp, "method", disk.method);
+        Get(d, dp, "cached", disk.cached);
+      }
+    }
+  }
+
+  void ReadJob(const J& v, const Path& path, JobInfo& job) const {
+    ExpectObject(v, path);
+    if (const J* command = Find(v, "command")) {
+      const Path at = path.Key("command");
+      ExpectArray(*command, at, kMaxArrayElements, "strings");
+      job.command.reserve(command->size());
+      for (size_t i = 0; i < command->size(); ++i) {
+        job.command.push_back(String((*command)[i], at.Index(i)));
+      }
+    }
+    Get(v, path, "pid", job.pid, 0, std::numeric_limits<int>::max());
+    Get(v, path, "start_unix", job.start_unix);
+    Get(v, path, "duration", job.duration);
+    Get(v, path, "cut_short", job.cut_short);
+    Get(v, path, "end_reason", job.end_reason);
+  }
+
+  void ReadSeries(const J& v, const Path& path, Series& series) {
+    ExpectObject(v, path);
+    if (const J* t = Find(v, "t")) {
+      const Path at = path.Key("t");
+      ExpectArray(*t, at, kMaxSamples, "samples");
+      expected_why_ = "";
+      ReadColumn(*t, at, t->size(), series.t, 0);
+      for (size_t i = 1; i < series.t.size(); ++i) {
+        if (series.t[i] < series.t[i - 1]) {
+          FailAt(at.Index(i), fmt::format("sample times must not decrease ({} after {})",
+                                          series.t[i], series.t[i - 1]));
+        }
+      }
+    }
+    samples_ = series.t.size();
+    expected_why_ = " of series.t";
+    GetColumn(v, path, "process_cpu", samples_, series.process_cpu);
+    GetColumn(v, path, "host_busy", samples_, series.host_busy);
+    GetColumn(v, path, "rss_bytes", samples_, series.rss_bytes, -1);
+    GetColumn(v, path, "disk_read_bytes", samples_, series.disk_read_bytes, -1);
+    GetColumn(v, path, "gpu_busy", samples_, series.gpu_busy);
+  }
+
+  void ReadPipelines(const J& root, const Path& root_path, Trace& trace) {
+    const Path at = root_path.Key("pipelines");
+    const J* pipelines = Find(root, "pipelines");
+    if (pipelines == nullptr) {
+      FailAt(at, "missing: a trace lists its pipelines (an empty array when none ran)");
+    }
+    ExpectArray(*pipelines, at, kMaxPipelines, "pipelines");
+    trace.pipelines.reserve(pipelines->size());
+    for (size_t i = 0; i < pipelines->size(); ++i) {
+      ReadPipeline((*pipelines)[i], at.Index(i), trace.pipelines.emplace_back());
+    }
+  }
+
+  void ReadPipeline(const J& v, const Path& path, PipelineTrace& p) {
+    ExpectObject(v, path);
+    Get(v, path, "name", p.name);
+    Get(v, path, "config_path", p.config_path);
+    Get(v, path, "config_text", p.config_text);
+    Get(v, path, "epochs_completed", p.epochs_completed);
+    Get(v, path, "finished", p.finished);
+    Get(v, path, "first_sample", p.first_sample);
+    const Path stages_path = path.Key("stages");
+    const J* stages = Find(v, "stages");
+    if (stages == nullptr) FailAt(stages_path, "missing: a pipeline lists its stages");
+    ExpectArray(*stages, stages_path, kMaxStages, "stages");
+    p.stages.reserve(stages->size());
+    for (size_t i = 0; i < stages->size(); ++i) {
+      ReadStage((*stages)[i], stages_path.Index(i), p.stages.emplace_back());
+    }
+    if (const J* c = Find(v, "consumer")) {
+      const Path cp = path.Key("consumer");
+      ExpectObject(*c, cp);
+      Get(*c, cp, "next_calls", p.consumer.next_calls);
+      Get(*c, cp, "wait_seconds", p.consumer.wait_seconds);
+      Get(*c, cp, "between_seconds", p.consumer.between_seconds);
+    }
+    const J* series = Find(v, "series");
+    if (series != nullptr) {
+      ReadPipelineSeries(*series, path.Key("series"), p);
+    } else if (samples_ > 0) {
+      FailAt(path.Key("series"),
+             fmt::format("missing: expected the pipeline's series ({} samples)", samples_));
+    }
+  }
+
+  void ReadStage(const J& v, const Path& path, StageTrace& s) const {
+    ExpectObject(v, path);
+    const J* name = Find(v, "name");
+    if (name == nullptr) FailAt(path.Key("name"), "missing: every stage has a name");
+    s.name = String(*name, path.Key("name"));
+    if (s.name.empty()) FailAt(path.Key("name"), "expected a non-empty string, got \"\"");
+    Get(v, path, "op", s.op);
+    Get(v, path, "parallelizable", s.parallelizable);
+    Get(v, path, "deterministic", s.deterministic);
+    Get(v, path, "stateless", s.stateless);
+    Get(v, path, "inspected", s.inspected);
+    Get(v, path, "parallelism", s.parallelism, 1, static_cast<int>(kMaxWorkers));
+    Get(v, path, "buffer_size", s.buffer_size, 0, std::numeric_limits<int>::max());
+    Get(v, path, "ordered", s.ordered);
+    Get(v, path, "async", s.async);
+    Get(v, path, "elements_in", s.elements_in);
+    Get(v, path, "elements_out", s.elements_out);
+    Get(v, path, "bytes_out", s.bytes_out);
+    Get(v, path, "cpu_seconds", s.cpu_seconds);
+    Get(v, path, "busy_seconds", s.busy_seconds);
+    Get(v, path, "blocked_input_seconds", s.blocked_input_seconds);
+    Get(v, path, "blocked_output_seconds", s.blocked_output_seconds);
+    Get(v, path, "queue_mean", s.queue_mean);
+    Get(v, path, "queue_max", s.queue_max);
+    Get(v, path, "voluntary_switches", s.voluntary_switches);
+    Get(v, path, "involuntary_switches", s.involuntary_switches);
+    Get(v, path, "minor_faults", s.minor_faults);
+    Get(v, path, "major_faults", s.major_faults);
+  }
+
+  void ReadPipelineSeries(const J& v, const Path& path, PipelineTrace& p) {
+    ExpectObject(v, path);
+    if (const J* first = Find(v, "first_index")) {
+      const Path at = path.Key("first_index");
+      int64_t index = Integer(*first, at, 0, std::numeric_limits<int64_t>::max());
+      if (static_cast<uint64_t>(index) > samples_) {
+        FailAt(at, fmt::format("{} is beyond the {} samples of series.t", index, samples_));
+      }
+      p.first_index = static_cast<size_t>(index);
+    }
+    const size_t expected = samples_ - p.first_index;
+    expected_why_ = fmt::format(" of series.t from first_index {} on", p.first_index);
+    GetColumn(v, path, "consumer_next", expected, p.consumer_next);
+    GetColumn(v, path, "consumer_wait", expected, p.consumer_wait);
+    const Path stages_path = path.Key("stages");
+    const J* stages = Find(v, "stages");
+    if (stages == nullptr && expected > 0) {
+      FailAt(stages_path,
+             fmt::format("missing: expected {} stage series, one per stage", p.stages.size()));
+    }
+    if (stages == nullptr) return;
+    ExpectArray(*stages, stages_path, kMaxStages, "stage series");
+    // With no samples to hold, an empty list is as good as one of empty series.
+    if (stages->size() != p.stages.size() && !(stages->empty() && expected == 0)) {
+      FailAt(stages_path, fmt::format("has {} stage series, expected {} (one per stage)",
+                                      stages->size(), p.stages.size()));
+    }
+    p.stage_series.reserve(stages->size());
+    for (size_t i = 0; i < stages->size(); ++i) {
+      ReadStageSeries((*stages)[i], stages_path.Index(i), expected, p.stage_series.emplace_back());
+    }
+  }
+
+  void ReadStageSeries(const J& v, const Path& path, size_t expected, StageSeries& s) const {
+    ExpectObject(v, path);
+    GetColumn(v, path, "elements_out", expected, s.elements_out);
+    GetColumn(v, path, "cpu_seconds", expected, s.cpu_seconds);
+    GetColumn(v, path, "busy_seconds", expected, s.busy_seconds);
+    GetColumn(v, path, "blocked_input_seconds", expected, s.blocked_input_seconds);
+    GetColumn(v, path, "blocked_output_seconds", expected, s.blocked_output_seconds);
+    GetColumn(v, path, "queue_size", expected, s.queue_size);
+    if (const J* tids = Find(v, "worker_tids")) {
+      const Path at = path.Key("worker_tids");
+      ExpectArray(*tids, at, kMaxWorkers, "workers");
+      s.worker_tids.reserve(tids->size());
+      for (size_t w = 0; w < tids->size(); ++w) {
+        s.worker_tids.push_back(
+            static_cast<int>(Integer((*tids)[w], at.Index(w), 0, std::numeric_limits<int>::max())));
+      }
+    }
+    if (const J* busy = Find(v, "worker_busy_seconds")) {
+      const Path at = path.Key("worker_busy_seconds");
+      ExpectArray(*busy, at, kMaxWorkers, "workers");
+      if (!s.worker_tids.empty() && s.worker_tids.size() != busy->size()) {
+        FailAt(at, fmt::format("has {} workers but worker_tids has {}", busy->size(),
+                               s.worker_tids.size()));
+      }
+      s.worker_busy_seconds.resize(busy->size());
+      for (size_t w = 0; w < busy->size(); ++w) {
+        ReadColumn((*busy)[w], at.Index(w), expected, s.worker_busy_seconds[w], 0);
+      }
+    }
+  }
+
+  void ReadGpu(const J& v, const Path& path, GpuTrace& gpu) const {
+    ExpectObject(v, path);
+    Get(v, path, "status", gpu.status);
+    Get(v, path, "reason", gpu.reason);
+    Get(v, path, "device_name", gpu.device_name);
+    Get(v, path, "kernels", gpu.kernels);
+    Get(v, path, "kernel_busy_seconds", gpu.kernel_busy_seconds);
+    Get(v, path, "busy_fraction", gpu.busy_fraction);
+    Get(v, path, "h2d_bytes", gpu.h2d_bytes);
+    Get(v, path, "h2d_seconds", gpu.h2d_seconds);
+    Get(v, path, "d2h_bytes", gpu.d2h_bytes);
+    Get(v, path, "d2h_seconds", gpu.d2h_seconds);
+  }
+
+  void ReadTracer(const J& v, const Path& path, TracerCost& tracer) const {
+    ExpectObject(v, path);
+    Get(v, path, "interval", tracer.interval);
+    Get(v, path, "samples", tracer.samples);
+    Get(v, path, "cpu_seconds", tracer.cpu_seconds);
+    Get(v, path, "overhead_fraction", tracer.overhead_fraction);
+    Get(v, path, "warmup_seconds", tracer.warmup_seconds);
+    Get(v, path, "warmup_method", tracer.warmup_method);
+  }
+
+  const std::string& origin_;
+  size_t samples_ = 0;        // length of series.t
+  std::string expected_why_;  // how the expected column length came about, for messages
+};
+
+// Builds the document from nlohmann's SAX events, as its own DOM parser does, but refuses
+// arrays longer and nesting deeper than any trace has while parsing, so a hostile document is
+// stopped before it is built.
+class LimitedDomBuilder {
+ public:
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  explicit LimitedDomBuilder(const std::string& origin) : origin_(origin) {}
+
+  bool null() { return Add(Json(nullptr)) != nullptr; }
+  bool boolean(bool v) { return Add(Json(v)) != nullptr; }
+  bool number_integer(number_integer_t v) { return Add(Json(v)) != nullptr; }
+  bool number_unsigned(number_unsigned_t v) { return Add(Json(v)) != nullptr; }
+  bool number_float(number_float_t v, const string_t&) { return Add(Json(v)) != nullptr; }
+  bool string(string_t& v) { return Add(Json(std::move(v))) != nullptr; }
+  bool binary(binary_t& v) { return Add(Json::binary(std::move(v))) != nullptr; }
+  bool start_object(size_t) { return Push(Add(Json(Json::value_t::object))); }
+  bool key(string_t& k) {
+    frames_.back().key = std::move(k);
+    return true;
+  }
+  bool end_object() {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(size_t) { return Push(Add(Json(Json::value_t::array))); }
+  bool end_array() {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(size_t position, const std::string&, const Json::exception& e) {
+    error_position_ = position;
+    error_ = e.what();
+    return false;
+  }
+
+  Json& root() { return root_; }
+  size_t error_position() const { return error_position_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    Json* node;
+    size_t count = 0;  // elements so far (arrays)
+    std::string key;   // the member being read (objects)
+  };
+
+  Json* Add(Json&& value) {
+    if (frames_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Frame& top = frames_.back();
+    if (top.node->is_array()) {
+      if (top.count == kMaxArrayElements) {
+        FailHere(fmt::format("more than {} elements, more than any trace has", kMaxArrayElements));
+      }
+      ++top.count;
+      auto& array = top.node->get_ref<Json::array_t&>();
+      array.push_back(std::move(value));
+      return &array.back();
+    }
+    Json& slot = top.node->get_ref<Json::object_t&>()[top.key];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  bool Push(Json* node) {
+    if (frames_.size() == kMaxDepth) {
+      FailHere(fmt::format("nested deeper than {} levels", kMaxDepth));
+    }
+    frames_.push_back(Frame{node});
+    return true;
+  }
+
+  // Fails naming the container on top of the stack.
+  [[noreturn]] void FailHere(std::string_view what) const {
+    std::string path;
+    for (size_t i = 0; i + 1 < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (f.node->is_array()) {
+        path += fmt::format("[{}]", f.count - 1);
+      } else {
+        if (!path.empty()) path += '.';
+        path += f.key;
+      }
+    }
+    if (path.empty()) path = "(top level)";
+    sluice::Fail("{}: {}: {}", origin_, path, what);
+  }
+
+  const std::string& origin_;
+  Json root_;
+  std::vector<Frame> frames_;
+  size_t error_position_ = 0;
+  std::string error_;
+};
+
+// "ORIGIN:LINE:COL: invalid JSON: REASON", as the config loader reports syntax errors.
+[[noreturn]] void FailSyntax(const std::string& origin, std::string_view text, size_t position,
+                             std::string reason) {
+  size_t byte = std::min(position == 0 ? 0 : position - 1, text.size());  // nlohmann counts from 1
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < byte; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  // Drop "[json.exception.parse_error.101] " and "parse error at line 1, column 2: ".
+  if (reason.starts_with("[json.exception.")) {
+    if (size_t close = reason.find("] "); close != std::string::npos) reason.erase(0, close + 2);
+  }
+  if (reason.starts_with("parse error")) {
+    if (size_t at = reason.find("column "); at != std::string::npos) {
+      if (size_t colon = reason.find(": ", at); colon != std::string::npos) {
+        reason.erase(0, colon + 2);
+      }
+    }
+  }
+  Fail("{}:{}:{}: invalid JSON: {}", origin, line, column, reason);
+}
+
+OrderedJson StageJson(const StageTrace& s) {
+  return OrderedJson{{"name", s.name},
+                     {"op", s.op},
+                     {"parallelizable", s.parallelizable},
+                     {"deterministic", s.deterministic},
+                     {"stateless", s.stateless},
+                     {"inspected", s.inspected},
+                     {"parallelism", s.parallelism},
+                     {"buffer_size", s.buffer_size},
+                     {"ordered", s.ordered},
+                     {"async", s.async},
+                     {"elements_in", s.elements_in},
+                     {"elements_out", s.elements_out},
+                     {"bytes_out", s.bytes_out},
+                     {"cpu_seconds", s.cpu_seconds},
+                     {"busy_seconds", s.busy_seconds},
+                     {"blocked_input_seconds", s.blocked_input_seconds},
+                     {"blocked_output_seconds", s.blocked_output_seconds},
+                     {"queue_mean", s.queue_mean},
+                     {"queue_max", s.queue_max},
+                     {"voluntary_switches", s.voluntary_switches},
+                     {"involuntary_switches", s.involuntary_switches},
+                     {"minor_faults", s.minor_faults},
+                     {"major_faults", s.major_faults}};
+}
+
+OrderedJson StageSeriesJson(const StageSeries& s) {
+  return OrderedJson{{"elements_out", s.elements_out},
+                     {"cpu_seconds", s.cpu_seconds},
+                     {"busy_seconds", s.busy_seconds},
+                     {"blocked_input_seconds", s.blocked_input_seconds},
+                     {"blocked_output_seconds", s.blocked_output_seconds},
+                     {"queue_size", s.queue_size},
+                     {"worker_tids", s.worker_tids},
+                     {"worker_busy_seconds", s.worker_busy_seconds}};
+}
+
+OrderedJson PipelineJson(const PipelineTrace& p) {
+  OrderedJson stages = OrderedJson::array();
+  for (const StageTrace& s : p.stages) stages.push_back(StageJson(s));
+  OrderedJson stage_series = OrderedJson::array();
+  for (const StageSeries& s : p.stage_series) stage_series.push_back(StageSeriesJson(s));
+  return OrderedJson{{"name", p.name},
+                     {"config_path", p.config_path},
+                     {"config_text", p.config_text},
+                     {"epochs_completed", p.epochs_completed},
+                     {"finished", p.finished},
+                     {"first_sample", p.first_sample},
+                     {"stages", std::move(stages)},
+                     {"consumer",
+                      {{"next_calls", p.consumer.next_calls},
+                       {"wait_seconds", p.consumer.wait_seconds},
+                       {"between_seconds", p.consumer.between_seconds}}},
+                     {"series",
+                      {{"first_index", p.first_index},
+                       {"consumer_next", p.consumer_next},
+                       {"consumer_wait", p.consumer_wait},
+                       {"stages", std::move(stage_series)}}}};
+}
+
+OrderedJson Document(const Trace& trace) {
+  OrderedJson disks = OrderedJson::array();
+  for (const DiskBandwidth& d : trace.host.disks) {
+    disks.push_back({{"device", d.device},
+                     {"path", d.path},
+                     {"read_mb_per_s", d.read_mb_per_s},
+                     {"probe_bytes", d.probe_bytes},
+                     {"probe_seconds", d.probe_seconds},
+                     {"method", d.method},
+                     {"cached", d.cached}});
+  }
+  OrderedJson pipelines = OrderedJson::array();
+  for (const PipelineTrace& p : trace.pipelines) pipelines.push_back(PipelineJson(p));
+  const Series& s = trace.series;
+  const GpuTrace& g = trace.gpu;
+  const TracerCost& c = trace.tracer;
+  // The writer speaks one format, whatever `trace.format` says.
+  return OrderedJson{{"format", kFormat},
+                     {"sluice_version", trace.sluice_version},
+                     {"host",
+                      {{"hostname", trace.host.hostname},
+                       {"os", trace.host.os},
+                       {"cpu_model", trace.host.cpu_model},
+                       {"cores", trace.host.cores},
+                       {"memory_bytes", trace.host.memory_bytes},
+                       {"disks", std::move(disks)}}},
+                     {"job",
+                      {{"command", trace.job.command},
+                       {"pid", trace.job.pid},
+                       {"start_unix", trace.job.start_unix},
+                       {"duration", trace.job.duration},
+                       {"cut_short", trace.job.cut_short},
+                       {"end_reason", trace.job.end_reason}}},
+                     {"pipelines", std::move(pipelines)},
+                     {"series",
+                      {{"t", s.t},
+                       {"process_cpu", s.process_cpu},
+                       {"host_busy", s.host_busy},
+                       {"rss_bytes", s.rss_bytes},
+                       {"disk_read_bytes", s.disk_read_bytes},
+                       {"gpu_busy", s.gpu_busy}}},
+                     {"gpu",
+                      {{"status", g.status},
+                       {"reason", g.reason},
+                       {"device_name", g.device_name},
+                       {"kernels", g.kernels},
+                       {"kernel_busy_seconds", g.kernel_busy_seconds},
+                       {"busy_fraction", g.busy_fraction},
+                       {"h2d_bytes", g.h2d_bytes},
+                       {"h2d_seconds", g.h2d_seconds},
+                       {"d2h_bytes", g.d2h_bytes},
+                       {"d2h_seconds", g.d2h_seconds}}},
+                     {"tracer",
+                      {{"interval", c.interval},
+                       {"samples", c.samples},
+                       {"cpu_seconds", c.cpu_seconds},
+                       {"overhead_fraction", c.overhead_fraction},
+                       {"warmup_seconds", c.warmup_seconds},
+                       {"warmup_method", c.warmup_method}}}};
+}
+
+// The JSON text for `trace`, after checking that ParseTrace will accept it: the writer refuses
+// what the reader would reject (a NaN, which JSON cannot hold, or a column of the wrong length)
+// rather than leave an unreadable file. `origin` starts the error messages.
+std::string Serialize(const Trace& trace, const std::string& origin) {
+  OrderedJson doc = Document(trace);
+  Reader<OrderedJson>(origin).Read(doc);
+  // Invalid UTF-8 (a command-line argument can hold any bytes) becomes U+FFFD instead of failing.
+  return doc.dump(-1, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
+}
+
+// Removes the temporary file unless released, so a failed write leaves nothing behind.
+class TempFile {
+ public:
+  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (!released_) ::unlink(path_.c_str());
+  }
+  const std::filesystem::path& path() const { return path_; }
+  void Release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  bool released_ = false;
+};
+
+}  // namespace
+
+std::string ToJson(const Trace& trace) { return Serialize(trace, "cannot write trace"); }
+
+void WriteTrace(const Trace& trace, const std::filesystem::path& path) {
+  const std::string text = Serialize(trace, fmt::format("{}: cannot write trace", path.string()));
+  // Unique per process and call, so concurrent writers never share a temporary file.
+  static std::atomic<uint64_t> writes{0};
+  std::filesystem::path tmp_path = path;
+  tmp_path += fmt::format(".tmp.{}.{}", ::getpid(), writes.fetch_add(1));
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Errors name the file the caller asked for, not the temporary one.
+  if (fd < 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  TempFile tmp(tmp_path);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      Fail("{}: cannot write trace: {}", path.string(), std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  if (::rename(tmp.path().c_str(), path.c_str()) != 0) {
+    Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  }
+  tmp.Release();
+}
+
+Trace ParseTrace(std::string_view text, const std::string& origin) {
+  // Checked on the size alone, before a byte is read.
+  if (text.size() > kMaxTextBytes) {
+    Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, text.size());
+  }
+  LimitedDomBuilder builder(origin);
+  if (!Json::sax_parse(text.data(), text.data() + text.size(), &builder)) {
+    FailSyntax(origin, text, builder.error_position(), builder.error());
+  }
+  return Reader<Json>(origin).Read(builder.root());
+}
+
+Trace ReadTrace(const std::filesystem::path& path) {
+  const std::string origin = path.string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail("{}: cannot read trace: {}", origin, std::strerror(errno));
+  std::string text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > kMaxTextBytes) {
+      ::close(fd);
+      Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, st.st_size);
+    }
+    text.reserve(static_cast<size_t>(st.st_size));
+  }
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      Fail("{}: cannot read trace: {}", origin, std::strerror(err));
+    }
+    if (n == 0) break;
+    // A pipe or a file that grows while read is held to the same limit.
+    if (text.size() + static_cast<size_t>(n) > kMaxTextBytes) {
+      ::close(fd);
+      Fail("{}: larger than the 2 GiB a trace may have", origin);
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return ParseTrace(text, origin);
+}
+
+}  // namespace sluice::trace

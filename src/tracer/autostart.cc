@@ -1,0 +1,55 @@
+// Entry point the runtime calls (through dlopen) when a job runs with SLUICE_TRACE set.
+//
+// Environment: SLUICE_TRACE (trace path, required), SLUICE_TRACE_INTERVAL_MS (default 100),
+// SLUICE_TRACE_SECONDS (stop tracing after this long; default: at exit), SLUICE_TRACE_CHROME
+// (also write a Chrome trace there), SLUICE_TRACE_PROGRESS_FD (progress lines for
+// `sluice profile`).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "sluice/tracer/tracer.h"
+
+namespace {
+
+sluice::tracer::Tracer* g_tracer = nullptr;  // lives until exit; set once
+
+double EnvNumber(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  double x = std::strtod(v, &end);
+  if (end == v || *end != '\0' || x < 0) {
+    std::fprintf(stderr, "sluice: ignoring %s=%s (expected a number >= 0)\n", name, v);
+    return fallback;
+  }
+  return x;
+}
+
+void StopAtExit() {
+  if (g_tracer != nullptr) g_tracer->Stop("completed");
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) void sluice_tracer_autostart() {
+  if (g_tracer != nullptr) return;
+  const char* path = std::getenv("SLUICE_TRACE");
+  if (path == nullptr || *path == '\0') return;
+  sluice::tracer::TracerOptions opt;
+  opt.trace_path = path;
+  if (const char* chrome = std::getenv("SLUICE_TRACE_CHROME"); chrome != nullptr) {
+    opt.chrome_path = chrome;
+  }
+  opt.interval = EnvNumber("SLUICE_TRACE_INTERVAL_MS", 100) / 1000.0;
+  if (opt.interval < 0.001) opt.interval = 0.001;
+  opt.window = EnvNumber("SLUICE_TRACE_SECONDS", 0);
+  opt.progress_fd = static_cast<int>(EnvNumber("SLUICE_TRACE_PROGRESS_FD", -1));
+  opt.handle_signals = true;
+  try {
+    g_tracer = new sluice::tracer::Tracer(std::move(opt));
+    std::atexit(StopAtExit);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice: tracing is off: %s\n", e.what());
+  }
+}

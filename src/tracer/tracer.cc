@@ -1,0 +1,537 @@
+// The tracer's sampling thread: counters of every live pipeline, process and host figures, GPU
+// activity; periodic atomic writes of the trace so that it survives the job.
+#include "sluice/tracer/tracer.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "sluice/common/clock.h"
+#include "sluice/common/error.h"
+#include "sluice/pipeline/observer.h"
+#include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/io.h"
+#include "sluice/tracer/gpu_monitor.h"
+#include "tracer/disk_probe.h"
+#include "tracer/proc_stats.h"
+
+namespace sluice::tracer {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// The write end of the running tracer's wake-up pipe, for signal handlers (async-signal-safe).
+std::atomic<int> g_signal_fd{-1};
+struct sigaction g_previous_int {};
+struct sigaction g_previous_term {};
+
+void OnSignal(int sig) {
+  int fd = g_signal_fd.load();
+  if (fd >= 0) {
+    auto byte = static_cast<unsigned char>(sig);
+    [[maybe_unused]] ssize_t n = ::write(fd, &byte, 1);
+  }
+}
+
+std::string SignalName(int sig) {
+  switch (sig) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return fmt::format("signal {}", sig);
+  }
+}
+
+double NowUnix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Per-thread software counters of a stage's workers, summed over every worker thread seen.
+struct ThreadTotals {
+  std::map<int, internal::ThreadCounters> last;  // by tid
+  trace::StageTrace Sum(trace::StageTrace st) const {
+    st.voluntary_switches = st.involuntary_switches = st.minor_faults = st.major_faults = 0;
+    for (const auto& [tid, c] : last) {
+      st.voluntary_switches += c.voluntary_switches;
+      st.involuntary_switches += c.involuntary_switches;
+      st.minor_faults += c.minor_faults;
+      st.major_faults += c.major_faults;
+    }
+    return st;
+  }
+};
+
+// What the tracer keeps about one pipeline besides its PipelineTrace.
+struct PipelineState {
+  uint64_t id = 0;
+  size_t index = 0;  // into Trace::pipelines
+  bool alive = true;
+  pipeline::PipelineSnapshot last;
+  std::vector<ThreadTotals> threads;  // one per stage
+};
+
+trace::StageTrace ToStageTrace(const pipeline::StageSnapshot& s) {
+  trace::StageTrace t;
+  t.name = s.name;
+  t.op = s.op;
+  t.parallelizable = s.properties.parallelizable;
+  t.deterministic = s.properties.deterministic;
+  t.stateless = s.properties.stateless;
+  t.parallelism = s.parallelism;
+  t.buffer_size = s.buffer_size;
+  t.ordered = s.deterministic;
+  t.async = s.async;
+  t.elements_in = s.elements_in;
+  t.elements_out = s.elements_out;
+  t.bytes_out = s.bytes_out;
+  t.cpu_seconds = s.cpu_seconds;
+  t.busy_seconds = s.busy_seconds;
+  t.blocked_input_seconds = s.blocked_input_seconds;
+  t.blocked_output_seconds = s.blocked_output_seconds;
+  t.queue_mean = s.queue_mean;
+  t.queue_max = s.queue_max;
+  return t;
+}
+
+}  // namespace
+
+double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& counts, size_t window,
+                  double tolerance) {
+  const size_t n = std::min(t.size(), counts.size());
+  if (n < 2 * window + 2) return 0;
+  auto rate = [&](size_t a, size_t b) {
+    double dt = t[b] - t[a];
+    return dt > 0 ? static_cast<double>(counts[b] - counts[a]) / dt : 0.0;
+  };
+  std::vector<double> tail;
+  for (size_t i = n / 2; i + 1 < n; ++i) tail.push_back(rate(i, i + 1));
+  std::nth_element(tail.begin(), tail.begin() + tail.size() / 2, tail.end());
+  const double steady = tail[tail.size() / 2];
+  if (steady <= 0) return 0;
+  for (size_t i = 0; i + window < n && i <= n / 2; ++i) {
+    if (std::abs(rate(i, i + window) - steady) <= tolerance * steady) return t[i];
+  }
+  return t[n / 2];
+}
+
+class TracerImpl final : public pipeline::PipelineObserver {
+ public:
+  explicit TracerImpl(TracerOptions options) : opt_(std::move(options)) {
+    if (opt_.cache_dir.empty()) opt_.cache_dir = internal::DefaultCacheDir();
+    std::filesystem::path dir = opt_.trace_path.parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || ::access(dir.c_str(), W_OK) != 0) {
+      Fail("cannot write the trace to {}: {}", opt_.trace_path.string(),
+           ec ? ec.message() : std::strerror(errno));
+    }
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) Fail("tracer: pipe: {}", std::strerror(errno));
+    trace_.sluice_version = kVersion;
+    trace_.host = internal::ReadHostInfo();
+    trace_.job.command = internal::ReadCommandLine();
+    trace_.job.pid = ::getpid();
+    trace_.job.start_unix = NowUnix();
+    trace_.tracer.interval = opt_.interval;
+    start_ns_ = MonotonicNanos();
+    gpu_ = StartGpuMonitor();
+    if (opt_.handle_signals) InstallSignalHandlers();
+    pipeline::AddPipelineObserver(this);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~TracerImpl() override {
+    Stop("completed");
+    pipeline::RemovePipelineObserver(this);
+    if (probe_.joinable()) probe_.join();
+    ::close(wake_[0]);
+    ::close(wake_[1]);
+  }
+
+  void Stop(const std::string& reason) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_reason_.empty()) stop_reason_ = reason;
+    }
+    unsigned char zero = 0;
+    [[maybe_unused]] ssize_t n = ::write(wake_[1], &zero, 1);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  trace::Trace Current() const {
+    std::lock_guard lock(mu_);
+    return trace_;
+  }
+
+  void OnDestroyed(const pipeline::Pipeline& p, const pipeline::PipelineSnapshot& last) override {
+    std::lock_guard lock(mu_);
+    for (PipelineState& s : states_) {
+      if (s.id == p.id()) {
+        s.alive = false;
+        s.last = last;
+        UpdateTotals(s);
+      }
+    }
+    // A pipeline created and destroyed between two samples is still recorded.
+    if (std::none_of(states_.begin(), states_.end(),
+                     [&](const auto& s) { return s.id == p.id(); })) {
+      AddPipeline(p.id(), p.config_path(), p.config_text(), last, trace_.series.t.size());
+      states_.back().alive = false;
+    }
+  }
+
+ private:
+  void InstallSignalHandlers() {
+    g_signal_fd.store(wake_[1]);
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &g_previous_int);
+    sigaction(SIGTERM, &sa, &g_previous_term);
+    handlers_installed_ = true;
+  }
+
+  void RestoreSignalHandlers() {
+    if (!handlers_installed_) return;
+    sigaction(SIGINT, &g_previous_int, nullptr);
+    sigaction(SIGTERM, &g_previous_term, nullptr);
+    g_signal_fd.store(-1);
+    handlers_installed_ = false;
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "sluice-tracer");
+    // Signals are for the job's threads; a closed progress pipe must give EPIPE, not kill.
+    sigset_t block;
+    sigfillset(&block);
+    pthread_sigmask(SIG_BLOCK, &block, nullptr);
+    const auto interval_ns = static_cast<int64_t>(opt_.interval * 1e9);
+    int64_t next_sample = MonotonicNanos();
+    int64_t next_flush = next_sample + static_cast<int64_t>(opt_.flush_every * 1e9);
+    std::string reason;
+    int signal = 0;
+    for (;;) {
+      int64_t now = MonotonicNanos();
+      if (now >= next_sample) {
+        Sample(now);
+        next_sample += interval_ns;
+        if (next_sample < now) next_sample = now + interval_ns;  // fell behind: skip, do not burst
+      }
+      if (opt_.window > 0 && (now - start_ns_) * 1e-9 >= opt_.window) {
+        reason = "window elapsed";
+        break;
+      }
+      if (now >= next_flush) {
+        int64_t t0 = MonotonicNanos();
+        Write(/*final=*/false, "in progress");
+        // Keep periodic writes a small share of the tracer's time as the trace grows.
+        int64_t took = MonotonicNanos() - t0;
+        next_flush =
+            MonotonicNanos() + std::max(static_cast<int64_t>(opt_.flush_every * 1e9), 20 * took);
+      }
+      pollfd pfd{wake_[0], POLLIN, 0};
+      int timeout_ms =
+          static_cast<int>(std::max<int64_t>(0, (next_sample - MonotonicNanos()) / 1'000'000));
+      if (::poll(&pfd, 1, timeout_ms) > 0) {
+        unsigned char byte = 0;
+        bool woke = false;
+        while (::read(wake_[0], &byte, 1) == 1) {
+          woke = true;
+          if (byte != 0) signal = byte;
+        }
+        if (woke && signal != 0) {
+          reason = "signal " + SignalName(signal);
+          break;
+        }
+        std::lock_guard lock(mu_);
+        if (!stop_reason_.empty()) {
+          reason = stop_reason_;
+          break;
+        }
+      }
+    }
+    Sample(MonotonicNanos());
+    gpu_->Stop();
+    RefillGpuSeries();
+    Write(/*final=*/true, reason);
+    Progress(fmt::format("done {}\n", reason));
+    if (signal != 0) {
+      // The job asked to die: let its own handler (or the default action) have the signal.
+      RestoreSignalHandlers();
+      ::kill(::getpid(), signal);
+    } else {
+      RestoreSignalHandlers();
+      if (reason == "window elapsed" && opt_.on_window_end) opt_.on_window_end();
+    }
+  }
+
+  // CUPTI delivers activity records late (a buffer at a time), so the GPU busy fraction of
+  // recent samples can read low while the job runs; once recording has stopped every record is
+  // in, and the whole series is computed again.
+  void RefillGpuSeries() {
+    std::lock_guard lock(mu_);
+    auto& gpu = trace_.series.gpu_busy;
+    for (size_t i = 1; i < gpu.size() && i < sample_ns_.size(); ++i) {
+      gpu[i] = gpu_->BusyFraction(sample_ns_[i - 1], sample_ns_[i]);
+    }
+  }
+
+  // Appends one sample of everything; called on the tracer's thread.
+  void Sample(int64_t now) {
+    struct Seen {
+      uint64_t id;
+      std::string config_path, config_text;
+      pipeline::PipelineSnapshot snap;
+    };
+    std::vector<Seen> seen;
+    pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
+      seen.push_back({p.id(), p.config_path(), p.config_text(), p.Snapshot()});
+    });
+    const double process_cpu = ProcessCpuNanos() * 1e-9;
+    auto host = internal::ReadHostCpuTicks();
+    double host_busy = 0;
+    if (host && last_host_ && host->total > last_host_->total) {
+      host_busy = static_cast<double>(host->busy - last_host_->busy) /
+                  static_cast<double>(host->total - last_host_->total);
+    }
+    last_host_ = host;
+    const int64_t rss = internal::ReadRssBytes();
+    const int64_t disk = internal::ReadStorageBytesRead();
+    gpu_->Flush();
+    const double gpu = last_sample_ns_ == 0 ? -1 : gpu_->BusyFraction(last_sample_ns_, now);
+    last_sample_ns_ = now;
+    sample_ns_.push_back(now);
+
+    std::lock_guard lock(mu_);
+    trace::Series& s = trace_.series;
+    s.t.push_back((now - start_ns_) * 1e-9);
+    s.process_cpu.push_back(process_cpu);
+    s.host_busy.push_back(host_busy);
+    s.rss_bytes.push_back(rss);
+    s.disk_read_bytes.push_back(disk);
+    s.gpu_busy.push_back(gpu);
+    for (Seen& p : seen) {
+      auto it = std::find_if(states_.begin(), states_.end(),
+                             [&](const auto& st) { return st.id == p.id; });
+      if (it == states_.end()) {
+        AddPipeline(p.id, p.config_path, p.config_text, p.snap, s.t.size() - 1);
+        it = states_.end() - 1;
+      }
+      if (!it->alive) continue;  // destroyed since the snapshot was taken: keep its final counters
+      it->last = std::move(p.snap);
+      ReadThreads(*it);
+      UpdateTotals(*it);
+    }
+    for (PipelineState& st : states_) AppendSample(st);
+    const size_t samples = s.t.size();
+    trace_.tracer.samples = static_cast<int64_t>(samples);
+    ReportProgress();
+  }
+
+  // Starts tracking a pipeline whose series begin at sample `first_index`.
+  void AddPipeline(uint64_t id, const std::string& path, const std::string& text,
+                   const pipeline::PipelineSnapshot& snap, size_t first_index) {
+    trace::PipelineTrace pt;
+    pt.name = snap.name;
+    pt.config_path = path;
+    pt.config_text = text;
+    pt.first_index = first_index;
+    pt.first_sample = first_index < trace_.series.t.size() ? trace_.series.t[first_index]
+                      : trace_.series.t.empty()            ? 0.0
+                                                           : trace_.series.t.back();
+    pt.stage_series.resize(snap.stages.size());
+    trace_.pipelines.push_back(std::move(pt));
+    PipelineState st;
+    st.id = id;
+    st.index = trace_.pipelines.size() - 1;
+    st.last = snap;
+    st.threads.resize(snap.stages.size());
+    states_.push_back(std::move(st));
+    UpdateTotals(states_.back());
+    if (opt_.measure_disks && !probe_started_) {
+      probe_started_ = true;
+      auto dirs = internal::DataDirectories(text, path);
+      probe_ = std::thread([this, dirs] {
+        pthread_setname_np(pthread_self(), "sluice-diskprobe");
+        auto disks = internal::MeasureDisks(dirs, opt_.cache_dir);
+        double cpu = ThreadCpuNanos() * 1e-9;
+        std::lock_guard lock(mu_);
+        trace_.host.disks = std::move(disks);
+        probe_cpu_ = cpu;
+      });
+    }
+  }
+
+  void ReadThreads(PipelineState& st) {
+    for (size_t i = 0; i < st.last.stages.size() && i < st.threads.size(); ++i) {
+      for (const auto& w : st.last.stages[i].workers) {
+        if (w.tid == 0) continue;
+        if (auto c = internal::ReadThreadCounters(w.tid)) st.threads[i].last[w.tid] = *c;
+      }
+    }
+  }
+
+  // Copies a pipeline's latest counters into its totals in the trace.
+  void UpdateTotals(PipelineState& st) {
+    trace::PipelineTrace& pt = trace_.pipelines[st.index];
+    pt.name = st.last.name;
+    pt.epochs_completed = st.last.finished ? st.last.epoch + 1 : st.last.epoch;
+    pt.finished = st.last.finished;
+    pt.stages.clear();
+    for (size_t i = 0; i < st.last.stages.size(); ++i) {
+      pt.stages.push_back(st.threads[i].Sum(ToStageTrace(st.last.stages[i])));
+    }
+    pt.consumer.next_calls = st.last.consumer.next_calls;
+    pt.consumer.wait_seconds = st.last.consumer.wait_seconds;
+    pt.consumer.between_seconds = st.last.consumer.between_seconds;
+  }
+
+  void AppendSample(PipelineState& st) {
+    trace::PipelineTrace& pt = trace_.pipelines[st.index];
+    pt.consumer_next.push_back(st.last.consumer.next_calls);
+    pt.consumer_wait.push_back(st.last.consumer.wait_seconds);
+    for (size_t i = 0; i < st.last.stages.size(); ++i) {
+      const auto& s = st.last.stages[i];
+      trace::StageSeries& ss = pt.stage_series[i];
+      ss.elements_out.push_back(s.elements_out);
+      ss.cpu_seconds.push_back(s.cpu_seconds);
+      ss.busy_seconds.push_back(s.busy_seconds);
+      ss.blocked_input_seconds.push_back(s.blocked_input_seconds);
+      ss.blocked_output_seconds.push_back(s.blocked_output_seconds);
+      ss.queue_size.push_back(s.queue_size);
+      if (s.async) {
+        if (ss.worker_busy_seconds.size() < s.workers.size()) {
+          // Columns start where the pipeline's series start.
+          ss.worker_busy_seconds.resize(s.workers.size(),
+                                        std::vector<double>(ss.elements_out.size() - 1, 0.0));
+          ss.worker_tids.resize(s.workers.size(), 0);
+        }
+        for (size_t w = 0; w < s.workers.size(); ++w) {
+          ss.worker_busy_seconds[w].push_back(s.workers[w].busy_seconds);
+          if (s.workers[w].tid != 0) ss.worker_tids[w] = s.workers[w].tid;
+        }
+      }
+    }
+  }
+
+  void ReportProgress() {
+    if (opt_.progress_fd < 0 || trace_.pipelines.empty()) return;
+    // The busiest pipeline's consumer is the job's progress.
+    const trace::PipelineTrace* best = &trace_.pipelines[0];
+    for (const auto& p : trace_.pipelines) {
+      if (p.consumer.next_calls > best->consumer.next_calls) best = &p;
+    }
+    const auto& t = trace_.series.t;
+    const size_t n = best->consumer_next.size();
+    double rate = 0;
+    size_t back = std::min<size_t>(n - 1, static_cast<size_t>(std::max(1.0, 1.0 / opt_.interval)));
+    if (n >= 2 && back > 0) {
+      double dt = t[t.size() - 1] - t[t.size() - 1 - back];
+      if (dt > 0) rate = (best->consumer_next[n - 1] - best->consumer_next[n - 1 - back]) / dt;
+    }
+    Progress(fmt::format("progress {:.2f} {} {:.2f} {}\n", t.back(), best->consumer.next_calls,
+                         rate, best->name));
+  }
+
+  void Progress(const std::string& line) {
+    if (opt_.progress_fd < 0) return;
+    [[maybe_unused]] ssize_t n = ::write(opt_.progress_fd, line.data(), line.size());
+  }
+
+  // Writes the trace as it stands; final writes also produce the Chrome trace.
+  void Write(bool final, const std::string& reason) {
+    trace::Trace copy;
+    double probe_cpu = 0;
+    {
+      std::lock_guard lock(mu_);
+      copy = trace_;
+      probe_cpu = probe_cpu_;
+    }
+    const double duration = copy.series.t.empty() ? 0.0 : copy.series.t.back();
+    copy.job.duration = duration;
+    copy.job.end_reason = reason;
+    copy.job.cut_short = !final || reason.rfind("signal", 0) == 0;
+    copy.gpu = gpu_->Summary(duration);
+    copy.tracer.cpu_seconds = ThreadCpuNanos() * 1e-9 + probe_cpu;
+    const double process_cpu = copy.series.process_cpu.empty() ? 0 : copy.series.process_cpu.back();
+    copy.tracer.overhead_fraction = process_cpu > 0 ? copy.tracer.cpu_seconds / process_cpu : 0;
+    if (!copy.pipelines.empty()) {
+      const trace::PipelineTrace* best = &copy.pipelines[0];
+      for (const auto& p : copy.pipelines) {
+        if (p.consumer.next_calls > best->consumer.next_calls) best = &p;
+      }
+      std::vector<double> t(copy.series.t.begin() + static_cast<long>(best->first_index),
+                            copy.series.t.end());
+      copy.tracer.warmup_seconds = FindWarmup(t, best->consumer_next);
+      if (copy.tracer.warmup_seconds > 0) copy.tracer.warmup_seconds += best->first_sample;
+      copy.tracer.warmup_method = fmt::format(
+          "first sample from which the output rate over 5 samples is within 20% of the median rate "
+          "of the second half of pipeline '{}'",
+          best->name);
+    }
+    try {
+      trace::WriteTrace(copy, opt_.trace_path);
+      if (final && !opt_.chrome_path.empty()) {
+        std::string chrome = trace::ToChromeTrace(copy);
+        std::filesystem::path tmp = opt_.chrome_path;
+        tmp += ".tmp";
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << chrome;
+        out.close();
+        if (!out) Fail("cannot write {}", opt_.chrome_path.string());
+        std::filesystem::rename(tmp, opt_.chrome_path);
+      }
+    } catch (const std::exception& e) {
+      // The job must go on: say so once and keep sampling.
+      if (!write_error_reported_) {
+        std::fprintf(stderr, "sluice: tracer: %s (the job continues; tracing goes on in memory)\n",
+                     e.what());
+        write_error_reported_ = true;
+      }
+    }
+  }
+
+  TracerOptions opt_;
+  int wake_[2] = {-1, -1};
+  int64_t start_ns_ = 0;
+  std::unique_ptr<GpuMonitor> gpu_;
+  std::thread thread_;
+  std::thread probe_;
+  bool handlers_installed_ = false;
+  // Tracer-thread private:
+  std::optional<internal::HostCpuTicks> last_host_;
+  int64_t last_sample_ns_ = 0;
+  std::vector<int64_t> sample_ns_;  // when each sample was taken (MonotonicNanos)
+  bool write_error_reported_ = false;
+  bool probe_started_ = false;  // guarded by mu_
+
+  mutable std::mutex mu_;
+  trace::Trace trace_;                 // guarded by mu_
+  std::vector<PipelineState> states_;  // guarded by mu_
+  std::string stop_reason_;            // guarded by mu_
+  double probe_cpu_ = 0;               // guarded by mu_
+};
+
+Tracer::Tracer(TracerOptions options) : impl_(std::make_unique<TracerImpl>(std::move(options))) {}
+Tracer::~Tracer() = default;
+void Tracer::Stop(const std::string& end_reason) { impl_->Stop(end_reason); }
+trace::Trace Tracer::Current() const { return impl_->Current(); }
+
+}  // namespace sluice::tracer

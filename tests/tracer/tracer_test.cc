@@ -1,0 +1,305 @@
+// Tests of the tracer: in-process traces, traces of jobs that exit, crash or are killed, the
+// disk probe, the warm-up cut and `sluice profile`.
+#include "sluice/tracer/tracer.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "sluice/common/error.h"
+#include "sluice/config/document.h"
+#include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/io.h"
+#include "tracer/disk_probe.h"
+
+namespace sluice::tracer {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+class TracerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int counter = 0;
+    dir_ =
+        fs::temp_directory_path() / fmt::format("sluice_tracer_test_{}_{}", ::getpid(), counter++);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ::setenv("SLUICE_CACHE_DIR", (dir_ / "cache").c_str(), 1);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs a shell command line; returns its wait status.
+  int Shell(const std::string& command) { return std::system(command.c_str()); }
+
+  // Starts trace_job with tracing on; returns its pid.
+  pid_t StartJob(const std::vector<std::string>& args, const fs::path& trace) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("SLUICE_TRACE", trace.c_str(), 1);
+      ::setenv("SLUICE_TRACER_LIB", SLUICE_TRACER_LIB_PATH, 1);
+      ::setenv("SLUICE_TRACE_INTERVAL_MS", "20", 1);
+      std::vector<char*> argv{const_cast<char*>(SLUICE_TRACE_JOB)};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // Waits until `trace` holds at least `samples` samples (written by a periodic flush).
+  void WaitForFlush(const fs::path& trace, int64_t samples) {
+    for (int i = 0; i < 600; ++i) {
+      if (fs::exists(trace)) {
+        try {
+          if (trace::ReadTrace(trace).tracer.samples >= samples) return;
+        } catch (const std::exception&) {
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "no trace with " << samples << " samples at " << trace;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(TracerTest, InProcessTraceCountsEveryElement) {
+  const fs::path path = dir_ / "trace.json";
+  auto doc = config::Document::Parse(R"({"name": "p", "stages": [
+      {"name": "src", "op": "generate", "args": {"count": 400, "bytes": 64}},
+      {"name": "work", "op": "burn", "args": {"cpu_us": 500}, "parallelism": 2, "buffer_size": 4},
+      {"name": "batch", "op": "batch", "args": {"size": 8}}]})",
+                                     dir_ / "p.json");
+  TracerOptions opt;
+  opt.trace_path = path;
+  opt.interval = 0.01;
+  Tracer tracer(opt);
+  {
+    auto p = pipeline::Pipeline::Create(doc);
+    pipeline::Element e;
+    int outputs = 0;
+    while (p->Next(&e)) ++outputs;
+    EXPECT_EQ(outputs, 50);
+  }  // destroyed: its final counters reach the tracer
+  tracer.Stop("completed");
+  trace::Trace t = trace::ReadTrace(path);
+  EXPECT_EQ(t.format, "sluice-trace/1");
+  EXPECT_FALSE(t.job.cut_short);
+  EXPECT_EQ(t.job.end_reason, "completed");
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  const auto& p = t.pipelines[0];
+  EXPECT_EQ(p.name, "p");
+  EXPECT_THAT(p.config_text, HasSubstr("\"burn\""));
+  ASSERT_EQ(p.stages.size(), 3u);
+  EXPECT_EQ(p.stages[0].elements_out, 400);
+  EXPECT_EQ(p.stages[1].elements_in, 400);
+  EXPECT_EQ(p.stages[1].elements_out, 400);
+  EXPECT_EQ(p.stages[2].elements_out, 50);
+  EXPECT_EQ(p.consumer.next_calls, 50);
+  EXPECT_TRUE(p.stages[1].parallelizable);
+  EXPECT_EQ(p.stages[1].parallelism, 2);
+  EXPECT_NEAR(p.stages[1].cpu_seconds, 0.2, 0.02);
+  // Series: one value per sample, cumulative, ending at the totals.
+  const size_t n = t.series.t.size() - p.first_index;
+  ASSERT_GE(t.series.t.size(), 2u);
+  EXPECT_EQ(p.consumer_next.size(), n);
+  EXPECT_EQ(p.stage_series[1].elements_out.size(), n);
+  EXPECT_EQ(p.stage_series[1].elements_out.back(), 400);
+  EXPECT_EQ(p.consumer_next.back(), 50);
+  EXPECT_EQ(p.stage_series[1].worker_busy_seconds.size(), 2u);
+  EXPECT_EQ(t.series.process_cpu.size(), t.series.t.size());
+  EXPECT_GT(t.series.process_cpu.back(), 0.0);
+  EXPECT_GT(t.series.rss_bytes.back(), 0);
+  EXPECT_GT(t.host.cores, 0);
+  EXPECT_GT(t.tracer.cpu_seconds, 0.0);
+}
+
+TEST_F(TracerTest, WithoutAGpuTheTraceSaysWhy) {
+  const fs::path path = dir_ / "trace.json";
+  TracerOptions opt;
+  opt.trace_path = path;
+  opt.interval = 0.01;
+  {
+    Tracer tracer(opt);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  trace::Trace t = trace::ReadTrace(path);
+  // This machine (and CI) has no NVIDIA GPU: the trace must say which part is missing.
+  EXPECT_THAT(t.gpu.status, AnyOf("no_driver", "no_device", "no_libcupti", "not_built",
+                                  "insufficient_privileges"));
+  EXPECT_FALSE(t.gpu.reason.empty());
+  for (double g : t.series.gpu_busy) EXPECT_EQ(g, -1.0);
+}
+
+TEST_F(TracerTest, UnwritableTraceDirectoryIsAClearError) {
+  TracerOptions opt;
+  opt.trace_path = "/proc/sluice/trace.json";
+  try {
+    Tracer tracer(opt);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/proc/sluice/trace.json"));
+  }
+}
+
+TEST_F(TracerTest, JobThatExitsLeavesACompleteTrace) {
+  const fs::path trace = dir_ / "t.json";
+  pid_t pid = StartJob({"--count", "200", "--step-ms", "0"}, trace);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  trace::Trace t = trace::ReadTrace(trace);
+  EXPECT_FALSE(t.job.cut_short);
+  EXPECT_EQ(t.job.end_reason, "completed");
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].stages[0].elements_out, 200);
+  EXPECT_EQ(t.pipelines[0].stages[1].elements_out, 200);
+  EXPECT_EQ(t.pipelines[0].consumer.next_calls, 50);
+  EXPECT_THAT(t.job.command.at(0), HasSubstr("trace_job"));
+}
+
+TEST_F(TracerTest, JobKilledBySigkillLeavesAReadableTrace) {
+  const fs::path trace = dir_ / "t.json";
+  pid_t pid = StartJob({}, trace);
+  WaitForFlush(trace, 3);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  trace::Trace t = trace::ReadTrace(trace);  // parses: the last flush is whole
+  EXPECT_TRUE(t.job.cut_short);
+  EXPECT_EQ(t.job.end_reason, "in progress");
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_GT(t.pipelines[0].stages[0].elements_out, 0);
+  for (const fs::path& f : fs::directory_iterator(dir_)) {
+    EXPECT_THAT(f.filename().string(), Not(HasSubstr(".tmp"))) << "temporary file left behind";
+  }
+}
+
+TEST_F(TracerTest, JobStoppedBySigtermWritesItsTraceThenDies) {
+  const fs::path trace = dir_ / "t.json";
+  pid_t pid = StartJob({}, trace);
+  WaitForFlush(trace, 2);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  trace::Trace t = trace::ReadTrace(trace);
+  EXPECT_TRUE(t.job.cut_short);
+  EXPECT_EQ(t.job.end_reason, "signal SIGTERM");
+}
+
+TEST_F(TracerTest, ProfileCommandWritesATrace) {
+  const fs::path out = dir_ / "out";
+  int status = Shell(fmt::format(
+      "SLUICE_TRACER_LIB={} {} profile --seconds 1 --interval-ms 20 "
+      "--out {} --chrome -- {} > {} 2>&1",
+      SLUICE_TRACER_LIB_PATH, SLUICE_CLI, out.string(), SLUICE_TRACE_JOB, (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  trace::Trace t = trace::ReadTrace(out / "trace.json");
+  EXPECT_EQ(t.job.end_reason, "window elapsed");
+  EXPECT_FALSE(t.job.cut_short);
+  EXPECT_GE(t.job.duration, 0.9);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_GT(t.pipelines[0].consumer.next_calls, 0);
+  EXPECT_TRUE(fs::exists(out / "trace.chrome.json"));
+}
+
+TEST_F(TracerTest, ProfileOfAMissingCommandFails) {
+  int status = Shell(fmt::format("{} profile --out {} -- /no/such/cmd > {} 2>&1", SLUICE_CLI,
+                                 (dir_ / "out").string(), (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  std::ifstream log(dir_ / "log");
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_THAT(text, HasSubstr("cannot run '/no/such/cmd': No such file or directory"));
+}
+
+TEST_F(TracerTest, ProfileOfAJobWithoutAPipelineSaysSo) {
+  int status =
+      Shell(fmt::format("{} profile --out {} -- {} --no-pipeline > {} 2>&1", SLUICE_CLI,
+                        (dir_ / "out").string(), SLUICE_TRACE_JOB, (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  std::ifstream log(dir_ / "log");
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_THAT(text, HasSubstr("no sluice pipeline was traced"));
+  EXPECT_THAT(text, HasSubstr("exited with status 3"));
+}
+
+TEST_F(TracerTest, ProfileOfACrashingJobKeepsTheTrace) {
+  const fs::path out = dir_ / "out";
+  int status = Shell(fmt::format(
+      "SLUICE_TRACER_LIB={} {} profile --seconds 20 --interval-ms 20 "
+      "--out {} -- {} --crash-after-s 1.5 > {} 2>&1",
+      SLUICE_TRACER_LIB_PATH, SLUICE_CLI, out.string(), SLUICE_TRACE_JOB, (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  trace::Trace t = trace::ReadTrace(out / "trace.json");
+  EXPECT_TRUE(t.job.cut_short);
+  EXPECT_THAT(t.job.end_reason, HasSubstr("SIGSEGV"));
+  EXPECT_GT(t.pipelines.at(0).consumer.next_calls, 0);
+}
+
+TEST_F(TracerTest, DiskProbeMeasuresAndRemembers) {
+  fs::create_directories(dir_ / "data");
+  std::string block(1 << 20, 'x');
+  for (int i = 0; i < 4; ++i) std::ofstream(dir_ / "data" / fmt::format("f{}.bin", i)) << block;
+  const std::string config =
+      R"({"stages": [{"op": "list_files", "args": {"pattern": "data/*.bin"}}]})";
+  auto dirs = internal::DataDirectories(config, dir_ / "p.json");
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_EQ(dirs[0], dir_ / "data");
+  auto first = internal::MeasureDisks(dirs, dir_ / "cache");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_FALSE(first[0].cached);
+  EXPECT_EQ(first[0].probe_bytes, 4 << 20);
+  EXPECT_GT(first[0].read_mb_per_s, 0.0);
+  EXPECT_FALSE(first[0].device.empty());
+  auto second = internal::MeasureDisks(dirs, dir_ / "cache");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_TRUE(second[0].cached);
+  EXPECT_DOUBLE_EQ(second[0].read_mb_per_s, first[0].read_mb_per_s);
+}
+
+TEST(FindWarmupTest, CutsASlowStart) {
+  std::vector<double> t;
+  std::vector<int64_t> n;
+  int64_t count = 0;
+  for (int i = 0; i < 60; ++i) {
+    t.push_back(i * 0.1);
+    n.push_back(count);
+    count += i < 10 ? 1 : 10;  // 10/s for the first second, then 100/s
+  }
+  EXPECT_NEAR(FindWarmup(t, n), 1.0, 0.15);
+}
+
+TEST(FindWarmupTest, SteadyFromTheStartCutsNothing) {
+  std::vector<double> t;
+  std::vector<int64_t> n;
+  for (int i = 0; i < 40; ++i) {
+    t.push_back(i * 0.1);
+    n.push_back(i * 7);
+  }
+  EXPECT_DOUBLE_EQ(FindWarmup(t, n), 0.0);
+}
+
+TEST(FindWarmupTest, TooShortCutsNothing) {
+  EXPECT_DOUBLE_EQ(FindWarmup({0, 0.1, 0.2}, {0, 1, 2}), 0.0);
+}
+
+}  // namespace
+}  // namespace sluice::tracer
