@@ -12,3 +12,6 @@ echo "== examples/image_pipeline.json as shipped (every parallelism 1, no prefet
 echo
 echo "== the same pipeline with two workers per parallel stage and a prefetch buffer"
 "$BUILD_DIR/bin/sluice" run examples/image_pipeline_2workers.json
+echo
+echo "== sluice profile of the image pipeline as shipped (3 s): the trace for the analyzer"
+"$BUILD_DIR/bin/sluice" profile examples/image_pipeline.json --seconds 3 --out "$BUILD_DIR/demo-profile"

@@ -486,6 +486,10 @@ class TracerImpl final : public pipeline::PipelineObserver {
           "of the second half of pipeline '{}'",
           best->name);
     }
+    if (final) {
+      std::lock_guard lock(mu_);
+      trace_ = copy;  // Current() now returns the trace exactly as written
+    }
     try {
       trace::WriteTrace(copy, opt_.trace_path);
       if (final && !opt_.chrome_path.empty()) {
