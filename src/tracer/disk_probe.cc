@@ -112,6 +112,9 @@ std::vector<fs::path> DataDirectories(const std::string& config_text, const fs::
     }
     if (dir == p) dir = p.parent_path();  // a pattern without wildcards names one file
     if (dir.empty()) dir = ".";
+    std::error_code ec;
+    fs::path absolute = fs::absolute(dir, ec);
+    if (!ec) dir = absolute.lexically_normal();
     if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
   }
   return dirs;

@@ -479,8 +479,8 @@ class TracerImpl final : public pipeline::PipelineObserver {
       }
       std::vector<double> t(copy.series.t.begin() + static_cast<long>(best->first_index),
                             copy.series.t.end());
+      // `t` holds seconds since tracing began, so the cut is too.
       copy.tracer.warmup_seconds = FindWarmup(t, best->consumer_next);
-      if (copy.tracer.warmup_seconds > 0) copy.tracer.warmup_seconds += best->first_sample;
       copy.tracer.warmup_method = fmt::format(
           "first sample from which the output rate over 5 samples is within 20% of the median rate "
           "of the second half of pipeline '{}'",
