@@ -14,5 +14,7 @@ using Action = std::function<int()>;
 Action AddRunCommand(CLI::App& app);
 // `sluice profile [--seconds N] [--out DIR] -- CMD ARGS...` or `sluice profile CONFIG ...`
 Action AddProfileCommand(CLI::App& app);
+// `sluice analyze TRACE [--json] [--pipeline NAME] [--cores N]`
+Action AddAnalyzeCommand(CLI::App& app);
 
 }  // namespace sluice::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   };
   add(sluice::cli::AddRunCommand(app));
   add(sluice::cli::AddProfileCommand(app));
+  add(sluice::cli::AddAnalyzeCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,564 @@
+// Analyze: the steady-state window, per-stage visit ratios (the traffic equations, solved with
+// Eigen) and demands, the resources, the ranked limits and the input-bound verdict.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <Eigen/Sparse>
+#include <Eigen/SparseLU>
+#include <fmt/format.h>
+
+#include "analyzer/model.h"
+#include "sluice/analyzer/analysis.h"
+#include "sluice/common/error.h"
+
+namespace sluice::analyzer {
+namespace {
+
+using internal::Duration;
+using internal::kConsumer;
+using internal::Num;
+using internal::Percent;
+using internal::Quoted;
+
+// Thresholds of the verdict and of the confidence flag (docs/model.md).
+constexpr double kHighlyInputBound = 0.20;
+constexpr double kModeratelyInputBound = 0.05;
+constexpr double kMinWindowSeconds = 3.0;
+constexpr size_t kMinWindowSamples = 20;
+constexpr double kMaxRateCv = 0.25;
+constexpr double kTargetStderr = 0.05;
+// Outputs per block when measuring the rate's variation: fewer and counting one output more or
+// less in a block would look like instability.
+constexpr double kOutputsPerBlock = 10;
+constexpr size_t kMinBlocks = 5;
+
+// Where the steady state begins in a cumulative count series: the first sample from which the
+// rate over the next `window` samples is within `tolerance` of the median rate of the second
+// half; capped at half the run. The tracer's rule (FindWarmup in src/tracer), for pipelines the
+// tracer did not cut for: the analyzer does not link the tracer.
+double FindSteadyStart(const std::vector<double>& t, const std::vector<int64_t>& counts,
+                       size_t window = 5, double tolerance = 0.2) {
+  const size_t n = std::min(t.size(), counts.size());
+  if (n < 2 * window + 2) return t.empty() ? 0 : t.front();
+  auto rate = [&](size_t a, size_t b) {
+    double dt = t[b] - t[a];
+    return dt > 0 ? static_cast<double>(counts[b] - counts[a]) / dt : 0.0;
+  };
+  std::vector<double> tail;
+  for (size_t i = n / 2; i + 1 < n; ++i) tail.push_back(rate(i, i + 1));
+  std::nth_element(tail.begin(), tail.begin() + static_cast<long>(tail.size() / 2), tail.end());
+  const double steady = tail[tail.size() / 2];
+  if (steady <= 0) return t.front();
+  for (size_t i = 0; i + window < n && i <= n / 2; ++i) {
+    if (std::abs(rate(i, i + window) - steady) <= tolerance * steady) return t[i];
+  }
+  return t[n / 2];
+}
+
+// The checked view of one pipeline's columns.
+class PipelineView {
+ public:
+  PipelineView(const trace::Trace& trace, size_t index, const std::string& origin)
+      : trace_(trace), p_(trace.pipelines[index]), index_(index), origin_(origin) {
+    const size_t total = trace.series.t.size();
+    if (p_.first_index > total) {
+      FailAt("series.first_index", fmt::format("{} is past the trace's {} samples", p_.first_index,
+                                               total));
+    }
+    n_ = total - p_.first_index;
+    CheckLength("series.consumer_next", p_.consumer_next.size());
+    CheckLength("series.consumer_wait", p_.consumer_wait.size());
+    if (p_.stages.empty()) FailAt("stages", "the pipeline has no stages");
+    if (p_.stage_series.size() != p_.stages.size()) {
+      FailAt("series.stages", fmt::format("has {} entries, expected one per stage ({})",
+                                          p_.stage_series.size(), p_.stages.size()));
+    }
+    for (size_t s = 0; s < p_.stages.size(); ++s) {
+      const trace::StageSeries& ss = p_.stage_series[s];
+      const std::string at = fmt::format("series.stages[{}].", s);
+      CheckLength(at + "elements_out", ss.elements_out.size());
+      CheckLength(at + "cpu_seconds", ss.cpu_seconds.size());
+      CheckLength(at + "busy_seconds", ss.busy_seconds.size());
+      CheckOptional(at + "blocked_input_seconds", ss.blocked_input_seconds.size());
+      CheckOptional(at + "blocked_output_seconds", ss.blocked_output_seconds.size());
+      CheckOptional(at + "queue_size", ss.queue_size.size());
+    }
+  }
+
+  [[noreturn]] void FailAt(const std::string& field, const std::string& what) const {
+    Fail("{}: pipelines[{}].{}: {}", origin_, index_, field, what);
+  }
+
+  size_t samples() const { return n_; }
+  double t(size_t k) const { return trace_.series.t[p_.first_index + k]; }
+  size_t global(size_t k) const { return p_.first_index + k; }
+
+ private:
+  void CheckLength(const std::string& field, size_t size) const {
+    if (size != n_) {
+      FailAt(field, fmt::format("has {} values, expected {} (one per sample from first_index {})",
+                                size, n_, p_.first_index));
+    }
+  }
+  void CheckOptional(const std::string& field, size_t size) const {
+    if (size != 0) CheckLength(field, size);
+  }
+
+  const trace::Trace& trace_;
+  const trace::PipelineTrace& p_;
+  size_t index_;
+  const std::string& origin_;
+  size_t n_ = 0;
+};
+
+template <typename T>
+double Delta(const std::vector<T>& v, size_t a, size_t b) {
+  return v.size() > b ? static_cast<double>(v[b]) - static_cast<double>(v[a]) : 0.0;
+}
+
+size_t SelectPipeline(const trace::Trace& trace, const AnalyzeOptions& opt) {
+  if (trace.pipelines.empty()) {
+    Fail("{}: pipelines: the trace holds no pipeline (the job built none while it was traced)",
+         opt.origin);
+  }
+  if (!opt.pipeline.empty()) {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < trace.pipelines.size(); ++i) {
+      if (trace.pipelines[i].name == opt.pipeline) return i;
+      names.push_back(trace.pipelines[i].name);
+    }
+    Fail("{}: pipelines: no pipeline named '{}' (the trace has {})", opt.origin, opt.pipeline,
+         Quoted(names));
+  }
+  // The tracer cuts the warm-up of the same one: the pipeline that delivered the most outputs.
+  size_t best = 0;
+  for (size_t i = 1; i < trace.pipelines.size(); ++i) {
+    if (trace.pipelines[i].consumer.next_calls > trace.pipelines[best].consumer.next_calls) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+size_t BusiestPipeline(const trace::Trace& trace) {
+  AnalyzeOptions none;
+  return SelectPipeline(trace, none);
+}
+
+// Visit ratios from the traffic equations of an open network, lambda = gamma + R^T lambda
+// (Jackson 1963; Denning & Buzen 1978): gamma_i are elements a stage creates without input
+// (sources), R[i][j] the elements stage j emits per element stage i routes to it. A chain's R
+// has one entry below the diagonal per stage, its out/in ratio; other graphs add entries. V_i =
+// lambda_i / lambda_last: elements of stage i per delivered output.
+std::vector<double> SolveTrafficEquations(const std::vector<double>& gamma,
+                                          const std::vector<double>& ratio,
+                                          const std::string& where) {
+  const auto n = static_cast<Eigen::Index>(gamma.size());
+  std::vector<Eigen::Triplet<double>> entries;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    entries.emplace_back(i, i, 1.0);
+    if (i > 0 && ratio[static_cast<size_t>(i)] != 0) {
+      entries.emplace_back(i, i - 1, -ratio[static_cast<size_t>(i)]);  // (I - R^T)
+    }
+  }
+  Eigen::SparseMatrix<double> a(n, n);
+  a.setFromTriplets(entries.begin(), entries.end());
+  Eigen::VectorXd g(n);
+  for (Eigen::Index i = 0; i < n; ++i) g[i] = gamma[static_cast<size_t>(i)];
+  Eigen::SparseLU<Eigen::SparseMatrix<double>> lu;
+  lu.compute(a);
+  if (lu.info() != Eigen::Success) Fail("{}: the traffic equations have no solution", where);
+  Eigen::VectorXd lambda = lu.solve(g);
+  if (lu.info() != Eigen::Success) Fail("{}: the traffic equations have no solution", where);
+  std::vector<double> visits(gamma.size(), 0.0);
+  const double last = lambda[n - 1];
+  for (Eigen::Index i = 0; i < n; ++i) {
+    visits[static_cast<size_t>(i)] = last > 0 ? lambda[i] / last : 0.0;
+  }
+  return visits;
+}
+
+// The confidence flag: a short window, too few outputs, or an unstable rate.
+Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, size_t a, size_t b,
+                 double interval) {
+  Confidence c;
+  const double seconds = view.t(b) - view.t(a);
+  const size_t samples = b - a + 1;
+  const size_t intervals = b - a;
+  const double outputs = static_cast<double>(next[b] - next[a]);
+  std::vector<std::string> reasons;
+  double more = 0;
+  if (seconds < kMinWindowSeconds || samples < kMinWindowSamples) {
+    reasons.push_back(fmt::format("the steady window is short ({} s, {} samples; at least {} s and "
+                                  "{} samples are needed)",
+                                  Num(seconds), samples, Num(kMinWindowSeconds),
+                                  kMinWindowSamples));
+    more = std::max(more, kMinWindowSeconds - seconds);
+    if (samples < kMinWindowSamples) {
+      more = std::max(more, static_cast<double>(kMinWindowSamples - samples) * interval);
+    }
+  }
+  // Rates over blocks of consecutive intervals holding about kOutputsPerBlock outputs each.
+  const double per_interval = intervals > 0 ? outputs / static_cast<double>(intervals) : 0;
+  const size_t block = per_interval > 0
+                           ? std::max<size_t>(1, static_cast<size_t>(
+                                                     std::ceil(kOutputsPerBlock / per_interval)))
+                           : intervals;
+  std::vector<double> rates;
+  for (size_t k = a; block > 0 && k + block <= b; k += block) {
+    const double dt = view.t(k + block) - view.t(k);
+    if (dt > 0) rates.push_back(static_cast<double>(next[k + block] - next[k]) / dt);
+  }
+  c.block_seconds = rates.empty() ? seconds : seconds * static_cast<double>(block) /
+                                                  static_cast<double>(std::max<size_t>(1, intervals));
+  if (rates.size() >= 2) {
+    double mean = 0;
+    for (double r : rates) mean += r;
+    mean /= static_cast<double>(rates.size());
+    double var = 0;
+    for (double r : rates) var += (r - mean) * (r - mean);
+    var /= static_cast<double>(rates.size() - 1);
+    c.rate_cv = mean > 0 ? std::sqrt(var) / mean : 0;
+    c.rate_stderr = c.rate_cv / std::sqrt(static_cast<double>(rates.size()));
+  }
+  if (rates.size() < kMinBlocks) {
+    reasons.push_back(fmt::format(
+        "too few outputs ({}) in the window to judge whether the rate is steady", outputs));
+    more = std::max(more, static_cast<double>(kMinBlocks - rates.size()) * c.block_seconds);
+  } else if (c.rate_cv > kMaxRateCv) {
+    // Blocks needed for a standard error of the mean rate of kTargetStderr: (cv / target)^2,
+    // treating blocks as independent.
+    const double blocks = std::ceil(std::pow(c.rate_cv / kTargetStderr, 2));
+    reasons.push_back(fmt::format(
+        "the output rate is unsteady (coefficient of variation {} over blocks of {})",
+        Num(c.rate_cv), Duration(c.block_seconds)));
+    more = std::max(more, blocks * c.block_seconds - seconds);
+  }
+  if (!reasons.empty()) {
+    c.ok = false;
+    c.more_seconds = std::max(0.0, std::ceil(more * 10) / 10);
+    c.reason = reasons.front();
+    for (size_t i = 1; i < reasons.size(); ++i) c.reason += "; " + reasons[i];
+  }
+  return c;
+}
+
+}  // namespace
+
+Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
+  const size_t index = SelectPipeline(trace, opt);
+  const trace::PipelineTrace& p = trace.pipelines[index];
+  const PipelineView view(trace, index, opt.origin);
+  Analysis a;
+  a.pipeline = p.name;
+  const size_t n = view.samples();
+  if (n < 2) {
+    view.FailAt("series", fmt::format("{} sample{}; at least 2 are needed to measure rates", n,
+                                      n == 1 ? "" : "s"));
+  }
+  if (opt.cores && !(*opt.cores > 0)) Fail("--cores: expected a number of cores > 0");
+
+  // ---- The steady-state window. ----
+  double start = 0;
+  if (index == BusiestPipeline(trace)) {
+    start = trace.tracer.warmup_seconds;
+    a.window.method = trace.tracer.warmup_method.empty()
+                          ? "from the trace's warm-up cut"
+                          : "from the tracer's warm-up cut: " + trace.tracer.warmup_method;
+  } else {
+    std::vector<double> t(trace.series.t.begin() + static_cast<long>(p.first_index),
+                          trace.series.t.end());
+    start = FindSteadyStart(t, p.consumer_next);
+    a.window.method =
+        "first sample from which the output rate over 5 samples is within 20% of the median rate "
+        "of the second half";
+  }
+  size_t first = 0;
+  while (first + 1 < n && view.t(first) < start - 1e-9) ++first;
+  if (first + 1 >= n) {
+    first = 0;
+    a.notes.push_back(fmt::format(
+        "the warm-up cut ({} s) leaves no window; the whole trace of the pipeline is used",
+        Num(start)));
+  }
+  size_t last = n - 1;
+  if (p.finished) {
+    // A pipeline that ran out of data: the window ends at its last output.
+    while (last > first + 1 && p.consumer_next[last - 1] == p.consumer_next[n - 1]) --last;
+    if (last < n - 1) a.window.method += "; to the pipeline's last output (it finished)";
+  }
+  a.window.start = view.t(first);
+  a.window.end = view.t(last);
+  a.window.seconds = a.window.end - a.window.start;
+  a.window.samples = last - first + 1;
+  const double window = a.window.seconds;
+  if (!(window > 0)) {
+    view.FailAt("series", fmt::format("the steady window [{}, {}] s has no length",
+                                      Num(a.window.start), Num(a.window.end)));
+  }
+  const int64_t outputs = p.consumer_next[last] - p.consumer_next[first];
+  if (outputs <= 0) {
+    view.FailAt("consumer",
+                fmt::format("no output reached the consumer in the steady window [{}, {}] s: "
+                            "nothing to analyze (profile longer, or check that the job consumes "
+                            "the pipeline)",
+                            Num(a.window.start), Num(a.window.end)));
+  }
+  a.outputs = outputs;
+  const double n0 = static_cast<double>(outputs);
+  a.measured_outputs_per_s = n0 / window;
+
+  // ---- Stages: counts, routing, visit ratios and demands. ----
+  const size_t ns = p.stages.size();
+  for (const trace::StageTrace& st : p.stages) {
+    if (st.op == "batch" || st.op == "bucket_by_length") a.output_noun = "batch";
+  }
+  std::vector<double> out(ns), gamma(ns, 0.0), ratio(ns, 0.0);
+  for (size_t i = 0; i < ns; ++i) {
+    out[i] = Delta(p.stage_series[i].elements_out, first, last);
+  }
+  for (size_t i = 0; i < ns; ++i) {
+    // Elements stage i pulled: what its upstream emitted, less what stayed in the upstream's
+    // output queue.
+    double in = 0;
+    if (i > 0) {
+      in = out[i - 1] - Delta(p.stage_series[i - 1].queue_size, first, last);
+      if (in <= 0) in = out[i - 1];
+    }
+    if (in > 0) {
+      ratio[i] = out[i] / in;
+    } else {
+      gamma[i] = out[i];  // a source, or a stage that replays without input (a filled cache)
+    }
+  }
+  const std::vector<double> visits = SolveTrafficEquations(
+      gamma, ratio, fmt::format("{}: pipelines[{}]", opt.origin, index));
+
+  double stage_cpu_seconds = 0;
+  for (size_t i = 0; i < ns; ++i) {
+    const trace::StageTrace& st = p.stages[i];
+    const trace::StageSeries& ss = p.stage_series[i];
+    StageAnalysis s;
+    s.name = st.name;
+    s.op = st.op;
+    s.parallelizable = st.parallelizable;
+    s.parallelism = std::max(1, st.parallelism);
+    s.buffer_size = std::max(0, st.buffer_size);
+    s.async = s.parallelism > 1 || s.buffer_size > 0;
+    s.ordered = st.ordered;
+    s.elements = static_cast<int64_t>(std::llround(out[i]));
+    s.elements_per_s = out[i] / window;
+    s.routing_ratio = i == 0 || gamma[i] > 0 ? 1.0 : ratio[i];
+    s.visit_ratio = visits[i];
+    const double cpu = std::max(0.0, Delta(ss.cpu_seconds, first, last));
+    const double busy = std::max(0.0, Delta(ss.busy_seconds, first, last));
+    stage_cpu_seconds += cpu;
+    s.cpu_demand = cpu / n0;                 // D_i (s per output)
+    s.wall_demand = busy / n0;               // W_i (s per output)
+    s.service_seconds = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;  // S_i = W_i / V_i
+    s.utilization = a.measured_outputs_per_s * s.wall_demand / s.parallelism;  // U = X W / p
+    s.capacity_outputs_per_s = s.wall_demand > 0 ? s.parallelism / s.wall_demand : 0;
+    s.bytes_per_element =
+        st.elements_out > 0 ? static_cast<double>(st.bytes_out) / st.elements_out : 0;
+    const double workers_seconds = window * s.parallelism;
+    s.blocked_input_fraction =
+        std::max(0.0, Delta(ss.blocked_input_seconds, first, last)) / workers_seconds;
+    const double blocked_out = std::max(0.0, Delta(ss.blocked_output_seconds, first, last));
+    s.blocked_output_fraction = blocked_out / workers_seconds;
+    if (s.parallelism > 1 && s.ordered && ss.queue_size.size() == n) {
+      // Blocked on output while the queue had room is waiting for the turn to emit in order;
+      // the share of samples with a full queue estimates the back-pressure part.
+      size_t full = 0;
+      for (size_t k = first; k <= last; ++k) {
+        if (ss.queue_size[k] >= std::max(1, s.buffer_size)) ++full;
+      }
+      const double room = 1 - static_cast<double>(full) / static_cast<double>(last - first + 1);
+      s.turn_wait_demand = blocked_out * room / n0;
+    }
+    a.stages.push_back(std::move(s));
+  }
+
+  // ---- The consumer. ----
+  const double wait = std::clamp(Delta(p.consumer_wait, first, last), 0.0, window);
+  a.consumer_step_seconds = (window - wait) / n0;
+  a.consumer_outputs_per_s = a.consumer_step_seconds > 0 ? 1 / a.consumer_step_seconds : 0;
+
+  // ---- Host, process, disk, memory, GPU. ----
+  const trace::Series& series = trace.series;
+  const size_t ga = view.global(first), gb = view.global(last);
+  const size_t total = series.t.size();
+  a.cores_overridden = opt.cores.has_value();
+  a.cores = opt.cores.value_or(static_cast<double>(trace.host.cores));
+  if (a.cores <= 0) a.notes.push_back("the trace does not say how many cores the host has: no CPU bound");
+  double process_cores = 0;
+  if (series.process_cpu.size() == total) {
+    const double process = Delta(series.process_cpu, ga, gb);
+    const double tracer_share =
+        trace.job.duration > 0 ? trace.tracer.cpu_seconds * window / trace.job.duration : 0;
+    a.other_cpu_demand = std::max(0.0, process - stage_cpu_seconds - tracer_share) / n0;
+    if (series.host_busy.size() == total && trace.host.cores > 0 && gb > ga) {
+      // host_busy is the share of all CPUs busy; what the process did not use, others did.
+      double busy = 0;
+      for (size_t k = ga + 1; k <= gb; ++k) {
+        busy += series.host_busy[k] * (series.t[k] - series.t[k - 1]);
+      }
+      a.host_other_cores = std::max(0.0, (busy * trace.host.cores - process) / window);
+    }
+    process_cores = process / window;
+  }
+  a.cores_available = a.cores;
+  if (!a.cores_overridden && a.host_other_cores > 0) {
+    a.cores_available = std::max(a.cores - a.host_other_cores, std::min(a.cores, process_cores));
+    if (a.host_other_cores >= 0.1) {
+      a.notes.push_back(fmt::format(
+          "other processes used about {} of the host's {} cores during the window: the CPU bound "
+          "counts the {} left to this job",
+          Num(a.host_other_cores), Num(a.cores), Num(a.cores_available)));
+    }
+  }
+
+  const trace::DiskBandwidth* disk = nullptr;
+  for (const trace::DiskBandwidth& d : trace.host.disks) {
+    if (d.read_mb_per_s > 0 && (disk == nullptr || d.read_mb_per_s < disk->read_mb_per_s)) {
+      disk = &d;
+    }
+  }
+  if (disk != nullptr) {
+    a.disk_mb_per_s = disk->read_mb_per_s;
+    a.disk_device = disk->device.empty() ? disk->path : disk->device;
+  }
+  const bool kernel_known = series.disk_read_bytes.size() == total &&
+                            series.disk_read_bytes[ga] >= 0 && series.disk_read_bytes[gb] >= 0;
+  const double kernel_bytes = kernel_known ? Delta(series.disk_read_bytes, ga, gb) : 0;
+  if (kernel_bytes > 0) {
+    a.disk_bytes_per_output = kernel_bytes / n0;
+    a.disk_bytes_source =
+        "the kernel's count of bytes the process read from storage (/proc/self/io read_bytes)";
+  } else {
+    for (const StageAnalysis& s : a.stages) {
+      if (s.op != "read_file" && s.op != "read_lines") continue;
+      a.disk_bytes_per_output = s.visit_ratio * s.bytes_per_element;
+      a.disk_bytes_source = fmt::format(
+          "the bytes stage '{}' ({}) read per output; the kernel {}, so this bound applies when "
+          "the files are not in the page cache",
+          s.name, s.op,
+          kernel_known ? "counted no reads from storage in the window (the page cache served them)"
+                       : "does not report the bytes read from storage");
+      break;
+    }
+  }
+  if (a.disk_bytes_per_output > 0 && a.disk_mb_per_s <= 0) {
+    a.notes.push_back("the disk's read bandwidth was not measured: no disk bound");
+  }
+
+  a.memory_bytes = trace.host.memory_bytes;
+  if (series.rss_bytes.size() == total) {
+    for (size_t k = ga; k <= gb; ++k) a.rss_bytes = std::max(a.rss_bytes, series.rss_bytes[k]);
+  }
+
+  a.gpu_status = trace.gpu.status;
+  if (trace.gpu.status == "ok") {
+    double busy = 0, span = 0;
+    if (series.gpu_busy.size() == total) {
+      for (size_t k = ga + 1; k <= gb; ++k) {
+        if (series.gpu_busy[k] < 0) continue;
+        const double dt = series.t[k] - series.t[k - 1];
+        busy += series.gpu_busy[k] * dt;
+        span += dt;
+      }
+    }
+    a.gpu_idle_fraction = span > 0 ? 1 - busy / span : 1 - trace.gpu.busy_fraction;
+  }
+
+  // ---- Limits, from the same model the what-if uses. ----
+  const Prediction pred = Predict(a, CurrentKnobs(a), CurrentResources(a));
+  a.limits = pred.limits;
+  a.predicted_outputs_per_s = pred.outputs_per_s;
+  for (const std::string& note : pred.notes) a.notes.push_back(note);
+  if (a.limits.empty()) {
+    view.FailAt("stages", "no stage recorded any work and the consumer took no time: nothing "
+                          "bounds the pipeline");
+  }
+
+  // Which stages share a thread, from the servers at the current knobs.
+  std::vector<double> wall;
+  for (const StageAnalysis& s : a.stages) wall.push_back(s.wall_demand);
+  std::vector<std::string> on_consumer;
+  double inline_wall = 0;
+  for (const internal::Server& server :
+       internal::BuildServers(CurrentKnobs(a).stages, wall, a.consumer_step_seconds)) {
+    const double capacity = std::isfinite(server.capacity) ? server.capacity : 0;
+    for (size_t i : server.stages) {
+      StageAnalysis& s = a.stages[i];
+      if (server.input_lock) {
+        // Listed by the workers' server too: their capacity and this lock's both bind.
+        s.runs_on = fmt::format("the {} workers of '{}', one at a time under their input lock",
+                                a.stages[server.owner].parallelism, a.stages[server.owner].name);
+        if (capacity > 0) {
+          s.server_outputs_per_s = s.server_outputs_per_s > 0
+                                       ? std::min(s.server_outputs_per_s, capacity)
+                                       : capacity;
+        }
+        continue;
+      }
+      if (server.owner == kConsumer) {
+        s.runs_on = "the consumer's thread";
+        on_consumer.push_back(s.name);
+        inline_wall += s.wall_demand;
+      } else if (server.owner == i) {
+        s.runs_on = s.parallelism > 1 ? fmt::format("its {} workers", s.parallelism) : "its worker";
+      } else {
+        s.runs_on = fmt::format("the worker of '{}'", a.stages[server.owner].name);
+        s.run_by = a.stages[server.owner].name;
+      }
+      if (server.owner != kConsumer && server.owner != i) s.run_by = a.stages[server.owner].name;
+      s.server_outputs_per_s = capacity;
+      for (size_t j : server.stages) {
+        if (j != i) s.shares_thread_with.push_back(a.stages[j].name);
+      }
+    }
+  }
+  if (a.consumer_outputs_per_s > 0) {
+    double cpu = a.other_cpu_demand;
+    for (const StageAnalysis& s : a.stages) cpu += s.cpu_demand;
+    a.cores_to_saturate_consumer = a.consumer_outputs_per_s * cpu;
+  }
+
+  // ---- The verdict. ----
+  InputBound& v = a.input_bound;
+  v.wait_fraction = wait / window;
+  v.verdict = v.wait_fraction >= kHighlyInputBound       ? Verdict::kHighly
+              : v.wait_fraction >= kModeratelyInputBound ? Verdict::kModerately
+                                                         : Verdict::kNot;
+  const std::string waited =
+      fmt::format("the consumer spent {} of the window in Next() ({} per {})",
+                  Percent(v.wait_fraction), Duration(wait / n0), a.output_noun);
+  if (on_consumer.size() == ns) {
+    v.why = fmt::format(
+        "{}; every stage runs inline on the consumer's thread, so that time is the pipeline's own "
+        "work and the job is input-bound by construction (an asynchronous stage, e.g. a prefetch "
+        "with a buffer, would let the pipeline work while the training step runs)",
+        waited);
+  } else if (!on_consumer.empty()) {
+    v.why = fmt::format(
+        "{}, {} of it running the inline stage{} {} on its own thread and the rest waiting for "
+        "the queue of '{}'",
+        waited, Duration(inline_wall), on_consumer.size() > 1 ? "s" : "", Quoted(on_consumer),
+        a.stages[ns - on_consumer.size() - 1].name);
+  } else {
+    v.why = fmt::format("{} waiting for the output queue of '{}'", waited, a.stages.back().name);
+  }
+  v.why += v.verdict == Verdict::kHighly       ? ": the training step is starved of input"
+           : v.verdict == Verdict::kModerately ? ": the training step sometimes waits for input"
+                                               : ": the input keeps up with the training step";
+
+  a.confidence = Judge(view, p.consumer_next, first, last,
+                       trace.tracer.interval > 0 ? trace.tracer.interval : 0.1);
+  if (trace.job.cut_short) {
+    a.notes.push_back(fmt::format("the trace was cut short ({})", trace.job.end_reason));
+  }
+  return a;
+}
+
+}  // namespace sluice::analyzer

@@ -1,0 +1,45 @@
+// The analyzer's queueing-network model, shared by Analyze (current knobs) and Predict (other
+// knobs): which stages share a thread, each thread's capacity, and the ranked limits.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "sluice/analyzer/analysis.h"
+
+namespace sluice::analyzer::internal {
+
+inline constexpr size_t kConsumer = std::numeric_limits<size_t>::max();
+
+// A set of stages served by the same thread(s): one server of the queueing network.
+struct Server {
+  std::vector<size_t> stages;  // stages whose work this server does, in pipeline order
+  // The async stage whose workers these are; kConsumer for the consumer's thread.
+  size_t owner = kConsumer;
+  // Inline stages run under the input lock of `owner`'s parallel workers: one at a time.
+  bool input_lock = false;
+  int workers = 1;
+  double wall = 0;       // wall seconds per output the server's threads spend (step included)
+  double step = 0;       // the consumer's step per output (consumer thread only)
+  double capacity = 0;   // workers / wall outputs/s; infinity when wall is 0
+};
+
+// Per-output demands after a cache: stages at or upstream of `cache_after` cost nothing.
+std::vector<double> EffectiveDemand(const std::vector<double>& demand, const Knobs& knobs);
+
+// The servers of the pipeline under `knobs` (tf.data's iterator model: consecutive inline stages
+// run on the thread that pulls them). `wall` holds W_i per stage, `step` the consumer's step.
+std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
+                                 const std::vector<double>& wall, double step);
+
+// Formatting for the sentences: "243", "4.1 ms", "8.4 MB", "'a', 'b' and 'c'".
+std::string Num(double value);
+std::string Duration(double seconds);
+std::string Bytes(double bytes);
+std::string Percent(double fraction);
+std::string Quoted(const std::vector<std::string>& names);
+std::string Plural(const std::string& noun);
+
+}  // namespace sluice::analyzer::internal

@@ -1,0 +1,480 @@
+// The what-if model: servers from the knobs, and one bound per server and per resource (the
+// operational laws of Denning & Buzen, 1978). Analyze and Predict both build their limits here,
+// so that the analysis, the tuner and the report can never disagree.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "analyzer/model.h"
+#include "sluice/analyzer/analysis.h"
+#include "sluice/common/error.h"
+
+namespace sluice::analyzer {
+
+const char* ToString(LimitKind kind) {
+  switch (kind) {
+    case LimitKind::kStage:
+      return "stage";
+    case LimitKind::kCpu:
+      return "cpu";
+    case LimitKind::kDisk:
+      return "disk";
+    case LimitKind::kConsumer:
+      return "consumer";
+    case LimitKind::kMemory:
+      return "memory";
+  }
+  return "stage";
+}
+
+const char* ToString(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kHighly:
+      return "highly";
+    case Verdict::kModerately:
+      return "moderately";
+    case Verdict::kNot:
+      return "not";
+  }
+  return "not";
+}
+
+namespace internal {
+
+std::string Num(double value) {
+  if (!std::isfinite(value)) return value > 0 ? "unbounded" : "undefined";
+  const double a = std::abs(value);
+  if (a == 0) return "0";
+  std::string s;
+  if (a >= 100) {
+    s = fmt::format("{:.0f}", value);
+  } else if (a >= 10) {
+    s = fmt::format("{:.1f}", value);
+  } else if (a >= 1) {
+    s = fmt::format("{:.2f}", value);
+  } else {
+    s = fmt::format("{:.3g}", value);
+  }
+  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+std::string Duration(double seconds) {
+  const double a = std::abs(seconds);
+  if (a == 0) return "0 ms";
+  if (a >= 1) return Num(seconds) + " s";
+  if (a >= 1e-3) return Num(seconds * 1e3) + " ms";
+  if (a >= 1e-6) return Num(seconds * 1e6) + " µs";
+  return Num(seconds * 1e9) + " ns";
+}
+
+std::string Bytes(double bytes) {
+  const double a = std::abs(bytes);
+  if (a >= 1e9) return Num(bytes / 1e9) + " GB";
+  if (a >= 1e6) return Num(bytes / 1e6) + " MB";
+  if (a >= 1e3) return Num(bytes / 1e3) + " kB";
+  return Num(bytes) + " B";
+}
+
+std::string Percent(double fraction) {
+  const double p = 100 * fraction;
+  return std::abs(p) >= 10 || p == 0 ? fmt::format("{:.0f}%", p) : fmt::format("{:.1f}%", p);
+}
+
+std::string Quoted(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) s += i + 1 == names.size() ? " and " : ", ";
+    s += "'" + names[i] + "'";
+  }
+  return s;
+}
+
+std::string Plural(const std::string& noun) {
+  if (noun.ends_with("ch") || noun.ends_with("s")) return noun + "es";
+  return noun + "s";
+}
+
+std::vector<double> EffectiveDemand(const std::vector<double>& demand, const Knobs& knobs) {
+  std::vector<double> d = demand;
+  if (knobs.cache_after) {
+    for (size_t i = 0; i <= *knobs.cache_after && i < d.size(); ++i) d[i] = 0;
+  }
+  return d;
+}
+
+std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
+                                 const std::vector<double>& wall, double step) {
+  std::vector<Server> servers;
+  auto sum = [&](const std::vector<size_t>& stages) {
+    double w = 0;
+    for (size_t i : stages) w += wall[i];
+    return w;
+  };
+  auto capacity = [](int workers, double w) {
+    return w > 0 ? workers / w : std::numeric_limits<double>::infinity();
+  };
+  std::vector<size_t> inline_run;  // inline stages waiting for the thread that pulls them
+  for (size_t i = 0; i < knobs.size(); ++i) {
+    const StageKnobs& k = knobs[i];
+    const bool async = k.parallelism > 1 || k.buffer_size > 0;
+    if (!async) {
+      inline_run.push_back(i);
+      continue;
+    }
+    if (k.parallelism > 1) {
+      // Each worker pulls (running the inline run under the input lock), then runs the op:
+      // the workers' time per output is both, and the lock admits one pull at a time.
+      Server workers;
+      workers.stages = inline_run;
+      workers.stages.push_back(i);
+      workers.owner = i;
+      workers.workers = k.parallelism;
+      workers.wall = sum(workers.stages);
+      workers.capacity = capacity(workers.workers, workers.wall);
+      servers.push_back(workers);
+      if (!inline_run.empty()) {
+        Server lock;
+        lock.stages = inline_run;
+        lock.owner = i;
+        lock.input_lock = true;
+        lock.wall = sum(lock.stages);
+        lock.capacity = capacity(1, lock.wall);
+        servers.push_back(lock);
+      }
+    } else {
+      Server one;
+      one.stages = inline_run;
+      one.stages.push_back(i);
+      one.owner = i;
+      one.wall = sum(one.stages);
+      one.capacity = capacity(1, one.wall);
+      servers.push_back(one);
+    }
+    inline_run.clear();
+  }
+  Server consumer;
+  consumer.stages = inline_run;
+  consumer.owner = kConsumer;
+  consumer.step = step;
+  consumer.wall = sum(inline_run) + step;
+  consumer.capacity = capacity(1, consumer.wall);
+  servers.push_back(consumer);
+  return servers;
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::Bytes;
+using internal::Duration;
+using internal::kConsumer;
+using internal::Num;
+using internal::Percent;
+using internal::Quoted;
+using internal::Server;
+
+// The bound one server puts on the pipeline, with its sentence.
+Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
+                  const std::vector<double>& wall, const std::vector<double>& cpu,
+                  const Server& s) {
+  const std::string per = " per " + a.output_noun;
+  const std::string at_most =
+      fmt::format(": at most {} {}/s", Num(s.capacity), internal::Plural(a.output_noun));
+  auto name = [&](size_t i) { return a.stages[i].name; };
+  auto described = [&](size_t i) { return fmt::format("'{}' ({})", name(i), a.stages[i].op); };
+  auto others = [&](size_t except) {
+    std::vector<std::string> names;
+    for (size_t i : s.stages) {
+      if (i != except) names.push_back(name(i));
+    }
+    return names;
+  };
+  // The heaviest stage is the one to act on.
+  size_t heaviest = s.stages.empty() ? kConsumer : s.stages.front();
+  double stage_wall = 0, stage_cpu = 0;
+  for (size_t i : s.stages) {
+    if (wall[i] > wall[heaviest]) heaviest = i;
+    stage_wall += wall[i];
+    stage_cpu += cpu[i];
+  }
+  // Sleep-, I/O- or lock-bound work shows as wall time well above its CPU time.
+  auto mostly_waits = [&](double w, double c) {
+    return c < 0.5 * w ? fmt::format(", only {} of it CPU (it mostly waits: I/O, sleep, locks)",
+                                     Duration(c))
+                       : std::string();
+  };
+  Limit limit;
+  limit.kind = LimitKind::kStage;
+  limit.outputs_per_s = s.capacity;
+  for (size_t i : s.stages) limit.stages.push_back(name(i));
+
+  if (s.owner == kConsumer) {
+    if (s.stages.empty() || s.step >= stage_wall) {
+      limit.kind = LimitKind::kConsumer;
+      if (s.stages.empty()) {
+        limit.why =
+            fmt::format("the consumer spends {}{} between Next() calls (its training step){}",
+                        Duration(s.step), per, at_most);
+      } else {
+        limit.why = fmt::format(
+            "the consumer's thread spends {}{} in its training step and {} running the inline "
+            "stage{} {} itself{}",
+            Duration(s.step), per, Duration(stage_wall), s.stages.size() > 1 ? "s" : "",
+            Quoted(limit.stages), at_most);
+      }
+      return limit;
+    }
+    limit.stage = name(heaviest);
+    const std::string step =
+        s.step > 0 ? fmt::format(", plus {} in the training step", Duration(s.step)) : "";
+    if (s.stages.size() == 1) {
+      limit.why = fmt::format(
+          "stage {} runs inline on the consumer's thread and needs {} of wall time{}{}{}{}",
+          described(heaviest), Duration(stage_wall), per, mostly_waits(stage_wall, stage_cpu), step,
+          at_most);
+    } else {
+      limit.why = fmt::format(
+          "stage {} runs inline on the consumer's thread with {}; together they need {} of wall "
+          "time{} ({} in {}){}{}{}",
+          described(heaviest), Quoted(others(heaviest)), Duration(stage_wall), per,
+          Duration(wall[heaviest]), Quoted({name(heaviest)}), mostly_waits(stage_wall, stage_cpu),
+          step, at_most);
+    }
+    return limit;
+  }
+
+  const size_t owner = s.owner;
+  if (s.input_lock) {
+    limit.stage = name(heaviest);
+    const std::string lock = fmt::format("the input lock of {}'s {} workers", Quoted({name(owner)}),
+                                         knobs[owner].parallelism);
+    if (s.stages.size() == 1) {
+      limit.why = fmt::format(
+          "stage {} runs inline under {}, one element at a time, and needs {} of wall time{}{}{}",
+          described(heaviest), lock, Duration(stage_wall), per,
+          mostly_waits(stage_wall, stage_cpu), at_most);
+    } else {
+      limit.why = fmt::format(
+          "stage {} runs inline under {} with {}, one element at a time; together they need {} "
+          "of wall time{} ({} in {}){}{}",
+          described(heaviest), lock, Quoted(others(heaviest)), Duration(stage_wall), per,
+          Duration(wall[heaviest]), Quoted({name(heaviest)}), mostly_waits(stage_wall, stage_cpu),
+          at_most);
+    }
+    return limit;
+  }
+
+  // An async stage's workers, running the inline stages upstream of it as they pull. With more
+  // than one worker, adding workers helps, so the async stage is the one named.
+  const std::string workers =
+      s.workers > 1 ? fmt::format("{} workers", s.workers) : std::string("1 worker");
+  const double turn = wall[owner] - a.stages[owner].wall_demand;
+  const std::string turn_wait =
+      turn > 0 ? fmt::format(", {} of it waiting for their turn to emit in order", Duration(turn))
+               : "";
+  if (s.stages.size() == 1) {
+    limit.stage = name(owner);
+    limit.why = fmt::format("stage {} runs on {} and needs {} of wall time{}{}{}{}",
+                            described(owner), workers, Duration(stage_wall), per, turn_wait,
+                            mostly_waits(stage_wall - turn, stage_cpu), at_most);
+  } else if (s.workers > 1 || heaviest == owner) {
+    limit.stage = name(owner);
+    limit.why = fmt::format(
+        "stage {} runs on {}, which also run{} {} inline, and needs {} of wall time{} ({} in "
+        "{}){}{}{}",
+        described(owner), workers, s.workers > 1 ? "" : "s", Quoted(others(owner)),
+        Duration(stage_wall), per, Duration(wall[owner]), Quoted({name(owner)}), turn_wait,
+        mostly_waits(stage_wall - turn, stage_cpu), at_most);
+  } else {
+    limit.stage = name(heaviest);
+    limit.why = fmt::format(
+        "stage {} runs inline on the worker of {}, a thread it shares with {}; together they need "
+        "{} of wall time{} ({} in {}){}{}",
+        described(heaviest), Quoted({name(owner)}), Quoted(others(heaviest)), Duration(stage_wall),
+        per, Duration(wall[heaviest]), Quoted({name(heaviest)}),
+        mostly_waits(stage_wall, stage_cpu), at_most);
+  }
+  return limit;
+}
+
+// Elements a configuration holds in flight: an async stage's queue and one per worker.
+double InFlightBytes(const Analysis& a, const std::vector<StageKnobs>& knobs) {
+  double bytes = 0;
+  for (size_t i = 0; i < knobs.size(); ++i) {
+    const StageKnobs& k = knobs[i];
+    if (k.parallelism > 1 || k.buffer_size > 0) {
+      bytes += (std::max(k.buffer_size, 1) + k.parallelism) * a.stages[i].bytes_per_element;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Knobs CurrentKnobs(const Analysis& analysis) {
+  Knobs knobs;
+  for (const StageAnalysis& s : analysis.stages) {
+    knobs.stages.push_back({s.parallelism, s.buffer_size, s.ordered});
+  }
+  return knobs;
+}
+
+Resources CurrentResources(const Analysis& analysis) {
+  Resources r;
+  r.cores = analysis.cores_available;
+  r.memory_bytes = analysis.memory_bytes;
+  r.disk_mb_per_s = analysis.disk_mb_per_s;
+  return r;
+}
+
+Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resources) {
+  const size_t n = a.stages.size();
+  if (knobs.stages.size() != n) {
+    Fail("what-if for pipeline '{}': {} stage knobs given for its {} stages", a.pipeline,
+         knobs.stages.size(), n);
+  }
+  if (knobs.cache_after && *knobs.cache_after >= n) {
+    Fail("what-if for pipeline '{}': cache_after {} is past its last stage ({})", a.pipeline,
+         *knobs.cache_after, n - 1);
+  }
+  Prediction pred;
+  std::vector<StageKnobs> k = knobs.stages;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& name = a.stages[i].name;
+    if (k[i].parallelism < 1 || k[i].parallelism > 4096) {
+      Fail("what-if for pipeline '{}': stage '{}': parallelism {} is outside 1-4096", a.pipeline,
+           name, k[i].parallelism);
+    }
+    if (k[i].buffer_size < 0) {
+      Fail("what-if for pipeline '{}': stage '{}': buffer_size {} is negative", a.pipeline, name,
+           k[i].buffer_size);
+    }
+    if (k[i].parallelism > 1 && !a.stages[i].parallelizable) {
+      pred.notes.push_back(fmt::format(
+          "stage '{}' ({}) runs sequentially: parallelism {} taken as 1", name, a.stages[i].op,
+          k[i].parallelism));
+      k[i].parallelism = 1;
+    }
+  }
+  std::vector<double> wall_demand, cpu_demand;
+  for (size_t i = 0; i < n; ++i) {
+    const StageAnalysis& s = a.stages[i];
+    // Ordered parallel workers also spend the time they wait for their turn (as measured; none
+    // when the stage runs unordered or on one worker).
+    const bool waits = k[i].parallelism > 1 && k[i].ordered;
+    wall_demand.push_back(s.wall_demand + (waits ? s.turn_wait_demand : 0.0));
+    cpu_demand.push_back(s.cpu_demand);
+  }
+  const std::vector<double> wall = internal::EffectiveDemand(wall_demand, knobs);
+  const std::vector<double> cpu = internal::EffectiveDemand(cpu_demand, knobs);
+  const double step = std::max(0.0, resources.consumer_step_seconds.value_or(a.consumer_step_seconds));
+  const std::string unit = internal::Plural(a.output_noun) + "/s";
+  const std::string per = " per " + a.output_noun;
+
+  // Stages and the consumer: X_s = p_s / W_s for each server (the utilization law, U <= 1).
+  for (const Server& s : internal::BuildServers(k, wall, step)) {
+    if (!std::isfinite(s.capacity)) continue;
+    pred.limits.push_back(ServerLimit(a, k, wall, cpu, s));
+  }
+
+  // Host CPU: X * sum(D_i) <= C.
+  double stage_cpu = 0;
+  for (double d : cpu) stage_cpu += d;
+  const double total_cpu = stage_cpu + a.other_cpu_demand;
+  if (resources.cores > 0 && total_cpu > 0) {
+    Limit limit;
+    limit.kind = LimitKind::kCpu;
+    limit.outputs_per_s = resources.cores / total_cpu;
+    // As measured, other processes may have taken part of the host's cores.
+    const std::string cores =
+        resources.cores == a.cores_available && a.cores_available < a.cores
+            ? fmt::format("{} cores free (the host's {} less the {} other processes used)",
+                          Num(resources.cores), Num(a.cores), Num(a.cores - a.cores_available))
+            : fmt::format("{} cores", Num(resources.cores));
+    limit.why = fmt::format(
+        "the pipeline needs {} of CPU{} ({} in its stages, {} elsewhere in the process) and has "
+        "{}: at most {} {}",
+        Duration(total_cpu), per, Duration(stage_cpu), Duration(a.other_cpu_demand), cores,
+        Num(limit.outputs_per_s), unit);
+    pred.limits.push_back(limit);
+  }
+
+  // Disk: X * bytes per output <= B.
+  double disk_bytes = a.disk_bytes_per_output;
+  if (knobs.cache_after && disk_bytes > 0) {
+    size_t reader = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (a.stages[i].op == "read_file" || a.stages[i].op == "read_lines") {
+        reader = i;
+        break;
+      }
+    }
+    if (*knobs.cache_after >= reader) {
+      disk_bytes = 0;
+      pred.notes.push_back(fmt::format(
+          "the cache after stage '{}' serves the data once filled: no disk reads from then on",
+          a.stages[*knobs.cache_after].name));
+    }
+  }
+  if (resources.disk_mb_per_s > 0 && disk_bytes > 0) {
+    Limit limit;
+    limit.kind = LimitKind::kDisk;
+    limit.outputs_per_s = resources.disk_mb_per_s * 1e6 / disk_bytes;
+    limit.why = fmt::format("each {} reads {} from storage and {} reads {} MB/s: at most {} {}",
+                            a.output_noun, Bytes(disk_bytes),
+                            a.disk_device.empty() ? "the disk" : a.disk_device,
+                            Num(resources.disk_mb_per_s), Num(limit.outputs_per_s), unit);
+    pred.limits.push_back(limit);
+  }
+
+  // Memory: the measured resident set plus what the knobs add in queues and workers.
+  const std::vector<StageKnobs> current = CurrentKnobs(a).stages;
+  pred.memory_bytes = static_cast<double>(a.rss_bytes) + InFlightBytes(a, k) -
+                      InFlightBytes(a, current);
+  if (knobs.cache_after) {
+    pred.notes.push_back("the memory a cache needs is not counted in the projected memory");
+  }
+  const double budget = static_cast<double>(resources.memory_bytes);
+  if (budget > 0 && a.rss_bytes > 0 && pred.memory_bytes >= 0.9 * budget) {
+    Limit limit;
+    limit.kind = LimitKind::kMemory;
+    if (pred.memory_bytes > budget) {
+      limit.outputs_per_s = 0;
+      limit.why = fmt::format(
+          "the job would need {} of memory ({} measured, adjusted for the buffers and workers "
+          "these knobs hold) but has {}: it would swap or be killed",
+          Bytes(pred.memory_bytes), Bytes(static_cast<double>(a.rss_bytes)), Bytes(budget));
+    } else {
+      limit.outputs_per_s = a.measured_outputs_per_s;
+      limit.why = fmt::format(
+          "the job's resident memory is {} of the {} there is ({}): more buffers or workers "
+          "would swap, so no more than the measured {} {}",
+          Bytes(pred.memory_bytes), Bytes(budget), Percent(pred.memory_bytes / budget),
+          Num(a.measured_outputs_per_s), unit);
+    }
+    pred.limits.push_back(limit);
+  }
+
+  std::stable_sort(pred.limits.begin(), pred.limits.end(), [](const Limit& x, const Limit& y) {
+    return x.outputs_per_s < y.outputs_per_s;
+  });
+  pred.outputs_per_s = pred.limits.empty() ? 0 : pred.limits.front().outputs_per_s;
+  return pred;
+}
+
+double PredictThroughput(const Analysis& analysis, const Knobs& knobs, double cores,
+                         int64_t memory_bytes) {
+  Resources r = CurrentResources(analysis);
+  r.cores = cores;
+  if (memory_bytes > 0) r.memory_bytes = memory_bytes;
+  return Predict(analysis, knobs, r).outputs_per_s;
+}
+
+}  // namespace sluice::analyzer
