@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
 #include <Eigen/Sparse>
 #include <Eigen/SparseLU>
-#include <fmt/format.h>
 
 #include "analyzer/model.h"
 #include "sluice/analyzer/analysis.h"
@@ -63,8 +63,8 @@ class PipelineView {
       : trace_(trace), p_(trace.pipelines[index]), index_(index), origin_(origin) {
     const size_t total = trace.series.t.size();
     if (p_.first_index > total) {
-      FailAt("series.first_index", fmt::format("{} is past the trace's {} samples", p_.first_index,
-                                               total));
+      FailAt("series.first_index",
+             fmt::format("{} is past the trace's {} samples", p_.first_index, total));
     }
     n_ = total - p_.first_index;
     CheckLength("series.consumer_next", p_.consumer_next.size());
@@ -185,33 +185,36 @@ Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, siz
   Confidence c;
   const double seconds = view.t(b) - view.t(a);
   const size_t samples = b - a + 1;
-  const size_t intervals = b - a;
   const double outputs = static_cast<double>(next[b] - next[a]);
   std::vector<std::string> reasons;
   double more = 0;
   if (seconds < kMinWindowSeconds || samples < kMinWindowSamples) {
-    reasons.push_back(fmt::format("the steady window is short ({} s, {} samples; at least {} s and "
-                                  "{} samples are needed)",
-                                  Num(seconds), samples, Num(kMinWindowSeconds),
-                                  kMinWindowSamples));
+    reasons.push_back(
+        fmt::format("the steady window is short ({} s, {} samples; at least {} s and "
+                    "{} samples are needed)",
+                    Num(seconds), samples, Num(kMinWindowSeconds), kMinWindowSamples));
     more = std::max(more, kMinWindowSeconds - seconds);
     if (samples < kMinWindowSamples) {
       more = std::max(more, static_cast<double>(kMinWindowSamples - samples) * interval);
     }
   }
-  // Rates over blocks of consecutive intervals holding about kOutputsPerBlock outputs each.
-  const double per_interval = intervals > 0 ? outputs / static_cast<double>(intervals) : 0;
-  const size_t block = per_interval > 0
-                           ? std::max<size_t>(1, static_cast<size_t>(
-                                                     std::ceil(kOutputsPerBlock / per_interval)))
-                           : intervals;
+  // Rates over blocks of consecutive samples lasting at least a sampling interval and holding
+  // about kOutputsPerBlock outputs; a shorter remainder (the last sample, taken when tracing
+  // stops, can come milliseconds after the one before) is left out.
+  const double mean_rate = seconds > 0 ? outputs / seconds : 0;
+  const double block_len =
+      std::max(interval, mean_rate > 0 ? kOutputsPerBlock / mean_rate : seconds) * (1 - 1e-6);
   std::vector<double> rates;
-  for (size_t k = a; block > 0 && k + block <= b; k += block) {
-    const double dt = view.t(k + block) - view.t(k);
-    if (dt > 0) rates.push_back(static_cast<double>(next[k + block] - next[k]) / dt);
+  double covered = 0;
+  for (size_t k0 = a, k = a + 1; k <= b; ++k) {
+    const double dt = view.t(k) - view.t(k0);
+    if (dt >= block_len) {
+      rates.push_back(static_cast<double>(next[k] - next[k0]) / dt);
+      covered += dt;
+      k0 = k;
+    }
   }
-  c.block_seconds = rates.empty() ? seconds : seconds * static_cast<double>(block) /
-                                                  static_cast<double>(std::max<size_t>(1, intervals));
+  c.block_seconds = rates.empty() ? seconds : covered / static_cast<double>(rates.size());
   if (rates.size() >= 2) {
     double mean = 0;
     for (double r : rates) mean += r;
@@ -230,9 +233,9 @@ Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, siz
     // Blocks needed for a standard error of the mean rate of kTargetStderr: (cv / target)^2,
     // treating blocks as independent.
     const double blocks = std::ceil(std::pow(c.rate_cv / kTargetStderr, 2));
-    reasons.push_back(fmt::format(
-        "the output rate is unsteady (coefficient of variation {} over blocks of {})",
-        Num(c.rate_cv), Duration(c.block_seconds)));
+    reasons.push_back(
+        fmt::format("the output rate is unsteady (coefficient of variation {} over blocks of {})",
+                    Num(c.rate_cv), Duration(c.block_seconds)));
     more = std::max(more, blocks * c.block_seconds - seconds);
   }
   if (!reasons.empty()) {
@@ -332,8 +335,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
       gamma[i] = out[i];  // a source, or a stage that replays without input (a filled cache)
     }
   }
-  const std::vector<double> visits = SolveTrafficEquations(
-      gamma, ratio, fmt::format("{}: pipelines[{}]", opt.origin, index));
+  const std::vector<double> visits =
+      SolveTrafficEquations(gamma, ratio, fmt::format("{}: pipelines[{}]", opt.origin, index));
 
   double stage_cpu_seconds = 0;
   for (size_t i = 0; i < ns; ++i) {
@@ -354,10 +357,10 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
     const double cpu = std::max(0.0, Delta(ss.cpu_seconds, first, last));
     const double busy = std::max(0.0, Delta(ss.busy_seconds, first, last));
     stage_cpu_seconds += cpu;
-    s.cpu_demand = cpu / n0;                 // D_i (s per output)
-    s.wall_demand = busy / n0;               // W_i (s per output)
+    s.cpu_demand = cpu / n0;    // D_i (s per output)
+    s.wall_demand = busy / n0;  // W_i (s per output)
     s.service_seconds = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;  // S_i = W_i / V_i
-    s.utilization = a.measured_outputs_per_s * s.wall_demand / s.parallelism;  // U = X W / p
+    s.utilization = a.measured_outputs_per_s * s.wall_demand / s.parallelism;   // U = X W / p
     s.capacity_outputs_per_s = s.wall_demand > 0 ? s.parallelism / s.wall_demand : 0;
     s.bytes_per_element =
         st.elements_out > 0 ? static_cast<double>(st.bytes_out) / st.elements_out : 0;
@@ -390,8 +393,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   const size_t total = series.t.size();
   a.cores_overridden = opt.cores.has_value();
   a.cores = opt.cores.value_or(static_cast<double>(trace.host.cores));
-  if (a.cores <= 0) a.notes.push_back("the trace does not say how many cores the host has: no CPU bound");
-  double process_cores = 0;
+  if (a.cores <= 0)
+    a.notes.push_back("the trace does not say how many cores the host has: no CPU bound");
   if (series.process_cpu.size() == total) {
     const double process = Delta(series.process_cpu, ga, gb);
     const double tracer_share =
@@ -405,17 +408,12 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
       }
       a.host_other_cores = std::max(0.0, (busy * trace.host.cores - process) / window);
     }
-    process_cores = process / window;
   }
-  a.cores_available = a.cores;
-  if (!a.cores_overridden && a.host_other_cores > 0) {
-    a.cores_available = std::max(a.cores - a.host_other_cores, std::min(a.cores, process_cores));
-    if (a.host_other_cores >= 0.1) {
-      a.notes.push_back(fmt::format(
-          "other processes used about {} of the host's {} cores during the window: the CPU bound "
-          "counts the {} left to this job",
-          Num(a.host_other_cores), Num(a.cores), Num(a.cores_available)));
-    }
+  if (a.host_other_cores >= 0.25) {
+    a.notes.push_back(
+        fmt::format("other processes used about {} of the host's {} cores during the window: their "
+                    "competition for the CPU is part of the measured wall times",
+                    Num(a.host_other_cores), Num(static_cast<double>(trace.host.cores))));
   }
 
   const trace::DiskBandwidth* disk = nullptr;
@@ -477,8 +475,9 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   a.predicted_outputs_per_s = pred.outputs_per_s;
   for (const std::string& note : pred.notes) a.notes.push_back(note);
   if (a.limits.empty()) {
-    view.FailAt("stages", "no stage recorded any work and the consumer took no time: nothing "
-                          "bounds the pipeline");
+    view.FailAt("stages",
+                "no stage recorded any work and the consumer took no time: nothing "
+                "bounds the pipeline");
   }
 
   // Which stages share a thread, from the servers at the current knobs.
@@ -496,9 +495,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
         s.runs_on = fmt::format("the {} workers of '{}', one at a time under their input lock",
                                 a.stages[server.owner].parallelism, a.stages[server.owner].name);
         if (capacity > 0) {
-          s.server_outputs_per_s = s.server_outputs_per_s > 0
-                                       ? std::min(s.server_outputs_per_s, capacity)
-                                       : capacity;
+          s.server_outputs_per_s =
+              s.server_outputs_per_s > 0 ? std::min(s.server_outputs_per_s, capacity) : capacity;
         }
         continue;
       }

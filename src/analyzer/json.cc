@@ -88,12 +88,10 @@ std::string ToJson(const Analysis& a) {
                      {"rate_stderr", Number(a.confidence.rate_stderr)},
                      {"block_seconds", Number(a.confidence.block_seconds)}};
   j["consumer"] = {{"step_seconds", Number(a.consumer_step_seconds)},
-                   {"outputs_per_s", a.consumer_outputs_per_s > 0
-                                         ? Number(a.consumer_outputs_per_s)
-                                         : Json(nullptr)}};
+                   {"outputs_per_s", a.consumer_outputs_per_s > 0 ? Number(a.consumer_outputs_per_s)
+                                                                  : Json(nullptr)}};
   j["resources"] = {{"cores", Number(a.cores)},
                     {"cores_overridden", a.cores_overridden},
-                    {"cores_available", Number(a.cores_available)},
                     {"other_cpu_demand_seconds", Number(a.other_cpu_demand)},
                     {"host_other_cores", Number(a.host_other_cores)},
                     {"disk_mb_per_s", Number(a.disk_mb_per_s)},
@@ -104,9 +102,9 @@ std::string ToJson(const Analysis& a) {
                     {"rss_bytes", a.rss_bytes}};
   j["cores_to_saturate_consumer"] =
       a.cores_to_saturate_consumer ? Number(*a.cores_to_saturate_consumer) : Json(nullptr);
-  j["gpu"] = {{"status", a.gpu_status},
-              {"idle_fraction",
-               a.gpu_idle_fraction ? Number(*a.gpu_idle_fraction) : Json(nullptr)}};
+  j["gpu"] = {
+      {"status", a.gpu_status},
+      {"idle_fraction", a.gpu_idle_fraction ? Number(*a.gpu_idle_fraction) : Json(nullptr)}};
   j["notes"] = a.notes;
   return j.dump(2) + "\n";
 }

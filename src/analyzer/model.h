@@ -21,9 +21,9 @@ struct Server {
   // Inline stages run under the input lock of `owner`'s parallel workers: one at a time.
   bool input_lock = false;
   int workers = 1;
-  double wall = 0;       // wall seconds per output the server's threads spend (step included)
-  double step = 0;       // the consumer's step per output (consumer thread only)
-  double capacity = 0;   // workers / wall outputs/s; infinity when wall is 0
+  double wall = 0;      // wall seconds per output the server's threads spend (step included)
+  double step = 0;      // the consumer's step per output (consumer thread only)
+  double capacity = 0;  // workers / wall outputs/s; infinity when wall is 0
 };
 
 // Per-output demands after a cache: stages at or upstream of `cache_after` cost nothing.

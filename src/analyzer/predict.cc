@@ -258,8 +258,8 @@ Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
     if (s.stages.size() == 1) {
       limit.why = fmt::format(
           "stage {} runs inline under {}, one element at a time, and needs {} of wall time{}{}{}",
-          described(heaviest), lock, Duration(stage_wall), per,
-          mostly_waits(stage_wall, stage_cpu), at_most);
+          described(heaviest), lock, Duration(stage_wall), per, mostly_waits(stage_wall, stage_cpu),
+          at_most);
     } else {
       limit.why = fmt::format(
           "stage {} runs inline under {} with {}, one element at a time; together they need {} "
@@ -328,7 +328,7 @@ Knobs CurrentKnobs(const Analysis& analysis) {
 
 Resources CurrentResources(const Analysis& analysis) {
   Resources r;
-  r.cores = analysis.cores_available;
+  r.cores = analysis.cores;
   r.memory_bytes = analysis.memory_bytes;
   r.disk_mb_per_s = analysis.disk_mb_per_s;
   return r;
@@ -357,9 +357,9 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
            k[i].buffer_size);
     }
     if (k[i].parallelism > 1 && !a.stages[i].parallelizable) {
-      pred.notes.push_back(fmt::format(
-          "stage '{}' ({}) runs sequentially: parallelism {} taken as 1", name, a.stages[i].op,
-          k[i].parallelism));
+      pred.notes.push_back(
+          fmt::format("stage '{}' ({}) runs sequentially: parallelism {} taken as 1", name,
+                      a.stages[i].op, k[i].parallelism));
       k[i].parallelism = 1;
     }
   }
@@ -374,7 +374,8 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
   }
   const std::vector<double> wall = internal::EffectiveDemand(wall_demand, knobs);
   const std::vector<double> cpu = internal::EffectiveDemand(cpu_demand, knobs);
-  const double step = std::max(0.0, resources.consumer_step_seconds.value_or(a.consumer_step_seconds));
+  const double step =
+      std::max(0.0, resources.consumer_step_seconds.value_or(a.consumer_step_seconds));
   const std::string unit = internal::Plural(a.output_noun) + "/s";
   const std::string per = " per " + a.output_noun;
 
@@ -392,17 +393,11 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
     Limit limit;
     limit.kind = LimitKind::kCpu;
     limit.outputs_per_s = resources.cores / total_cpu;
-    // As measured, other processes may have taken part of the host's cores.
-    const std::string cores =
-        resources.cores == a.cores_available && a.cores_available < a.cores
-            ? fmt::format("{} cores free (the host's {} less the {} other processes used)",
-                          Num(resources.cores), Num(a.cores), Num(a.cores - a.cores_available))
-            : fmt::format("{} cores", Num(resources.cores));
     limit.why = fmt::format(
         "the pipeline needs {} of CPU{} ({} in its stages, {} elsewhere in the process) and has "
-        "{}: at most {} {}",
-        Duration(total_cpu), per, Duration(stage_cpu), Duration(a.other_cpu_demand), cores,
-        Num(limit.outputs_per_s), unit);
+        "{} cores: at most {} {}",
+        Duration(total_cpu), per, Duration(stage_cpu), Duration(a.other_cpu_demand),
+        Num(resources.cores), Num(limit.outputs_per_s), unit);
     pred.limits.push_back(limit);
   }
 
@@ -436,8 +431,8 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
 
   // Memory: the measured resident set plus what the knobs add in queues and workers.
   const std::vector<StageKnobs> current = CurrentKnobs(a).stages;
-  pred.memory_bytes = static_cast<double>(a.rss_bytes) + InFlightBytes(a, k) -
-                      InFlightBytes(a, current);
+  pred.memory_bytes =
+      static_cast<double>(a.rss_bytes) + InFlightBytes(a, k) - InFlightBytes(a, current);
   if (knobs.cache_after) {
     pred.notes.push_back("the memory a cache needs is not counted in the projected memory");
   }

@@ -231,6 +231,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
       int64_t now = MonotonicNanos();
       if (now >= next_sample) {
         Sample(now);
+        MaybeStartProbe();
         next_sample += interval_ns;
         if (next_sample < now) next_sample = now + interval_ns;  // fell behind: skip, do not burst
       }
@@ -268,8 +269,12 @@ class TracerImpl final : public pipeline::PipelineObserver {
       }
     }
     Sample(MonotonicNanos());
+    MaybeStartProbe();
     gpu_->Stop();
     RefillGpuSeries();
+    // The probe is short; its result belongs in the final trace, and a tracer that is never
+    // destroyed (one started by SLUICE_TRACE) must not leave a thread behind.
+    if (probe_.joinable()) probe_.join();
     Write(/*final=*/true, reason);
     Progress(fmt::format("done {}\n", reason));
     if (signal != 0) {
@@ -365,18 +370,30 @@ class TracerImpl final : public pipeline::PipelineObserver {
     st.threads.resize(snap.stages.size());
     states_.push_back(std::move(st));
     UpdateTotals(states_.back());
-    if (opt_.measure_disks && !probe_started_) {
-      probe_started_ = true;
-      auto dirs = internal::DataDirectories(text, path);
-      probe_ = std::thread([this, dirs] {
-        pthread_setname_np(pthread_self(), "sluice-diskprobe");
-        auto disks = internal::MeasureDisks(dirs, opt_.cache_dir);
-        double cpu = ThreadCpuNanos() * 1e-9;
-        std::lock_guard lock(mu_);
-        trace_.host.disks = std::move(disks);
-        probe_cpu_ = cpu;
-      });
+    if (opt_.measure_disks && !probe_requested_) {
+      probe_requested_ = true;
+      probe_dirs_ = internal::DataDirectories(text, path);
     }
+  }
+
+  // Starts the disk probe for the first pipeline's data, on a thread of its own so sampling
+  // goes on; called on the tracer's thread only, which also joins it.
+  void MaybeStartProbe() {
+    std::vector<std::filesystem::path> dirs;
+    {
+      std::lock_guard lock(mu_);
+      if (!probe_requested_ || probe_.joinable() || probe_done_) return;
+      dirs = probe_dirs_;
+    }
+    probe_ = std::thread([this, dirs] {
+      pthread_setname_np(pthread_self(), "sluice-diskprobe");
+      auto disks = internal::MeasureDisks(dirs, opt_.cache_dir);
+      double cpu = ThreadCpuNanos() * 1e-9;
+      std::lock_guard lock(mu_);
+      trace_.host.disks = std::move(disks);
+      probe_cpu_ = cpu;
+      probe_done_ = true;
+    });
   }
 
   void ReadThreads(PipelineState& st) {
@@ -524,7 +541,9 @@ class TracerImpl final : public pipeline::PipelineObserver {
   int64_t last_sample_ns_ = 0;
   std::vector<int64_t> sample_ns_;  // when each sample was taken (MonotonicNanos)
   bool write_error_reported_ = false;
-  bool probe_started_ = false;  // guarded by mu_
+  bool probe_requested_ = false;                   // guarded by mu_
+  bool probe_done_ = false;                        // guarded by mu_
+  std::vector<std::filesystem::path> probe_dirs_;  // guarded by mu_
 
   mutable std::mutex mu_;
   trace::Trace trace_;                 // guarded by mu_

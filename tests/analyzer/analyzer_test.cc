@@ -52,9 +52,9 @@ struct TraceSpec {
   double seconds = 10;
   double interval = 0.1;
   int cores = 4;
-  double other_cpu_per_s = 0;       // process CPU outside the stages
-  double disk_bytes_per_s = 0;      // -1: the kernel does not say
-  double disk_mb_per_s = 0;         // measured bandwidth; 0: none measured
+  double other_cpu_per_s = 0;   // process CPU outside the stages
+  double disk_bytes_per_s = 0;  // -1: the kernel does not say
+  double disk_mb_per_s = 0;     // measured bandwidth; 0: none measured
   int64_t memory_bytes = 16'000'000'000;
   int64_t rss_bytes = 1'000'000'000;
   double warmup_seconds = 0;
@@ -164,8 +164,8 @@ TEST(AnalyzeTest, Chain) {
   EXPECT_REL(StageNamed(a, "A").wall_demand, 1.8e-3);
   EXPECT_REL(StageNamed(a, "A").cpu_demand, 1.8e-3);
   EXPECT_REL(StageNamed(a, "A").service_seconds, 1.8e-3);
-  EXPECT_REL(StageNamed(a, "A").utilization, 0.9);             // 500/s * 1.8 ms
-  EXPECT_REL(StageNamed(a, "B").utilization, 0.6);             // 500/s * 2.4 ms / 2
+  EXPECT_REL(StageNamed(a, "A").utilization, 0.9);  // 500/s * 1.8 ms
+  EXPECT_REL(StageNamed(a, "B").utilization, 0.6);  // 500/s * 2.4 ms / 2
   EXPECT_REL(StageNamed(a, "B").capacity_outputs_per_s, 2 / 2.4e-3);
   EXPECT_REL(StageNamed(a, "A").server_outputs_per_s, 1 / 1.9e-3);
   EXPECT_FALSE(StageNamed(a, "src").async);
@@ -187,8 +187,10 @@ TEST(AnalyzeTest, Chain) {
   EXPECT_REL(a.limits[3].outputs_per_s, 4 / 4.3e-3);
   EXPECT_REL(a.predicted_outputs_per_s, 1 / 1.9e-3);
   EXPECT_EQ(a.bottleneck().stage, "A");
-  EXPECT_THAT(a.bottleneck().why, HasSubstr("stage 'A' (burn) runs on 1 worker, which also runs 'src' inline, and needs "
-                        "1.9 ms of wall time per output (1.8 ms in 'A')"));
+  EXPECT_THAT(
+      a.bottleneck().why,
+      HasSubstr("stage 'A' (burn) runs on 1 worker, which also runs 'src' inline, and needs "
+                "1.9 ms of wall time per output (1.8 ms in 'A')"));
   EXPECT_THAT(a.bottleneck().why, HasSubstr("at most 526 outputs/s"));
 
   EXPECT_REL(a.input_bound.wait_fraction, 0.3);
@@ -355,6 +357,39 @@ TEST(WhatIfTest, ChainWithMoreWorkersAndFewerCores) {
   // Wrong shape: an error naming the pipeline.
   Knobs wrong;
   EXPECT_THROW(Predict(a, wrong, CurrentResources(a)), Error);
+}
+
+// Ordered workers waiting for their turn: the chain with B's 2 workers blocked on output 0.4 s
+//   per s while its queue has room. Turn wait 0.4 / 500 = 0.8 ms per output: B needs 2.4 + 0.8 =
+//   3.2 ms, 2 / 3.2 ms = 625/s (A still binds at 526.3/s). With A on 2 workers (1052.6/s) B
+//   binds, unless it runs unordered: then 2 / 2.4 ms = 833.3/s and the consumer (714.3/s) binds.
+//   With B's queue full in 51 of the 101 samples, only 50/101 of the wait counts.
+TEST(AnalyzeTest, OrderedWorkersWaitingForTheirTurn) {
+  trace::Trace t = Build(Chain());
+  t.pipelines[0].stages[2].ordered = true;
+  auto& b = t.pipelines[0].stage_series[2];
+  for (size_t k = 0; k < b.blocked_output_seconds.size(); ++k) {
+    b.blocked_output_seconds[k] = 0.4 * t.series.t[k];
+  }
+  Analysis a = Analyze(t);
+  EXPECT_REL(StageNamed(a, "B").turn_wait_demand, 0.8e-3);
+  EXPECT_EQ(a.bottleneck().stage, "A");
+  EXPECT_REL(a.limits[1].outputs_per_s, 625);
+  EXPECT_EQ(a.limits[1].stage, "B");
+  EXPECT_THAT(a.limits[1].why, HasSubstr("800 µs of it waiting for their turn to emit in order"));
+  Knobs knobs = CurrentKnobs(a);
+  knobs.stages[1].parallelism = 2;
+  Prediction p = Predict(a, knobs, CurrentResources(a));
+  EXPECT_EQ(p.limits[0].stage, "B");
+  EXPECT_REL(p.outputs_per_s, 625);
+  knobs.stages[2].ordered = false;
+  p = Predict(a, knobs, CurrentResources(a));
+  EXPECT_EQ(p.limits[0].kind, LimitKind::kConsumer);
+  EXPECT_REL(p.outputs_per_s, 1 / 1.4e-3);
+
+  for (size_t k = 50; k < b.queue_size.size(); ++k) b.queue_size[k] = 2;  // full (buffer 2)
+  a = Analyze(t);
+  EXPECT_REL(StageNamed(a, "B").turn_wait_demand, 0.8e-3 * 50 / 101);
 }
 
 // Inline stages add up: src, dec and aug all run inline on the consumer's thread.
@@ -629,9 +664,8 @@ TEST(AnalyzeTest, OneHourTrace) {
   TraceSpec spec;
   for (int s = 0; s < 10; ++s) {
     const bool async = s % 2 == 1;
-    spec.stages.push_back({fmt::format("stage{}", s), s == 0 ? "generate" : "burn",
-                           async ? 4 : 1, async ? 8 : 0, s > 0, 1000, 0.05 * (s + 1),
-                           0.04 * (s + 1)});
+    spec.stages.push_back({fmt::format("stage{}", s), s == 0 ? "generate" : "burn", async ? 4 : 1,
+                           async ? 8 : 0, s > 0, 1000, 0.05 * (s + 1), 0.04 * (s + 1)});
   }
   spec.outputs_per_s = 1000;
   spec.wait_per_s = 0.1;

@@ -24,7 +24,7 @@ struct AnalyzeCommandOptions {
 // Three significant figures, without trailing zeros: "243", "4.1", "0.0123".
 std::string Fig(double v) {
   if (v == 0) return "0";
-  std::string s = v >= 100 ? fmt::format("{:.0f}", v)
+  std::string s = v >= 100  ? fmt::format("{:.0f}", v)
                   : v >= 10 ? fmt::format("{:.1f}", v)
                   : v >= 1  ? fmt::format("{:.2f}", v)
                             : fmt::format("{:.3g}", v);
@@ -42,9 +42,8 @@ void PrintText(const analyzer::Analysis& a) {
   fmt::print("pipeline '{}': steady window {:.1f}-{:.1f} s ({:.1f} s, {} samples, {} {})\n",
              a.pipeline, a.window.start, a.window.end, a.window.seconds, a.window.samples,
              a.outputs, a.output_noun == "batch" ? "batches" : "outputs");
-  const double error = a.measured_outputs_per_s > 0
-                           ? a.predicted_outputs_per_s / a.measured_outputs_per_s - 1
-                           : 0.0;
+  const double error =
+      a.measured_outputs_per_s > 0 ? a.predicted_outputs_per_s / a.measured_outputs_per_s - 1 : 0.0;
   fmt::print("  measured  {} {}\n", Fig(a.measured_outputs_per_s), unit);
   fmt::print("  predicted {} {} (the model's bound at these settings; {:+.1f}% from measured)\n\n",
              Fig(a.predicted_outputs_per_s), unit, 100 * error);
@@ -75,8 +74,8 @@ void PrintText(const analyzer::Analysis& a) {
   }
   fmt::print("\nresources: {} cores{}{}; the process uses {} ms of CPU per {} outside the stages\n",
              Fig(a.cores), a.cores_overridden ? " (--cores)" : "",
-             a.cores_available < a.cores
-                 ? fmt::format(", {} of them free of other processes", Fig(a.cores_available))
+             a.host_other_cores >= 0.25
+                 ? fmt::format(" (other processes used {})", Fig(a.host_other_cores))
                  : "",
              Ms(a.other_cpu_demand), a.output_noun);
   if (a.consumer_outputs_per_s > 0) {
@@ -95,12 +94,16 @@ void PrintText(const analyzer::Analysis& a) {
                    : "");
   }
   if (a.confidence.ok) {
-    fmt::print("\nconfidence: ok (rate varies {:.0f}% over {:.1f} s blocks; standard error {:.1f}%)\n",
-               100 * a.confidence.rate_cv, a.confidence.block_seconds,
-               100 * a.confidence.rate_stderr);
+    fmt::print(
+        "\nconfidence: ok (rate varies {:.0f}% over {:.1f} s blocks; standard error {:.1f}%)\n",
+        100 * a.confidence.rate_cv, a.confidence.block_seconds, 100 * a.confidence.rate_stderr);
   } else {
-    fmt::print("\nconfidence: LOW: {}; profile about {} more seconds\n", a.confidence.reason,
-               Fig(a.confidence.more_seconds));
+    fmt::print("\nconfidence: LOW: {}; {}\n", a.confidence.reason,
+               a.confidence.more_seconds > 0
+                   ? fmt::format("profile about {} more seconds", Fig(a.confidence.more_seconds))
+                   : fmt::format("the mean rate is already known to {:.1f}%, but the rate itself "
+                                 "swings: look for periodic work in the job",
+                                 100 * a.confidence.rate_stderr));
   }
   for (const std::string& note : a.notes) fmt::print("note: {}\n", note);
 }

@@ -62,18 +62,18 @@ struct StageAnalysis {
   std::vector<std::string> shares_thread_with;  // other stages on the same thread(s)
   int64_t elements = 0;                         // n_i: elements emitted in the window
   double elements_per_s = 0;
-  double routing_ratio = 1;      // outputs per input (filter < 1, batch 1/size, flat map > 1)
-  double visit_ratio = 0;        // V_i: elements per delivered output (traffic equations)
-  double cpu_demand = 0;         // D_i: CPU seconds per delivered output
-  double wall_demand = 0;        // W_i: busy wall seconds per delivered output
+  double routing_ratio = 1;  // outputs per input (filter < 1, batch 1/size, flat map > 1)
+  double visit_ratio = 0;    // V_i: elements per delivered output (traffic equations)
+  double cpu_demand = 0;     // D_i: CPU seconds per delivered output
+  double wall_demand = 0;    // W_i: busy wall seconds per delivered output
   // Seconds per output an ordered parallel stage's workers wait for their turn to emit: its
   // blocked-on-output time while its output queue had room (a full queue is back-pressure).
   double turn_wait_demand = 0;
-  double service_seconds = 0;    // S_i = W_i / V_i: busy wall seconds per element it emits
-  double utilization = 0;        // U_i = X * W_i / p_i (fraction of its workers' time)
-  double capacity_outputs_per_s = 0;  // X_i = p_i / W_i, were it alone on its threads; 0: no work
-  double server_outputs_per_s = 0;    // capacity of the thread(s) it shares; 0: no work
-  double bytes_per_element = 0;       // bytes_out / elements_out over the trace
+  double service_seconds = 0;          // S_i = W_i / V_i: busy wall seconds per element it emits
+  double utilization = 0;              // U_i = X * W_i / p_i (fraction of its workers' time)
+  double capacity_outputs_per_s = 0;   // X_i = p_i / W_i, were it alone on its threads; 0: no work
+  double server_outputs_per_s = 0;     // capacity of the thread(s) it shares; 0: no work
+  double bytes_per_element = 0;        // bytes_out / elements_out over the trace
   double blocked_input_fraction = 0;   // blocked-on-input seconds / (window * workers)
   double blocked_output_fraction = 0;  // blocked-on-output seconds / (window * workers)
 };
@@ -90,11 +90,11 @@ struct Window {
 // Whether the window supports the figures.
 struct Confidence {
   bool ok = true;
-  std::string reason;         // why not, in words; empty when ok
-  double more_seconds = 0;    // profile this many more seconds (0 when ok)
-  double rate_cv = 0;         // coefficient of variation of the output rate over the window
-  double rate_stderr = 0;     // standard error of the mean rate, as a fraction of it
-  double block_seconds = 0;   // length of the blocks the rate was measured over
+  std::string reason;        // why not, in words; empty when ok
+  double more_seconds = 0;   // profile this many more seconds (0 when ok)
+  double rate_cv = 0;        // coefficient of variation of the output rate over the window
+  double rate_stderr = 0;    // standard error of the mean rate, as a fraction of it
+  double block_seconds = 0;  // length of the blocks the rate was measured over
 };
 
 struct Analysis {
@@ -109,21 +109,20 @@ struct Analysis {
   InputBound input_bound;
 
   // Resources and the rest of the process, as measured (the what-if starts from these).
-  double cores = 0;                  // the host's cores (or the --cores override)
+  double cores = 0;  // C: the host's (or the --cores override)
   bool cores_overridden = false;
-  // C: the cores the job could use, the host's less what other processes used in the window
-  // (never less than the process's own use); the override as given.
-  double cores_available = 0;
-  double other_cpu_demand = 0;       // CPU s per output outside this pipeline's stages and the tracer
-  double consumer_step_seconds = 0;  // the consumer's seconds between Next() calls, per output
+  double other_cpu_demand = 0;  // CPU s per output outside this pipeline's stages and the tracer
+  double consumer_step_seconds = 0;   // the consumer's seconds between Next() calls, per output
   double consumer_outputs_per_s = 0;  // 1 / consumer_step_seconds; 0 when the step is 0
   double disk_bytes_per_output = 0;   // 0: unknown or no reads
   std::string disk_bytes_source;      // where that figure comes from, in words
   double disk_mb_per_s = 0;           // B (10^6 bytes/s); 0: not measured
   std::string disk_device;
-  int64_t memory_bytes = 0;      // host memory
-  int64_t rss_bytes = 0;         // peak resident set size in the window; 0: unknown
-  double host_other_cores = 0;   // mean CPU used by other processes in the window (cores)
+  int64_t memory_bytes = 0;  // host memory
+  int64_t rss_bytes = 0;     // peak resident set size in the window; 0: unknown
+  // Mean CPU other processes used in the window (cores). Not subtracted from C: they take what
+  // the job leaves idle, and their competition already shows in the job's wall times.
+  double host_other_cores = 0;
   // Cores the host would need for the pipeline to keep up with the consumer:
   // X_cons * (sum D_i + other), absent when the consumer takes no time between calls.
   std::optional<double> cores_to_saturate_consumer;
