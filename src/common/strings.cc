@@ -36,4 +36,18 @@ std::string ClosestMatch(std::string_view name, const std::vector<std::string>& 
   return best;
 }
 
+TextPosition PositionOf(std::string_view text, size_t byte) {
+  TextPosition pos;
+  byte = std::min(byte, text.size());
+  for (size_t i = 0; i < byte; ++i) {
+    if (text[i] == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+  }
+  return pos;
+}
+
 }  // namespace sluice

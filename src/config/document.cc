@@ -27,17 +27,8 @@ constexpr std::string_view kStageKeys[] = {
 // Turns nlohmann's parse_error into "FILE:LINE:COL: invalid JSON: REASON".
 [[noreturn]] void FailSyntax(const std::filesystem::path& origin, const std::string& text,
                              const Json::parse_error& e) {
-  size_t byte = e.byte == 0 ? 0 : e.byte - 1;  // nlohmann counts from 1
-  byte = std::min(byte, text.size());
-  size_t line = 1, column = 1;
-  for (size_t i = 0; i < byte; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
+  const TextPosition pos =
+      PositionOf(text, e.byte == 0 ? 0 : e.byte - 1);  // nlohmann counts from 1
   std::string reason = e.what();
   // Drop nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 2: " prefix.
   if (size_t at = reason.find("column "); at != std::string::npos) {
@@ -45,7 +36,7 @@ constexpr std::string_view kStageKeys[] = {
       reason = reason.substr(colon + 2);
     }
   }
-  Fail("{}:{}:{}: invalid JSON: {}", origin.string(), line, column, reason);
+  Fail("{}:{}:{}: invalid JSON: {}", origin.string(), pos.line, pos.column, reason);
 }
 
 }  // namespace

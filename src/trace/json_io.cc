@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/common/error.h"
+#include "sluice/common/strings.h"
 #include "sluice/trace/io.h"
 
 namespace sluice::trace {
@@ -579,16 +580,7 @@ class LimitedDomBuilder {
 // "ORIGIN:LINE:COL: invalid JSON: REASON", as the config loader reports syntax errors.
 [[noreturn]] void FailSyntax(const std::string& origin, std::string_view text, size_t position,
                              std::string reason) {
-  size_t byte = std::min(position == 0 ? 0 : position - 1, text.size());  // nlohmann counts from 1
-  size_t line = 1, column = 1;
-  for (size_t i = 0; i < byte; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
+  const TextPosition pos = PositionOf(text, position == 0 ? 0 : position - 1);  // counts from 1
   // Drop "[json.exception.parse_error.101] " and "parse error at line 1, column 2: ".
   if (reason.starts_with("[json.exception.")) {
     if (size_t close = reason.find("] "); close != std::string::npos) reason.erase(0, close + 2);
@@ -600,7 +592,7 @@ class LimitedDomBuilder {
       }
     }
   }
-  Fail("{}:{}:{}: invalid JSON: {}", origin, line, column, reason);
+  Fail("{}:{}:{}: invalid JSON: {}", origin, pos.line, pos.column, reason);
 }
 
 OrderedJson StageJson(const StageTrace& s) {

@@ -1,4 +1,4 @@
-// Small string helpers shared by modules: suggestions for misspelt names.
+// Small string helpers shared by modules: suggestions for misspelt names, text positions.
 #pragma once
 
 #include <cstddef>
@@ -15,5 +15,12 @@ size_t EditDistance(std::string_view a, std::string_view b);
 // length), or "" when none is that close.
 std::string ClosestMatch(std::string_view name, const std::vector<std::string>& candidates,
                          size_t max_distance = 2);
+
+// 1-based line and column of byte offset `byte` (0-based) in `text`, for syntax errors.
+struct TextPosition {
+  size_t line = 1;
+  size_t column = 1;
+};
+TextPosition PositionOf(std::string_view text, size_t byte);
 
 }  // namespace sluice
