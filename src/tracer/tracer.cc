@@ -32,7 +32,7 @@
 namespace sluice::tracer {
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = SLUICE_VERSION;  // from CMake's project()
 
 // The write end of the running tracer's wake-up pipe, for signal handlers (async-signal-safe).
 std::atomic<int> g_signal_fd{-1};

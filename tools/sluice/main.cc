@@ -9,7 +9,7 @@
 #include "tools/sluice/commands.h"
 
 namespace {
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = SLUICE_VERSION;  // from CMake's project()
 }
 
 int main(int argc, char** argv) {
