@@ -90,9 +90,9 @@ class PipelineView {
     Fail("{}: pipelines[{}].{}: {}", origin_, index_, field, what);
   }
 
-  size_t samples() const { return n_; }
-  double t(size_t k) const { return trace_.series.t[p_.first_index + k]; }
-  size_t global(size_t k) const { return p_.first_index + k; }
+  size_t Samples() const { return n_; }
+  double T(size_t k) const { return trace_.series.t[p_.first_index + k]; }
+  size_t Global(size_t k) const { return p_.first_index + k; }
 
  private:
   void CheckLength(const std::string& field, size_t size) const {
@@ -183,7 +183,7 @@ std::vector<double> SolveTrafficEquations(const std::vector<double>& gamma,
 Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, size_t a, size_t b,
                  double interval) {
   Confidence c;
-  const double seconds = view.t(b) - view.t(a);
+  const double seconds = view.T(b) - view.T(a);
   const size_t samples = b - a + 1;
   const double outputs = static_cast<double>(next[b] - next[a]);
   std::vector<std::string> reasons;
@@ -207,7 +207,7 @@ Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, siz
   std::vector<double> rates;
   double covered = 0;
   for (size_t k0 = a, k = a + 1; k <= b; ++k) {
-    const double dt = view.t(k) - view.t(k0);
+    const double dt = view.T(k) - view.T(k0);
     if (dt >= block_len) {
       rates.push_back(static_cast<double>(next[k] - next[k0]) / dt);
       covered += dt;
@@ -255,7 +255,7 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   const PipelineView view(trace, index, opt.origin);
   Analysis a;
   a.pipeline = p.name;
-  const size_t n = view.samples();
+  const size_t n = view.Samples();
   if (n < 2) {
     view.FailAt("series", fmt::format("{} sample{}; at least 2 are needed to measure rates", n,
                                       n == 1 ? "" : "s"));
@@ -278,7 +278,7 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
         "of the second half";
   }
   size_t first = 0;
-  while (first + 1 < n && view.t(first) < start - 1e-9) ++first;
+  while (first + 1 < n && view.T(first) < start - 1e-9) ++first;
   if (first + 1 >= n) {
     first = 0;
     a.notes.push_back(fmt::format(
@@ -291,8 +291,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
     while (last > first + 1 && p.consumer_next[last - 1] == p.consumer_next[n - 1]) --last;
     if (last < n - 1) a.window.method += "; to the pipeline's last output (it finished)";
   }
-  a.window.start = view.t(first);
-  a.window.end = view.t(last);
+  a.window.start = view.T(first);
+  a.window.end = view.T(last);
   a.window.seconds = a.window.end - a.window.start;
   a.window.samples = last - first + 1;
   const double window = a.window.seconds;
@@ -389,12 +389,13 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
 
   // ---- Host, process, disk, memory, GPU. ----
   const trace::Series& series = trace.series;
-  const size_t ga = view.global(first), gb = view.global(last);
+  const size_t ga = view.Global(first), gb = view.Global(last);
   const size_t total = series.t.size();
   a.cores_overridden = opt.cores.has_value();
   a.cores = opt.cores.value_or(static_cast<double>(trace.host.cores));
-  if (a.cores <= 0)
+  if (a.cores <= 0) {
     a.notes.push_back("the trace does not say how many cores the host has: no CPU bound");
+  }
   if (series.process_cpu.size() == total) {
     const double process = Delta(series.process_cpu, ga, gb);
     const double tracer_share =
@@ -428,7 +429,11 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   }
   const bool kernel_known = series.disk_read_bytes.size() == total &&
                             series.disk_read_bytes[ga] >= 0 && series.disk_read_bytes[gb] >= 0;
-  const double kernel_bytes = kernel_known ? Delta(series.disk_read_bytes, ga, gb) : 0;
+  double kernel_bytes = kernel_known ? Delta(series.disk_read_bytes, ga, gb) : 0;
+  // A trickle (a config file, /proc, a shared library paged in) bounds nothing: reads under 1%
+  // of the disk's bandwidth, or under 1 MB/s when it was not measured, count as none.
+  const double trickle = 0.01 * (a.disk_mb_per_s > 0 ? a.disk_mb_per_s : 100) * 1e6;
+  if (kernel_bytes / window < trickle) kernel_bytes = 0;
   if (kernel_bytes > 0) {
     a.disk_bytes_per_output = kernel_bytes / n0;
     a.disk_bytes_source =

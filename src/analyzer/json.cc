@@ -30,7 +30,7 @@ std::string ToJson(const Analysis& a) {
   j["measured_outputs_per_s"] = Number(a.measured_outputs_per_s);
   j["predicted_outputs_per_s"] = Number(a.predicted_outputs_per_s);
   if (!a.limits.empty()) {
-    const Limit& b = a.bottleneck();
+    const Limit& b = a.Bottleneck();
     j["bottleneck"] = {{"kind", ToString(b.kind)},
                        {"stage", OrNull(b.stage)},
                        {"why", b.why},

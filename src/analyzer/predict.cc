@@ -395,9 +395,9 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
     limit.outputs_per_s = resources.cores / total_cpu;
     limit.why = fmt::format(
         "the pipeline needs {} of CPU{} ({} in its stages, {} elsewhere in the process) and has "
-        "{} cores: at most {} {}",
+        "{} core{}: at most {} {}",
         Duration(total_cpu), per, Duration(stage_cpu), Duration(a.other_cpu_demand),
-        Num(resources.cores), Num(limit.outputs_per_s), unit);
+        Num(resources.cores), resources.cores == 1 ? "" : "s", Num(limit.outputs_per_s), unit);
     pred.limits.push_back(limit);
   }
 

@@ -47,13 +47,13 @@ void PrintText(const analyzer::Analysis& a) {
   fmt::print("  measured  {} {}\n", Fig(a.measured_outputs_per_s), unit);
   fmt::print("  predicted {} {} (the model's bound at these settings; {:+.1f}% from measured)\n\n",
              Fig(a.predicted_outputs_per_s), unit, 100 * error);
-  fmt::print("verdict: {} input-bound ({:.0f}% of the window waiting in Next())\n",
-             analyzer::ToString(a.input_bound.verdict), 100 * a.input_bound.wait_fraction);
+  fmt::print("verdict: {} input-bound ({}% of the window waiting in Next())\n",
+             analyzer::ToString(a.input_bound.verdict), Fig(100 * a.input_bound.wait_fraction));
   fmt::print("  {}\n", a.input_bound.why);
   if (a.gpu_idle_fraction) {
     fmt::print("  the GPU was idle {:.0f}% of the window\n", 100 * *a.gpu_idle_fraction);
   }
-  const analyzer::Limit& b = a.bottleneck();
+  const analyzer::Limit& b = a.Bottleneck();
   fmt::print("\nbottleneck: {}{}\n  {}\n", analyzer::ToString(b.kind),
              b.stage.empty() ? "" : fmt::format(" '{}'", b.stage), b.why);
   fmt::print("\nlimits ({}, lowest first):\n", unit);
@@ -83,8 +83,10 @@ void PrintText(const analyzer::Analysis& a) {
                Ms(a.consumer_step_seconds), a.output_noun, Fig(a.consumer_outputs_per_s), unit);
   }
   if (a.cores_to_saturate_consumer) {
-    fmt::print("cores needed for the pipeline to keep up with the consumer: {}\n",
-               Fig(*a.cores_to_saturate_consumer));
+    fmt::print(
+        "cores the pipeline's CPU work needs to keep pace with the consumer ({} ms per {}): "
+        "{}\n",
+        Ms(a.consumer_step_seconds), a.output_noun, Fig(*a.cores_to_saturate_consumer));
   }
   if (a.disk_bytes_per_output > 0) {
     fmt::print("disk: {} MB per {} ({}){}\n", Fig(a.disk_bytes_per_output / 1e6), a.output_noun,

@@ -132,7 +132,7 @@ struct Analysis {
   Confidence confidence;
   std::vector<std::string> notes;  // caveats about the figures, in words
 
-  const Limit& bottleneck() const { return limits.front(); }
+  const Limit& Bottleneck() const { return limits.front(); }
 };
 
 struct AnalyzeOptions {
