@@ -15,3 +15,6 @@ echo "== the same pipeline with two workers per parallel stage and a prefetch bu
 echo
 echo "== sluice profile of the image pipeline as shipped (3 s): the trace for the analyzer"
 "$BUILD_DIR/bin/sluice" profile examples/image_pipeline.json --seconds 3 --out "$BUILD_DIR/demo-profile"
+echo
+echo "== sluice analyze: is the job input-bound, and what limits it?"
+"$BUILD_DIR/bin/sluice" analyze "$BUILD_DIR/demo-profile/trace.json"
