@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -39,6 +40,215 @@ constexpr std::string_view kStageKeys[] = {
   Fail("{}:{}:{}: invalid JSON: {}", origin.string(), pos.line, pos.column, reason);
 }
 
+[[noreturn]] void FailInternal(std::string_view what) {
+  Fail("internal error: config rewrite: {}", what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A locator of byte spans in JSON text that nlohmann has already accepted. It only skips over
+// values, so it trusts the text's syntax and reports an internal error on a surprise.
+
+struct Span {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
+struct Member {
+  std::string name;  // the key, unescaped
+  Span key;          // the quoted key
+  Span value;
+};
+
+struct ObjectLayout {
+  Span span;  // '{' .. '}' inclusive
+  std::vector<Member> members;
+};
+
+struct ArrayLayout {
+  Span span;  // '[' .. ']' inclusive
+  std::vector<Span> elements;
+};
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+class Locator {
+ public:
+  explicit Locator(std::string_view text) : t_(text) {}
+
+  size_t SkipSpace(size_t i) const {
+    // nlohmann skips a UTF-8 byte order mark at the start.
+    if (i == 0 && t_.starts_with("\xEF\xBB\xBF")) i = 3;
+    while (i < t_.size() && IsSpace(t_[i])) ++i;
+    return i;
+  }
+
+  // `i` is at an opening quote; returns the index after the closing one.
+  size_t SkipString(size_t i) const {
+    for (++i; i < t_.size(); ++i) {
+      if (t_[i] == '\\') {
+        ++i;
+      } else if (t_[i] == '"') {
+        return i + 1;
+      }
+    }
+    FailInternal("unterminated string");
+  }
+
+  // `i` is at the first byte of a value; returns the index after its last byte.
+  size_t SkipValue(size_t i) const {
+    if (i >= t_.size()) FailInternal("value expected at end of text");
+    if (t_[i] == '"') return SkipString(i);
+    if (t_[i] == '{' || t_[i] == '[') {
+      int depth = 0;
+      while (i < t_.size()) {
+        const char c = t_[i];
+        if (c == '"') {
+          i = SkipString(i);
+          continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+        ++i;
+      }
+      FailInternal("unterminated object or array");
+    }
+    while (i < t_.size() && !IsSpace(t_[i]) && t_[i] != ',' && t_[i] != '}' && t_[i] != ']') ++i;
+    return i;
+  }
+
+  ObjectLayout Object(size_t i) const {
+    i = SkipSpace(i);
+    if (i >= t_.size() || t_[i] != '{') FailInternal("object expected");
+    ObjectLayout out;
+    out.span.begin = i;
+    i = SkipSpace(i + 1);
+    while (i < t_.size() && t_[i] != '}') {
+      Member m;
+      m.key = {i, SkipString(i)};
+      m.name = Json::parse(t_.substr(i, m.key.end - i)).get<std::string>();
+      size_t colon = SkipSpace(m.key.end);
+      if (colon >= t_.size() || t_[colon] != ':') FailInternal("':' expected");
+      m.value.begin = SkipSpace(colon + 1);
+      m.value.end = SkipValue(m.value.begin);
+      out.members.push_back(std::move(m));
+      i = SkipSpace(out.members.back().value.end);
+      if (i < t_.size() && t_[i] == ',') i = SkipSpace(i + 1);
+    }
+    if (i >= t_.size()) FailInternal("unterminated object");
+    out.span.end = i + 1;
+    return out;
+  }
+
+  ArrayLayout Array(size_t i) const {
+    i = SkipSpace(i);
+    if (i >= t_.size() || t_[i] != '[') FailInternal("array expected");
+    ArrayLayout out;
+    out.span.begin = i;
+    i = SkipSpace(i + 1);
+    while (i < t_.size() && t_[i] != ']') {
+      Span e{i, SkipValue(i)};
+      out.elements.push_back(e);
+      i = SkipSpace(e.end);
+      if (i < t_.size() && t_[i] == ',') i = SkipSpace(i + 1);
+    }
+    if (i >= t_.size()) FailInternal("unterminated array");
+    out.span.end = i + 1;
+    return out;
+  }
+
+  // The last member called `key` (nlohmann keeps the last value of a repeated key), or null.
+  static const Member* Find(const ObjectLayout& object, std::string_view key) {
+    const Member* found = nullptr;
+    for (const Member& m : object.members) {
+      if (m.name == key) found = &m;
+    }
+    return found;
+  }
+
+  ArrayLayout Stages() const {
+    const ObjectLayout top = Object(0);
+    const Member* stages = Find(top, "stages");
+    if (stages == nullptr) FailInternal("no stages array");
+    return Array(stages->value.begin);
+  }
+
+  // The whitespace right before byte `i`.
+  std::string_view SpaceBefore(size_t i) const {
+    size_t b = i;
+    while (b > 0 && IsSpace(t_[b - 1])) --b;
+    return t_.substr(b, i - b);
+  }
+
+  std::string_view Text(Span s) const { return t_.substr(s.begin, s.end - s.begin); }
+
+ private:
+  std::string_view t_;
+};
+
+// The line break a whitespace run uses: CRLF files stay CRLF.
+std::string_view LineBreakOf(std::string_view space) {
+  return space.find("\r\n") != std::string_view::npos ? "\r\n" : "\n";
+}
+
+// The indentation after the last line break of a whitespace run.
+std::string_view IndentOf(std::string_view space) {
+  size_t nl = space.rfind('\n');
+  return nl == std::string_view::npos ? space : space.substr(nl + 1);
+}
+
+// `value` on one line with a space after each ':' and ',' (the style of hand-written configs).
+std::string InlineJson(const Json& value) {
+  if (value.is_object() && !value.empty()) {
+    std::string out = "{";
+    for (const auto& [key, item] : value.items()) {
+      if (out.size() > 1) out += ", ";
+      out += Json(key).dump() + ": " + InlineJson(item);
+    }
+    return out + "}";
+  }
+  if (value.is_array() && !value.empty()) {
+    std::string out = "[";
+    for (const Json& item : value) {
+      if (out.size() > 1) out += ", ";
+      out += InlineJson(item);
+    }
+    return out + "]";
+  }
+  return value.dump();
+}
+
+// A stage object's text laid out like `like`, a stage object of the same document: members on
+// their own lines with its indentation when its members are, otherwise on one line.
+std::string StageText(const Locator& loc, const ObjectLayout& like, const Json& stage) {
+  if (!stage.is_object() || stage.empty() || like.members.empty()) return InlineJson(stage);
+  const Member& first = like.members.front();
+  const std::string_view lead = loc.SpaceBefore(first.key.begin);
+  const std::string_view colon = loc.Text({first.key.end, first.value.begin});  // e.g. ": " or ":"
+  const std::string_view close = loc.SpaceBefore(like.span.end - 1);
+  std::string out = "{";
+  if (lead.find('\n') != std::string_view::npos) {
+    const std::string_view nl = LineBreakOf(lead);
+    bool first_member = true;
+    for (const auto& [key, item] : stage.items()) {
+      if (!first_member) out += ",";
+      first_member = false;
+      out +=
+          fmt::format("{}{}{}{}{}", nl, IndentOf(lead), Json(key).dump(), colon, InlineJson(item));
+    }
+    return out + std::string(nl) + std::string(IndentOf(close)) + "}";
+  }
+  const std::string_view between =
+      like.members.size() > 1 ? loc.SpaceBefore(like.members[1].key.begin) : " ";
+  out += lead;
+  bool first_member = true;
+  for (const auto& [key, item] : stage.items()) {
+    if (!first_member) out += fmt::format(",{}", between);
+    first_member = false;
+    out += Json(key).dump() + std::string(colon) + InlineJson(item);
+  }
+  return out + std::string(close) + "}";
+}
+
 }  // namespace
 
 Document Document::Load(const std::filesystem::path& path) {
@@ -54,6 +264,7 @@ Document Document::Parse(std::string text, const std::filesystem::path& origin) 
   Document doc;
   doc.origin_ = origin;
   doc.text_ = std::move(text);
+  doc.original_ = doc.text_;
   try {
     doc.json_ = Json::parse(doc.text_);
   } catch (const Json::parse_error& e) {
@@ -200,48 +411,194 @@ const StageSpec& Document::Stage(std::string_view name) const {
   Fail("{}: no stage named '{}' (stages: {})", origin_.string(), name, fmt::join(names, ", "));
 }
 
-void Document::SetKnob(std::string_view stage, std::string_view key, const Json& value) {
-  const StageSpec& spec = Stage(stage);
-  if (key != kKnobParallelism && key != kKnobBufferSize && key != kKnobDeterministic) {
-    FailAt(&spec, key, "not a tunable knob (knobs: parallelism, buffer_size, deterministic)");
+void Document::Splice(size_t offset, size_t length, std::string_view replacement) {
+  const size_t end = offset + length;
+  // Edits this one overlaps or touches merge with it into one region.
+  auto first = std::find_if(edits_.begin(), edits_.end(),
+                            [&](const TextEdit& e) { return e.offset + e.length >= offset; });
+  auto last = std::find_if(first, edits_.end(), [&](const TextEdit& e) { return e.offset > end; });
+  size_t lo = offset;
+  size_t hi = end;
+  std::string original;
+  if (first != last) {
+    lo = std::min(lo, first->offset);
+    hi = std::max(hi, std::prev(last)->offset + std::prev(last)->length);
   }
-  Json saved = json_;
-  json_["stages"][spec.index][std::string(key)] = value;
+  size_t at = lo;
+  for (auto e = first; e != last; ++e) {
+    original.append(text_, at, e->offset - at);
+    original += e->original;
+    at = e->offset + e->length;
+  }
+  original.append(text_, at, hi - at);
+
+  text_.replace(offset, length, replacement);
+  const size_t merged_length = hi - lo - length + replacement.size();
+  const auto shift =
+      static_cast<std::ptrdiff_t>(replacement.size()) - static_cast<std::ptrdiff_t>(length);
+  auto next = edits_.erase(first, last);
+  for (auto e = next; e != edits_.end(); ++e) e->offset += shift;
+  // An edit that restores the original bytes (a value set back, an inserted stage removed) is
+  // no edit at all.
+  if (std::string_view(text_).substr(lo, merged_length) != original) {
+    edits_.insert(next, TextEdit{lo, merged_length, std::move(original)});
+  }
+}
+
+template <typename Edit>
+void Document::Transact(Edit&& edit) {
+  std::string saved_text = text_;
+  std::vector<TextEdit> saved_edits = edits_;
+  Json saved_json = json_;
   try {
+    edit();
     Validate();
+    // A rewrite must never produce a file that differs from the document model.
+    Json reparsed;
+    try {
+      reparsed = Json::parse(text_);
+    } catch (const Json::parse_error& e) {
+      FailInternal(fmt::format("edited text is not valid JSON: {}", e.what()));
+    }
+    if (reparsed != json_) FailInternal("edited text does not match the document");
   } catch (...) {
-    json_ = std::move(saved);
+    text_ = std::move(saved_text);
+    edits_ = std::move(saved_edits);
+    json_ = std::move(saved_json);
     Validate();
     throw;
   }
 }
 
-std::string Document::Dump() const { return json_.dump(2) + "\n"; }
+void Document::SetKnob(std::string_view stage, std::string_view key, const Json& value) {
+  const StageSpec& spec = Stage(stage);
+  if (key != kKnobParallelism && key != kKnobBufferSize && key != kKnobDeterministic) {
+    FailAt(&spec, key, "not a tunable knob (knobs: parallelism, buffer_size, deterministic)");
+  }
+  const size_t index = spec.index;
+  Transact([&] {
+    const Locator loc(text_);
+    const ArrayLayout stages = loc.Stages();
+    if (index >= stages.elements.size()) FailInternal("stage index out of range");
+    const ObjectLayout object = loc.Object(stages.elements[index].begin);
+    if (const Member* m = Locator::Find(object, key)) {
+      Splice(m->value.begin, m->value.end - m->value.begin, value.dump());
+    } else if (object.members.empty()) {
+      Splice(object.span.begin + 1, 0, fmt::format("{}: {}", Json(key).dump(), value.dump()));
+    } else {
+      // After the last member, in its style: on a new line with its indentation when the
+      // members are on separate lines, else inline; the key/value separator copied too.
+      const Member& m = object.members.back();
+      const std::string_view lead = loc.SpaceBefore(m.key.begin);
+      const std::string_view colon = loc.Text({m.key.end, m.value.begin});
+      std::string sep;
+      if (lead.find('\n') != std::string_view::npos) {
+        sep = fmt::format(",{}{}", LineBreakOf(lead), IndentOf(lead));
+      } else if (object.members.size() > 1) {
+        sep = fmt::format(",{}", lead);
+      } else {
+        sep = ", ";
+      }
+      Splice(m.value.end, 0, fmt::format("{}{}{}{}", sep, Json(key).dump(), colon, value.dump()));
+    }
+    json_["stages"][index][std::string(key)] = value;
+  });
+}
 
-void Document::Save(const std::filesystem::path& path) const {
-  std::string text = Dump();
+void Document::InsertStage(size_t index, const Json& stage) {
+  if (!stage.is_object()) {
+    Fail("{}: cannot insert a stage: expected a stage object, got {}", origin_.string(),
+         stage.dump());
+  }
+  Transact([&] {
+    const Locator loc(text_);
+    const ArrayLayout stages = loc.Stages();
+    const std::vector<Span>& el = stages.elements;
+    if (el.empty()) FailInternal("empty stages array");
+    index = std::min(index, el.size());
+    // The bytes between two neighbouring stages, e.g. ", " or ",\n    ".
+    std::string sep;
+    if (el.size() > 1) {
+      const size_t j = index == 0 ? 0 : std::min(index, el.size() - 1) - 1;
+      sep = std::string(loc.Text({el[j].end, el[j + 1].begin}));
+    } else {
+      const std::string_view lead = loc.SpaceBefore(el[0].begin);
+      sep = lead.find('\n') != std::string_view::npos
+                ? fmt::format(",{}{}", LineBreakOf(lead), IndentOf(lead))
+                : std::string(", ");
+    }
+    const ObjectLayout like = loc.Object(el[std::min(index, el.size() - 1)].begin);
+    const std::string body = StageText(loc, like, stage);
+    if (index < el.size()) {
+      Splice(el[index].begin, 0, body + sep);
+    } else {
+      Splice(el.back().end, 0, sep + body);
+    }
+    Json& array = json_["stages"];
+    array.insert(array.begin() + static_cast<std::ptrdiff_t>(index), stage);
+  });
+}
+
+void Document::RemoveStage(std::string_view name) {
+  const size_t index = Stage(name).index;
+  Transact([&] {
+    const Locator loc(text_);
+    const std::vector<Span> el = loc.Stages().elements;
+    if (index >= el.size()) FailInternal("stage index out of range");
+    if (index + 1 < el.size()) {
+      Splice(el[index].begin, el[index + 1].begin - el[index].begin, "");  // with the comma after
+    } else if (index > 0) {
+      Splice(el[index - 1].end, el[index].end - el[index - 1].end, "");  // with the comma before
+    } else {
+      Splice(el[index].begin, el[index].end - el[index].begin, "");  // Validate() rejects this
+    }
+    Json& array = json_["stages"];
+    array.erase(array.begin() + static_cast<std::ptrdiff_t>(index));
+  });
+}
+
+std::string Document::Dump() const { return text_; }
+
+void Document::Save(const std::filesystem::path& path, const std::filesystem::path& backup) const {
   std::filesystem::path tmp = path;
   // Unique per process and call, so concurrent saves never share a temporary file.
   static std::atomic<uint64_t> saves{0};
   tmp += fmt::format(".tmp.{}.{}", ::getpid(), saves.fetch_add(1));
+  const auto discard = [&] {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+  };
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     // Errors name the file the caller asked for, not the temporary one.
     if (!out) Fail("{}: cannot write: {}", path.string(), std::strerror(errno));
-    out << text;
+    out << text_;
     out.flush();
     if (!out) {
       int err = errno;
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
+      discard();
       Fail("{}: write failed: {}", path.string(), std::strerror(err));
     }
   }
   std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_regular_file(status)) {
+    // The new file keeps the old one's permissions (a rename would install the default ones).
+    std::filesystem::permissions(tmp, status.permissions(), ec);
+    ec.clear();
+    if (!backup.empty()) {
+      std::filesystem::copy_file(path, backup, std::filesystem::copy_options::overwrite_existing,
+                                 ec);
+      if (ec) {
+        discard();
+        Fail("{}: cannot back up to {}: {}", path.string(), backup.string(), ec.message());
+      }
+    }
+  }
+  ec.clear();
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
+    discard();
     Fail("{}: cannot replace: {}", path.string(), ec.message());
   }
 }

@@ -1,5 +1,6 @@
 // Tests for the config document: every validation error with its exact message, stage naming,
-// warnings, round-tripping unknown keys, setting knobs, and atomic saving.
+// warnings, round-tripping unknown keys, setting knobs, and atomic saving (byte-preserving
+// rewrites in detail: rewrite_test.cc).
 #include "sluice/config/document.h"
 
 #include <sys/stat.h>
@@ -302,6 +303,7 @@ TEST(DocumentTest, DumpKeepsKeyOrderAndUnknownKeys) {
   EXPECT_THAT(Keys(dumped["stages"][0]["args"]), ElementsAre("count", "bytes"));
   EXPECT_THAT(Keys(dumped["stages"][1]), ElementsAre("parallelism", "op", "name", "x_tag"));
   EXPECT_EQ(dumped, Json::parse(text));
+  EXPECT_EQ(doc.Dump(), text);  // an unedited document dumps its exact bytes
   // Dumping a parsed dump changes nothing.
   EXPECT_EQ(Document::Parse(doc.Dump(), kOrigin).Dump(), doc.Dump());
 }
@@ -327,6 +329,11 @@ TEST(DocumentTest, SetKnobChangesOnlyThatKey) {
   EXPECT_THAT(Keys(dumped["stages"][1]),
               ElementsAre("name", "op", "x_note", "parallelism", "args", "buffer_size"));
   EXPECT_THAT(Keys(dumped["stages"][0]), ElementsAre("op", "args", "deterministic"));
+  // Only the knobs' bytes change; the rest of the text, spacing included, is kept.
+  EXPECT_EQ(doc.Dump(), R"({"name": "n", "extra": true, "stages": [
+      {"op": "generate", "args": {"count": 4}, "deterministic": true},
+      {"name": "map", "op": "burn", "x_note": "keep", "parallelism": 6, "args": {"cpu_us": 5}, "buffer_size": 4}]})");
+  EXPECT_EQ(doc.original_text(), text);
 }
 
 TEST(DocumentTest, SetKnobRejectsABadValueAndLeavesTheDocumentUnchanged) {
