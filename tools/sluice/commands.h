@@ -16,5 +16,7 @@ Action AddRunCommand(CLI::App& app);
 Action AddProfileCommand(CLI::App& app);
 // `sluice analyze TRACE [--json] [--pipeline NAME] [--cores N]`
 Action AddAnalyzeCommand(CLI::App& app);
+// `sluice tune TRACE [--config PATH] [--cores N] [--memory SIZE] [-o tuned.json] [--json]`
+Action AddTuneCommand(CLI::App& app);
 
 }  // namespace sluice::cli

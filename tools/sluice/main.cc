@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(sluice::cli::AddRunCommand(app));
   add(sluice::cli::AddProfileCommand(app));
   add(sluice::cli::AddAnalyzeCommand(app));
+  add(sluice::cli::AddTuneCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,821 @@
+// The tuner's mixed-integer program (GLPK branch and cut): maximize throughput over workers,
+// async stages, queue sizes and a cache within the CPU, disk and memory budgets, then, at that
+// throughput, use as few threads and as little memory as possible (DESIGN.md, "The tuner").
+//
+// Per-output demands come from the analysis (docs/model.md): W_i wall, D_i CPU seconds per
+// output, plus the turn wait of an ordered parallel stage. Variables:
+//   X        outputs/s, 0 <= X <= X_max (an upper bound from the budgets, for the big-M rows)
+//   a_i      binary: stage i is async (its own thread(s) behind a queue); fixed 1 where the
+//            config already makes it async, and on the last stage of an input-bound job
+//   q_i      integer workers, a_i <= q_i <= cap_i a_i (cap_i = 1 for sequential ops)
+//   b_i      integer queue size, a_i <= b_i <= b*_i a_i (b*: the buffer rule below; >= 2 on the
+//            last stage of an input-bound job)
+//   y_k      binary: a cache after stage k, only where stages 0..k are deterministic (declared,
+//            and not inspected as non-deterministic), epochs > 1 and one epoch at k fits M
+//   z_k      = X y_k, linearized (z <= X_max y, z <= X, z >= X - X_max (1 - y))
+// Constraints (tf.data's iterator model: a run of inline stages j..o-1 is served by the thread
+// of the next async stage o; docs/model.md "Servers"):
+//   servers  X W(j..o) - sum_k W(j..min(o,k)) z_k <= q_o    when a_o = 1 and a_j..a_{o-1} = 0
+//   lock     X W(j..o-1) - ...                    <= 1      (parallel workers pull one at a time)
+//   consumer X (W(j..n-1) + step) - ...           <= 1      when a_j..a_{n-1} = 0
+//            (each conditional row is relaxed by big-M terms in the a's)
+//   CPU      X (sum D + D_other) - sum_k D(0..k) z_k <= C
+//   disk     X beta - sum_{k >= reader} beta z_k <= B
+//   memory   sum_i bytes_i (b_i + q_i) + sum_k cache_bytes_k y_k <= M
+//   cache    sum_k y_k <= 1
+// Solve 1 maximizes X. Solve 2 fixes X >= (1 - 1e-3) X* and minimizes sum q_i plus weights
+// totalling under one thread on worker and cache memory and on queues short of b*, so a job
+// the consumer bounds gets no extra threads.
+#include <glpk.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sluice/common/error.h"
+#include "sluice/tuner/tuner.h"
+
+namespace sluice::tuner {
+namespace {
+
+using analyzer::Analysis;
+using analyzer::Knobs;
+using analyzer::LimitKind;
+using analyzer::StageAnalysis;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// The second solve keeps at least this share of the best throughput.
+constexpr double kThroughputSlack = 1e-3;
+// Buffer rule: cover a dip of this many standard deviations of one interval's output.
+constexpr double kBufferSigmas = 2.0;
+constexpr int kMaxBuffer = 64;
+
+// ---- Formatting for the sentences ----
+
+std::string Num(double v) {
+  if (!std::isfinite(v)) return "unbounded";
+  const double a = std::abs(v);
+  std::string s = a == 0     ? "0"
+                  : a >= 100 ? fmt::format("{:.0f}", v)
+                  : a >= 10  ? fmt::format("{:.1f}", v)
+                  : a >= 1   ? fmt::format("{:.2f}", v)
+                             : fmt::format("{:.3g}", v);
+  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+std::string Duration(double seconds) {
+  const double a = std::abs(seconds);
+  if (a == 0) return "0 ms";
+  if (a >= 1) return Num(seconds) + " s";
+  if (a >= 1e-3) return Num(seconds * 1e3) + " ms";
+  return Num(seconds * 1e6) + " µs";
+}
+
+std::string Bytes(double bytes) {
+  const double a = std::abs(bytes);
+  if (a >= 1e9) return Num(bytes / 1e9) + " GB";
+  if (a >= 1e6) return Num(bytes / 1e6) + " MB";
+  if (a >= 1e3) return Num(bytes / 1e3) + " kB";
+  return Num(bytes) + " B";
+}
+
+std::string Plural(const std::string& noun) {
+  if (noun.ends_with("ch") || noun.ends_with("s")) return noun + "es";
+  return noun + "s";
+}
+
+// ---- GLPK ----
+
+struct LpDeleter {
+  void operator()(glp_prob* lp) const { glp_delete_prob(lp); }
+};
+using Lp = std::unique_ptr<glp_prob, LpDeleter>;
+
+const char* IntoptError(int rc) {
+  switch (rc) {
+    case GLP_EBOUND:
+      return "a variable has incorrect bounds";
+    case GLP_EROOT:
+      return "no optimal basis for the root relaxation";
+    case GLP_ENOPFS:
+      return "no primal feasible solution";
+    case GLP_ENODFS:
+      return "the relaxation is unbounded";
+    case GLP_EFAIL:
+      return "the search failed";
+    case GLP_EMIPGAP:
+      return "the relative gap tolerance was reached";
+    case GLP_ETMLIM:
+      return "the time limit was reached";
+    case GLP_ESTOP:
+      return "the search was stopped";
+    default:
+      return "unknown error";
+  }
+}
+
+enum class SolveResult { kOptimal, kFeasible, kInfeasible };
+
+// The one checking helper every solver call goes through: runs glp_intopt (presolve on, branch
+// and cut) and maps its return code and status to a result or a sluice::Error.
+SolveResult CheckedIntopt(glp_prob* lp, const std::string& what) {
+  glp_iocp parm;
+  glp_init_iocp(&parm);
+  parm.presolve = GLP_ON;
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.tm_lim = 10'000;  // ms; the problems have tens of variables
+  parm.gmi_cuts = GLP_ON;
+  parm.mir_cuts = GLP_ON;
+  const int rc = glp_intopt(lp, &parm);
+  if (rc == GLP_ENOPFS) return SolveResult::kInfeasible;
+  const int status = glp_mip_status(lp);
+  if (rc != 0 && rc != GLP_ETMLIM && rc != GLP_EMIPGAP) {
+    Fail("tune: GLPK failed on {}: glp_intopt returned {} ({})", what, rc, IntoptError(rc));
+  }
+  switch (status) {
+    case GLP_OPT:
+      return SolveResult::kOptimal;
+    case GLP_FEAS:
+      return SolveResult::kFeasible;
+    case GLP_NOFEAS:
+      return SolveResult::kInfeasible;
+    default:
+      Fail("tune: GLPK failed on {}: no solution (status {}, {})", what, status,
+           rc == 0 ? "no error" : IntoptError(rc));
+  }
+}
+
+// A sparse row under construction: coefficients by column (GLPK rejects repeated columns).
+class Row {
+ public:
+  Row& Add(int col, double coef) {
+    if (col > 0 && coef != 0) coefs_[col] += coef;
+    return *this;
+  }
+  // Adds the row to `lp` with bound type `type` (GLP_UP, GLP_LO, GLP_FX, ...).
+  void AddTo(glp_prob* lp, int type, double lb, double ub) const {
+    const int row = glp_add_rows(lp, 1);
+    std::vector<int> ind(1);
+    std::vector<double> val(1);
+    for (const auto& [col, coef] : coefs_) {
+      ind.push_back(col);
+      val.push_back(coef);
+    }
+    glp_set_mat_row(lp, row, static_cast<int>(ind.size()) - 1, ind.data(), val.data());
+    glp_set_row_bnds(lp, row, type, lb, ub);
+  }
+
+ private:
+  std::map<int, double> coefs_;
+};
+
+// ---- The model's inputs ----
+
+struct StageModel {
+  double wall = 0;        // W_i, s per output
+  double owner_wall = 0;  // W_i plus the turn wait when its workers emit in order
+  double cpu = 0;         // D_i, s per output
+  double bytes = 0;       // bytes per element
+  bool parallelizable = false;
+  bool fixed_async = false;  // async in the config: it stays async
+  int cap = 1;               // most workers
+  double rate_cv = -1;       // CV of its per-interval output count; -1 unknown
+  int buffer_target = 1;     // b*_i
+  bool cache_ok = false;     // a cache after it may be chosen
+  double cache_bytes = 0;
+  double cache_elements = 0;
+};
+
+struct Model {
+  std::vector<StageModel> stages;
+  double step = 0;
+  double other_cpu = 0;
+  double cores = 0;
+  double memory_budget = 0;
+  double disk_bytes = 0;  // per output
+  double disk_bps = 0;    // bytes/s; 0: no bound
+  size_t reader = 0;      // the first stage reading storage
+  bool input_bound = false;
+  double x_max = 0;
+  double interval = 0.1;  // s between the series' samples
+};
+
+// Coefficient of variation of the per-sample increments of `counts` over the last `samples`.
+double IncrementCv(const std::vector<int64_t>& counts, size_t samples) {
+  if (counts.size() < 3) return -1;
+  const size_t n = std::min(samples > 1 ? samples - 1 : counts.size() - 1, counts.size() - 1);
+  double sum = 0, sum2 = 0;
+  for (size_t i = counts.size() - n; i < counts.size(); ++i) {
+    const double d = static_cast<double>(counts[i] - counts[i - 1]);
+    sum += d;
+    sum2 += d * d;
+  }
+  const double mean = sum / n;
+  if (n < 2 || mean <= 0) return -1;
+  const double var = std::max(0.0, sum2 / n - mean * mean);
+  return std::sqrt(var) / mean;
+}
+
+bool Deterministic(const trace::StageTrace& s) {
+  return s.deterministic && s.inspected != "non-deterministic";
+}
+
+// The element count of one epoch at each stage, from the counts of completed epochs; empty when
+// no epoch completed in the trace.
+std::vector<double> EpochElements(const trace::PipelineTrace& p) {
+  std::vector<double> out;
+  if (p.epochs_completed < 1) return out;
+  for (const trace::StageTrace& s : p.stages) {
+    out.push_back(static_cast<double>(s.elements_out) / static_cast<double>(p.epochs_completed));
+  }
+  return out;
+}
+
+// ---- The program ----
+
+struct Columns {
+  int x = 0;
+  std::vector<int> a, q, b, y, z;  // per stage; 0 where the column does not exist
+};
+
+struct Solution {
+  double x = 0;
+  std::vector<int> async, workers, buffer;
+  std::optional<size_t> cache_after;
+};
+
+// Queue targets, from a fluid approximation of the queue between a stage and its consumer
+// (normal approximation of one interval's output): over an interval tau the stage emits
+// lambda tau elements with standard deviation CV lambda tau; a queue of
+// b* = ceil(z CV lambda tau), z = 2, covers a dip of two standard deviations, so the consumer
+// finds it empty in about 2.3 % of intervals. lambda = V_i x, at the planned throughput x.
+void SetBufferTargets(Model& m, const Analysis& a, double x) {
+  const size_t n = m.stages.size();
+  for (size_t i = 0; i < n; ++i) {
+    StageModel& sm = m.stages[i];
+    const double per_interval = a.stages[i].visit_ratio * x * m.interval;
+    int target = 1;
+    if (sm.rate_cv > 0 && std::isfinite(per_interval)) {
+      target = static_cast<int>(
+          std::min<double>(kMaxBuffer, std::ceil(kBufferSigmas * sm.rate_cv * per_interval)));
+    }
+    target = std::clamp(target, 1, kMaxBuffer);
+    if (m.input_bound && i + 1 == n) target = std::max(target, 2);
+    sm.buffer_target = target;
+  }
+}
+
+// Builds the MILP described at the top of this file; the objective is set by the caller.
+Lp BuildProgram(const Model& m, Columns& c) {
+  Lp lp(glp_create_prob());
+  glp_set_prob_name(lp.get(), "sluice_tune");
+  const int n = static_cast<int>(m.stages.size());
+  auto add_col = [&](const std::string& name, int kind, int type, double lb, double ub) {
+    const int col = glp_add_cols(lp.get(), 1);
+    glp_set_col_name(lp.get(), col, name.c_str());
+    glp_set_col_kind(lp.get(), col, kind);
+    glp_set_col_bnds(lp.get(), col, lb == ub ? GLP_FX : type, lb, ub);
+    return col;
+  };
+  c.x = add_col("X", GLP_CV, GLP_DB, 0, m.x_max);
+  c.a.assign(n, 0);
+  c.q.assign(n, 0);
+  c.b.assign(n, 0);
+  c.y.assign(n, 0);
+  c.z.assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    const StageModel& s = m.stages[i];
+    const bool force = s.fixed_async || (m.input_bound && i == n - 1);
+    c.a[i] = add_col(fmt::format("a{}", i), GLP_BV, GLP_DB, force ? 1 : 0, 1);
+    c.q[i] = add_col(fmt::format("q{}", i), GLP_IV, GLP_DB, 0, s.cap);
+    c.b[i] = add_col(fmt::format("b{}", i), GLP_IV, GLP_DB, 0, s.buffer_target);
+    if (s.cache_ok) {
+      c.y[i] = add_col(fmt::format("y{}", i), GLP_BV, GLP_DB, 0, 1);
+      c.z[i] = add_col(fmt::format("z{}", i), GLP_CV, GLP_DB, 0, m.x_max);
+    }
+  }
+  glp_prob* p = lp.get();
+  // Workers and queue exist only on an async stage: a <= q <= cap a, a <= b <= b* a (the last
+  // stage of an input-bound job keeps a prefetch of at least 2).
+  for (int i = 0; i < n; ++i) {
+    const StageModel& s = m.stages[i];
+    Row().Add(c.q[i], 1).Add(c.a[i], -1).AddTo(p, GLP_LO, 0, 0);
+    Row().Add(c.q[i], 1).Add(c.a[i], -s.cap).AddTo(p, GLP_UP, 0, 0);
+    const int min_buffer = m.input_bound && i == n - 1 && s.buffer_target >= 2 ? 2 : 1;
+    Row().Add(c.b[i], 1).Add(c.a[i], -min_buffer).AddTo(p, GLP_LO, 0, 0);
+    Row().Add(c.b[i], 1).Add(c.a[i], -s.buffer_target).AddTo(p, GLP_UP, 0, 0);
+  }
+  // z_k = X y_k (linearized): the throughput a cache after k relieves.
+  double sum_cache = 0;
+  Row one_cache;
+  for (int k = 0; k < n; ++k) {
+    if (!c.y[k]) continue;
+    Row().Add(c.z[k], 1).Add(c.y[k], -m.x_max).AddTo(p, GLP_UP, 0, 0);
+    Row().Add(c.z[k], 1).Add(c.x, -1).AddTo(p, GLP_UP, 0, 0);
+    Row().Add(c.x, 1).Add(c.z[k], -1).Add(c.y[k], m.x_max).AddTo(p, GLP_UP, 0, m.x_max);
+    one_cache.Add(c.y[k], 1);
+    sum_cache += 1;
+  }
+  if (sum_cache > 0) one_cache.AddTo(p, GLP_UP, 0, 1);  // at most one cache
+
+  double total_wall = m.step;
+  for (const StageModel& s : m.stages) total_wall += s.owner_wall;
+  const double big_m = m.x_max * total_wall + 1;
+  // X sum_{i in seg} W_i - sum_k (sum_{i in seg, i <= k} W_i) z_k: the segment's work per second
+  // not relieved by a cache (stages at or before the cache stop running once it is filled).
+  auto add_work = [&](Row& row, int from, int to, int owner) {
+    for (int i = from; i <= to; ++i) {
+      const double w = i == owner ? m.stages[i].owner_wall : m.stages[i].wall;
+      row.Add(c.x, w);
+      for (int k = i; k < n; ++k) row.Add(c.z[k], -w);
+    }
+  };
+  auto has_work = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) {
+      if (m.stages[i].owner_wall > 0) return true;
+    }
+    return false;
+  };
+  // Servers (tf.data's iterator model, docs/model.md "Servers"): an async stage o runs the inline
+  // stages j..o-1 upstream of it on its q_o workers; the row binds only when o is async and
+  // j..o-1 are not (big-M otherwise): X W(j..o) <= q_o, and under its input lock X W(j..o-1) <= 1.
+  for (int o = 0; o < n; ++o) {
+    for (int j = 0; j <= o; ++j) {
+      if (!has_work(j, o)) continue;
+      Row row;
+      add_work(row, j, o, o);
+      row.Add(c.q[o], -1).Add(c.a[o], big_m);
+      for (int i = j; i < o; ++i) row.Add(c.a[i], -big_m);
+      row.AddTo(p, GLP_UP, 0, big_m);
+      if (j < o && has_work(j, o - 1)) {
+        Row lock;
+        add_work(lock, j, o - 1, -1);
+        lock.Add(c.a[o], big_m);
+        for (int i = j; i < o; ++i) lock.Add(c.a[i], -big_m);
+        lock.AddTo(p, GLP_UP, 0, 1 + big_m);
+      }
+    }
+  }
+  // The consumer's thread runs the trailing inline stages j..n-1 and the training step.
+  for (int j = 0; j <= n; ++j) {
+    if (m.step <= 0 && (j == n || !has_work(j, n - 1))) continue;
+    Row row;
+    if (j < n) add_work(row, j, n - 1, -1);
+    row.Add(c.x, m.step);
+    for (int i = j; i < n; ++i) row.Add(c.a[i], -big_m);
+    row.AddTo(p, GLP_UP, 0, 1);
+  }
+  // Host CPU: X (sum D_i + D_other) - sum_k (sum_{i<=k} D_i) z_k <= C.
+  if (m.cores > 0) {
+    Row row;
+    double total = m.other_cpu, upto = 0;
+    for (int i = 0; i < n; ++i) total += m.stages[i].cpu;
+    row.Add(c.x, total);
+    for (int k = 0; k < n; ++k) {
+      upto += m.stages[k].cpu;
+      row.Add(c.z[k], -upto);
+    }
+    if (total > 0) row.AddTo(p, GLP_UP, 0, m.cores);
+  }
+  // Disk: X bytes - (bytes) z_k <= B for a cache at or after the reading stage.
+  if (m.disk_bps > 0 && m.disk_bytes > 0) {
+    Row row;
+    row.Add(c.x, m.disk_bytes / 1e6);
+    for (int k = static_cast<int>(m.reader); k < n; ++k) row.Add(c.z[k], -m.disk_bytes / 1e6);
+    row.AddTo(p, GLP_UP, 0, m.disk_bps / 1e6);
+  }
+  // Memory (MB): each async stage holds its queue and one element per worker; plus the cache.
+  Row mem;
+  for (int i = 0; i < n; ++i) {
+    mem.Add(c.b[i], m.stages[i].bytes / 1e6).Add(c.q[i], m.stages[i].bytes / 1e6);
+    if (c.y[i]) mem.Add(c.y[i], m.stages[i].cache_bytes / 1e6);
+  }
+  mem.AddTo(p, GLP_UP, 0, m.memory_budget / 1e6);
+  return lp;
+}
+
+Solution ReadSolution(glp_prob* lp, const Model& m, const Columns& c) {
+  Solution s;
+  s.x = glp_mip_col_val(lp, c.x);
+  for (size_t i = 0; i < m.stages.size(); ++i) {
+    s.async.push_back(static_cast<int>(std::lround(glp_mip_col_val(lp, c.a[i]))));
+    s.workers.push_back(static_cast<int>(std::lround(glp_mip_col_val(lp, c.q[i]))));
+    s.buffer.push_back(static_cast<int>(std::lround(glp_mip_col_val(lp, c.b[i]))));
+    if (c.y[i] && glp_mip_col_val(lp, c.y[i]) > 0.5) s.cache_after = i;
+  }
+  return s;
+}
+
+// The least memory the program can use: the queue element and the worker's element of every
+// stage that must stay async.
+double MinimumMemory(const Model& m, std::vector<std::string>& holders, const Analysis& a) {
+  double bytes = 0;
+  for (size_t i = 0; i < m.stages.size(); ++i) {
+    const StageModel& s = m.stages[i];
+    if (s.fixed_async || (m.input_bound && i + 1 == m.stages.size())) {
+      const int min_buffer =
+          m.input_bound && i + 1 == m.stages.size() && s.buffer_target >= 2 ? 2 : 1;
+      if (s.bytes > 0) {
+        bytes += (min_buffer + 1) * s.bytes;
+        holders.push_back("'" + a.stages[i].name + "'");
+      }
+    }
+  }
+  return bytes;
+}
+
+// Runs both solves: the best throughput, then the fewest threads and least memory at it.
+Solution SolveProgram(Model& m, const Analysis& a) {
+  Columns c;
+  Lp lp = BuildProgram(m, c);
+  glp_set_obj_dir(lp.get(), GLP_MAX);
+  glp_set_obj_coef(lp.get(), c.x, 1);
+  const SolveResult first = CheckedIntopt(lp.get(), "the throughput solve");
+  if (first == SolveResult::kInfeasible) {
+    std::vector<std::string> holders;
+    const double need = MinimumMemory(m, holders, a);
+    if (need > m.memory_budget) {
+      std::string who;
+      for (size_t i = 0; i < holders.size(); ++i) {
+        who += (i == 0 ? "" : i + 1 == holders.size() ? " and " : ", ") + holders[i];
+      }
+      Fail(
+          "tune '{}': memory budget {} is below what the pipeline's buffers need: {} (stage{} {} "
+          "keep{} at least one queued element and one in a worker); raise --memory",
+          a.pipeline, Bytes(m.memory_budget), Bytes(need), holders.size() == 1 ? "" : "s", who,
+          holders.size() == 1 ? "s" : "");
+    }
+    Fail("tune '{}': no configuration meets the budgets ({} cores, {} of memory)", a.pipeline,
+         Num(m.cores), Bytes(m.memory_budget));
+  }
+  const double best = glp_mip_col_val(lp.get(), c.x);
+  if (!(best > 0)) {
+    Fail("tune '{}': the budgets leave the pipeline no throughput ({} cores, {} of memory)",
+         a.pipeline, Num(m.cores), Bytes(m.memory_budget));
+  }
+  // Second solve: X >= (1 - slack) X*, minimize threads, plus weights below one thread in all on
+  // memory held by workers and the cache and on queues short of their target size. The queue
+  // targets are set for X* (they do not change X*: the first solve needs only b >= a).
+  SetBufferTargets(m, a, best);
+  c = Columns();
+  lp = BuildProgram(m, c);
+  glp_set_col_bnds(lp.get(), c.x, GLP_DB, (1 - kThroughputSlack) * best, m.x_max);
+  glp_set_obj_dir(lp.get(), GLP_MIN);
+  glp_set_obj_coef(lp.get(), c.x, 0);
+  const double budget_mb = std::max(m.memory_budget / 1e6, 1e-6);
+  double targets = 0;
+  for (const StageModel& s : m.stages) targets += s.buffer_target;
+  for (size_t i = 0; i < m.stages.size(); ++i) {
+    const StageModel& s = m.stages[i];
+    glp_set_obj_coef(lp.get(), c.q[i], 1 + 0.25 * (s.bytes / 1e6) / budget_mb);
+    // Shortfall b*_i a_i - b_i, weighted to total at most 0.25.
+    glp_set_obj_coef(lp.get(), c.a[i], 0.25 * s.buffer_target / targets);
+    glp_set_obj_coef(lp.get(), c.b[i], -0.25 / targets);
+    if (c.y[i]) glp_set_obj_coef(lp.get(), c.y[i], 0.25 * (s.cache_bytes / 1e6) / budget_mb);
+  }
+  const SolveResult second = CheckedIntopt(lp.get(), "the thread-minimizing solve");
+  if (second == SolveResult::kInfeasible) {
+    Fail("tune '{}': GLPK found no solution at {} {}/s in the second solve", a.pipeline, Num(best),
+         Plural(a.output_noun));
+  }
+  Solution s = ReadSolution(lp.get(), m, c);
+  s.x = best;
+  return s;
+}
+
+Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOptions& o) {
+  const size_t n = a.stages.size();
+  if (p.stages.size() != n) {
+    Fail("tune '{}': the trace has {} stages and the analysis {}", a.pipeline, p.stages.size(), n);
+  }
+  if (n == 0) Fail("tune '{}': the pipeline has no stages", a.pipeline);
+  Model m;
+  m.cores = o.cores.value_or(a.cores);
+  if (!(m.cores > 0)) Fail("tune '{}': the CPU budget must be positive (--cores)", a.pipeline);
+  if (o.memory_bytes) {
+    if (*o.memory_bytes <= 0) Fail("tune '{}': the memory budget must be positive", a.pipeline);
+    m.memory_budget = static_cast<double>(*o.memory_bytes);
+  } else {
+    const double free = static_cast<double>(a.memory_bytes - a.rss_bytes);
+    m.memory_budget = a.memory_bytes > 0 ? std::max(free, 0.0) / 2 : 1e9;
+  }
+  m.step = std::max(0.0, a.consumer_step_seconds);
+  m.other_cpu = a.other_cpu_demand;  // may be slightly negative; Predict uses it as is
+  m.disk_bytes = a.disk_bytes_per_output;
+  m.disk_bps = a.disk_mb_per_s * 1e6;
+  for (size_t i = 0; i < n; ++i) {
+    if (a.stages[i].op == "read_file" || a.stages[i].op == "read_lines") {
+      m.reader = i;
+      break;
+    }
+  }
+  m.input_bound = a.input_bound.verdict != analyzer::Verdict::kNot;
+  const int cap = o.max_workers > 0
+                      ? o.max_workers
+                      : std::min(128, std::max(8, static_cast<int>(std::ceil(2 * m.cores))));
+  const bool many_epochs = o.epochs > 1 || o.epochs < 0;
+  const std::vector<double> epoch_elements = EpochElements(p);
+  bool deterministic_so_far = true;
+  // GLPK aborts the process on a NaN or infinite coefficient: reject such inputs here.
+  auto check = [&](const std::string& stage, const char* what, double v) {
+    if (!std::isfinite(v) || v < 0) {
+      Fail("tune '{}': stage '{}': {} is {}, not a finite non-negative number", a.pipeline, stage,
+           what, v);
+    }
+  };
+  check("(consumer)", "the consumer step", m.step);
+  if (!std::isfinite(m.other_cpu)) {
+    Fail("tune '{}': the CPU demand outside the stages is {}, not a finite number", a.pipeline,
+         m.other_cpu);
+  }
+  check("(disk)", "the bytes read per output", m.disk_bytes);
+  check("(disk)", "the disk bandwidth", m.disk_bps);
+  for (size_t i = 0; i < n; ++i) {
+    const StageAnalysis& s = a.stages[i];
+    check(s.name, "the wall demand", s.wall_demand);
+    check(s.name, "the CPU demand", s.cpu_demand);
+    check(s.name, "the turn wait", s.turn_wait_demand);
+    check(s.name, "the bytes per element", s.bytes_per_element);
+    check(s.name, "the visit ratio", s.visit_ratio);
+    StageModel sm;
+    sm.wall = s.wall_demand;
+    sm.owner_wall = s.wall_demand + (s.ordered ? s.turn_wait_demand : 0.0);
+    sm.cpu = s.cpu_demand;
+    sm.bytes = s.bytes_per_element;
+    sm.parallelizable = s.parallelizable;
+    sm.fixed_async = s.async || s.parallelism > 1 || s.buffer_size > 0;
+    sm.cap = s.parallelizable ? std::max(cap, s.parallelism) : 1;
+    if (i < p.stage_series.size()) {
+      sm.rate_cv = IncrementCv(p.stage_series[i].elements_out, a.window.samples);
+    }
+    deterministic_so_far = deterministic_so_far && Deterministic(p.stages[i]);
+    if (many_epochs && deterministic_so_far && !epoch_elements.empty()) {
+      sm.cache_elements = epoch_elements[i];
+      sm.cache_bytes = epoch_elements[i] * s.bytes_per_element;
+      sm.cache_ok = sm.cache_bytes > 0 && sm.cache_bytes <= m.memory_budget;
+    }
+    m.stages.push_back(sm);
+  }
+  // An upper bound on X, for the big-M rows: the best of no cache and each cache, taking every
+  // stage alone on its most workers, the CPU and disk budgets and the consumer.
+  auto bound_after = [&](int k) {
+    double x = m.step > 0 ? 1 / m.step : kInf;
+    double cpu = m.other_cpu;
+    for (size_t i = 0; i < n; ++i) {
+      if (static_cast<int>(i) <= k) continue;
+      cpu += m.stages[i].cpu;
+      // Inline, a stage skips its turn wait: its plain wall time gives the looser bound.
+      if (m.stages[i].wall > 0) x = std::min(x, m.stages[i].cap / m.stages[i].wall);
+    }
+    if (cpu > 0) x = std::min(x, m.cores / cpu);
+    if (m.disk_bps > 0 && m.disk_bytes > 0 && k < static_cast<int>(m.reader)) {
+      x = std::min(x, m.disk_bps / m.disk_bytes);
+    }
+    return x;
+  };
+  m.x_max = bound_after(-1);
+  for (size_t k = 0; k < n; ++k) {
+    if (!m.stages[k].cache_ok) continue;
+    const double bound = bound_after(static_cast<int>(k));
+    // A cache that would leave the model nothing to bound the rate by (no work after it and no
+    // training step) cannot be predicted: not offered.
+    if (!std::isfinite(bound)) {
+      m.stages[k].cache_ok = false;
+      continue;
+    }
+    m.x_max = std::max(m.x_max, bound);
+  }
+  if (!std::isfinite(m.x_max)) m.x_max = 1e6;
+  m.interval = o.sample_interval;
+  SetBufferTargets(m, a, m.x_max);
+  return m;
+}
+
+// The wall time per output of the thread(s) async stage `owner` runs on: itself and the inline
+// stages it pulls.
+double ServerWall(const Model& m, const Solution& s, size_t owner, std::vector<size_t>* inl) {
+  double w = m.stages[owner].owner_wall;
+  for (size_t j = owner; j-- > 0;) {
+    if (s.async[j]) break;
+    w += m.stages[j].wall;
+    if (inl) inl->push_back(j);
+  }
+  if (s.cache_after) {
+    // Stages at or before the cache no longer run.
+    w = 0;
+    if (owner > *s.cache_after) w = m.stages[owner].owner_wall;
+    for (size_t j = owner; j-- > 0;) {
+      if (s.async[j]) break;
+      if (j > *s.cache_after) w += m.stages[j].wall;
+    }
+  }
+  return w;
+}
+
+Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOptions& o,
+              bool explore_cores) {
+  Model m = BuildModel(a, p, o);
+  const Solution sol = SolveProgram(m, a);
+  const size_t n = a.stages.size();
+  const std::string unit = Plural(a.output_noun) + "/s";
+  const std::string per = " per " + a.output_noun;
+
+  Plan plan;
+  plan.pipeline = a.pipeline;
+  plan.output_noun = a.output_noun;
+  plan.cores = m.cores;
+  plan.memory_budget_bytes = m.memory_budget;
+  plan.milp_outputs_per_s = sol.x;
+  plan.current_outputs_per_s = a.measured_outputs_per_s;
+
+  analyzer::Resources res = analyzer::CurrentResources(a);
+  res.cores = m.cores;
+  const Knobs current = analyzer::CurrentKnobs(a);
+  plan.current_predicted_outputs_per_s = analyzer::Predict(a, current, res).outputs_per_s;
+
+  // The chosen knobs.
+  Knobs knobs = current;
+  for (size_t i = 0; i < n; ++i) {
+    analyzer::StageKnobs& k = knobs.stages[i];
+    if (!sol.async[i]) {
+      k.parallelism = 1;
+      k.buffer_size = 0;
+      continue;
+    }
+    k.parallelism = std::max(1, sol.workers[i]);
+    k.buffer_size = std::max(1, sol.buffer[i]);
+    // A parallel stage already running without a queue keeps it that way when one slot is all
+    // it would get: the runtime already treats it as async.
+    if (current.stages[i].buffer_size == 0 && k.parallelism > 1 && k.buffer_size == 1) {
+      k.buffer_size = 0;
+    }
+    plan.threads += k.parallelism;
+    plan.memory_bytes += (std::max(k.buffer_size, 1) + k.parallelism) * m.stages[i].bytes;
+  }
+  knobs.cache_after = sol.cache_after;
+  if (sol.cache_after) plan.memory_bytes += m.stages[*sol.cache_after].cache_bytes;
+  plan.knobs = knobs;
+  plan.prediction = analyzer::Predict(a, knobs, res);
+  plan.predicted_outputs_per_s = plan.prediction.outputs_per_s;
+  plan.speedup = plan.current_predicted_outputs_per_s > 0
+                     ? plan.predicted_outputs_per_s / plan.current_predicted_outputs_per_s
+                     : 1.0;
+  if (sol.x > 0 && std::abs(plan.predicted_outputs_per_s / sol.x - 1) > 0.05) {
+    plan.notes.push_back(fmt::format(
+        "the program's throughput ({} {}) and the analyzer's prediction for the chosen knobs ({} "
+        "{}) differ by {:.0f}%; the prediction is the one reported",
+        Num(sol.x), unit, Num(plan.predicted_outputs_per_s), unit,
+        100 * std::abs(plan.predicted_outputs_per_s / sol.x - 1)));
+  }
+
+  // The changes, each with the throughput predicted once it and the earlier ones are made.
+  Knobs applied = current;
+  auto record = [&](Change change) {
+    change.predicted_outputs_per_s = analyzer::Predict(a, applied, res).outputs_per_s;
+    change.effect = fmt::format("predicted {} {} with this change and those above it (now {})",
+                                Num(change.predicted_outputs_per_s), unit,
+                                Num(plan.current_predicted_outputs_per_s));
+    plan.changes.push_back(std::move(change));
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const StageAnalysis& s = a.stages[i];
+    const analyzer::StageKnobs& from = current.stages[i];
+    const analyzer::StageKnobs& to = knobs.stages[i];
+    if (to.parallelism != from.parallelism) {
+      applied.stages[i].parallelism = to.parallelism;
+      std::vector<size_t> inl;
+      const double w = ServerWall(m, sol, i, &inl);
+      const std::string with = inl.empty() ? ""
+                                           : fmt::format(" (with the {} inline stage{} it pulls)",
+                                                         inl.size(), inl.size() == 1 ? "" : "s");
+      Change c{s.name, "parallelism", from.parallelism, to.parallelism, "", "", 0};
+      c.why = fmt::format(
+          "stage '{}' needs {} of wall time{}{}, so the planned {} {} keep {} of its {} worker{} "
+          "busy ({}% each)",
+          s.name, Duration(w), per, with, Num(sol.x), unit, Num(sol.x * w), to.parallelism,
+          to.parallelism == 1 ? "" : "s",
+          static_cast<int>(std::lround(100 * sol.x * w / to.parallelism)));
+      record(c);
+    }
+    if (to.buffer_size != from.buffer_size) {
+      applied.stages[i].buffer_size = to.buffer_size;
+      Change c{s.name, "buffer_size", from.buffer_size, to.buffer_size, "", "", 0};
+      const StageModel& sm = m.stages[i];
+      const double lambda = s.visit_ratio * sol.x;
+      std::string basis;
+      if (m.input_bound && i + 1 == n) {
+        basis = fmt::format(
+            "the consumer waited in Next() {}% of the window, and a prefetch queue of {} lets the "
+            "next {} be ready while it trains",
+            static_cast<int>(std::lround(100 * a.input_bound.wait_fraction)), to.buffer_size,
+            a.output_noun);
+      } else if (sm.rate_cv > 0) {
+        basis = fmt::format(
+            "its output varies {}% between {} s samples, and {} elements cover a dip of two "
+            "standard deviations at the planned {} elements/s",
+            static_cast<int>(std::lround(100 * sm.rate_cv)), Num(o.sample_interval), to.buffer_size,
+            Num(lambda));
+      } else {
+        basis = fmt::format(
+            "a queue of {} lets it run on its own thread, overlapping with the "
+            "stages downstream",
+            to.buffer_size);
+      }
+      if (to.buffer_size < sm.buffer_target && to.buffer_size > 0) {
+        basis += fmt::format(" (the memory budget of {} leaves room for {} of the {} wanted)",
+                             Bytes(m.memory_budget), to.buffer_size, sm.buffer_target);
+      }
+      if (to.buffer_size == 0) {
+        basis = fmt::format(
+            "the stage runs inline: at the planned {} {} it needs no thread of "
+            "its own",
+            Num(sol.x), unit);
+      }
+      c.why =
+          fmt::format("stage '{}' gets an output queue of {}: {}", s.name, to.buffer_size, basis);
+      if (to.buffer_size == 0) c.why = fmt::format("stage '{}': {}", s.name, basis);
+      record(c);
+    }
+  }
+  if (sol.cache_after) {
+    const size_t k = *sol.cache_after;
+    const StageModel& sm = m.stages[k];
+    double saved = 0;
+    for (size_t i = 0; i <= k; ++i) saved += m.stages[i].cpu;
+    applied.cache_after = k;
+    Change c{a.stages[k].name, kKnobCache, 0, 1, "", "", 0};
+    c.why = fmt::format(
+        "every stage up to '{}' is deterministic and one epoch of its output ({} elements of {}, "
+        "{}) fits the memory budget of {}, so with {} a cache after it saves {} of CPU{} from the "
+        "second epoch on",
+        a.stages[k].name, Num(sm.cache_elements), Bytes(sm.bytes), Bytes(sm.cache_bytes),
+        Bytes(m.memory_budget),
+        o.epochs < 0 ? "endless epochs" : fmt::format("{} epochs", o.epochs), Duration(saved), per);
+    record(c);
+    plan.notes.push_back(fmt::format(
+        "the first epoch fills the cache after '{}' at today's pace; the predicted {} {} hold "
+        "from the second epoch on",
+        a.stages[k].name, Num(plan.predicted_outputs_per_s), unit));
+  } else if (o.epochs == 0 || o.epochs == 1) {
+    plan.notes.push_back(o.epochs == 1 ? "no cache: the job reads its data once (epochs 1)"
+                                       : "no cache: the number of epochs is unknown");
+  } else if (p.epochs_completed < 1) {
+    plan.notes.push_back(
+        "no cache: no epoch completed in the trace, so the size of one epoch's data is unknown");
+  }
+  for (const std::string& note : plan.prediction.notes) plan.notes.push_back(note);
+
+  // The consumer's pace: when the CPU holds the tuned pipeline below it, what more cores buy.
+  if (explore_cores && a.consumer_outputs_per_s > 0 &&
+      plan.predicted_outputs_per_s < 0.99 * a.consumer_outputs_per_s &&
+      std::any_of(plan.prediction.limits.begin(), plan.prediction.limits.end(),
+                  [&](const analyzer::Limit& l) {
+                    return l.kind == LimitKind::kCpu &&
+                           l.outputs_per_s <= plan.predicted_outputs_per_s * (1 + 1e-3);
+                  })) {
+    double cpu = a.other_cpu_demand;
+    for (size_t i = 0; i < n; ++i) {
+      if (!knobs.cache_after || i > *knobs.cache_after) cpu += a.stages[i].cpu_demand;
+    }
+    const double needed = a.consumer_outputs_per_s * cpu;
+    plan.cores_needed_for_consumer = needed;
+    TuneOptions more = o;
+    more.cores = std::ceil(needed);
+    try {
+      const Plan bigger = TuneImpl(a, p, more, false);
+      plan.outputs_per_s_with_cores_needed = bigger.predicted_outputs_per_s;
+      plan.notes.push_back(fmt::format(
+          "the consumer could take {} {}, but the CPU holds the pipeline to {}: it needs {} cores "
+          "({} more than the {} planned for); with {} cores the tuner predicts {} {} ({} "
+          "threads){}",
+          Num(a.consumer_outputs_per_s), unit, Num(plan.predicted_outputs_per_s), Num(needed),
+          Num(needed - m.cores), Num(m.cores), Num(*more.cores),
+          Num(bigger.predicted_outputs_per_s), unit, bigger.threads,
+          bigger.prediction.limits.empty()
+              ? std::string()
+              : ", then limited because " + bigger.prediction.limits.front().why));
+    } catch (const Error&) {
+      // The larger machine is only advice; a plan without it stands.
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+Plan Tune(const Analysis& analysis, const trace::PipelineTrace& pipeline,
+          const TuneOptions& options) {
+  return TuneImpl(analysis, pipeline, options, true);
+}
+
+}  // namespace sluice::tuner

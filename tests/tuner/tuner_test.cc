@@ -1,0 +1,531 @@
+// Tests of the tuner on hand-built analyses whose solutions are worked out in the comments: the
+// MILP's workers, cache and budgets, the plan's agreement with the analyzer, the config rewrite,
+// the JSON output and memory sizes.
+#include "sluice/tuner/tuner.h"
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sluice/common/error.h"
+#include "sluice/config/document.h"
+
+namespace sluice::tuner {
+namespace {
+
+using ::testing::HasSubstr;
+
+// One stage of a hand-built analysis; demands are per output (batch), in seconds.
+struct Stage {
+  std::string name;
+  std::string op;
+  bool parallelizable = false;
+  double wall = 0;
+  double cpu = -1;  // -1: same as wall
+  double bytes = 1000;
+  bool async = false;
+  int parallelism = 1;
+  int buffer_size = 0;
+  bool deterministic = true;
+  std::string inspected;
+  int64_t elements = 1000;  // elements emitted in the trace (one epoch when epochs_completed 1)
+  double visit = 1;
+};
+
+class TunerTest : public ::testing::Test {
+ protected:
+  // Builds analysis_ and pipeline_ from `stages`.
+  void Build(const std::vector<Stage>& stages, double step = 0,
+             analyzer::Verdict verdict = analyzer::Verdict::kHighly, double cores = 4) {
+    analysis_ = analyzer::Analysis();
+    pipeline_ = trace::PipelineTrace();
+    analysis_.pipeline = "train";
+    analysis_.output_noun = "batch";
+    analysis_.window.seconds = 10;
+    analysis_.window.samples = 101;
+    analysis_.outputs = 1000;
+    analysis_.cores = cores;
+    analysis_.consumer_step_seconds = step;
+    analysis_.consumer_outputs_per_s = step > 0 ? 1 / step : 0;
+    analysis_.memory_bytes = 16'000'000'000;
+    analysis_.rss_bytes = 1'000'000'000;
+    analysis_.input_bound.verdict = verdict;
+    analysis_.input_bound.wait_fraction = verdict == analyzer::Verdict::kNot ? 0.01 : 0.5;
+    pipeline_.name = "train";
+    pipeline_.epochs_completed = 1;
+    for (const Stage& s : stages) {
+      analyzer::StageAnalysis a;
+      a.name = s.name;
+      a.op = s.op;
+      a.parallelizable = s.parallelizable;
+      a.async = s.async || s.parallelism > 1 || s.buffer_size > 0;
+      a.parallelism = s.parallelism;
+      a.buffer_size = s.buffer_size;
+      a.wall_demand = s.wall;
+      a.cpu_demand = s.cpu < 0 ? s.wall : s.cpu;
+      a.bytes_per_element = s.bytes;
+      a.visit_ratio = s.visit;
+      a.elements = s.elements;
+      analysis_.stages.push_back(a);
+      trace::StageTrace t;
+      t.name = s.name;
+      t.op = s.op;
+      t.parallelizable = s.parallelizable;
+      t.deterministic = s.deterministic;
+      t.inspected = s.inspected;
+      t.parallelism = s.parallelism;
+      t.buffer_size = s.buffer_size;
+      t.async = a.async;
+      t.elements_out = s.elements;
+      t.bytes_out = static_cast<int64_t>(s.bytes * s.elements);
+      pipeline_.stages.push_back(t);
+    }
+    const analyzer::Prediction now = analyzer::Predict(analysis_, analyzer::CurrentKnobs(analysis_),
+                                                       analyzer::CurrentResources(analysis_));
+    analysis_.predicted_outputs_per_s = now.outputs_per_s;
+    analysis_.measured_outputs_per_s = now.outputs_per_s;
+    analysis_.limits = now.limits;
+  }
+
+  size_t Index(const std::string& name) const {
+    for (size_t i = 0; i < analysis_.stages.size(); ++i) {
+      if (analysis_.stages[i].name == name) return i;
+    }
+    ADD_FAILURE() << "no stage " << name;
+    return 0;
+  }
+
+  // The plan's figure must be the analyzer's prediction at the chosen knobs (single source).
+  void ExpectPredictedByAnalyzer(const Plan& plan) const {
+    analyzer::Resources r = analyzer::CurrentResources(analysis_);
+    r.cores = plan.cores;
+    EXPECT_DOUBLE_EQ(plan.predicted_outputs_per_s,
+                     analyzer::Predict(analysis_, plan.knobs, r).outputs_per_s);
+  }
+
+  // Queue and in-flight memory of the chosen knobs (docs/model.md "Memory"), plus the cache.
+  double MemoryOf(const Plan& plan) const {
+    double bytes = 0;
+    for (size_t i = 0; i < plan.knobs.stages.size(); ++i) {
+      const analyzer::StageKnobs& k = plan.knobs.stages[i];
+      if (k.parallelism > 1 || k.buffer_size > 0) {
+        bytes +=
+            (std::max(k.buffer_size, 1) + k.parallelism) * analysis_.stages[i].bytes_per_element;
+      }
+    }
+    if (plan.knobs.cache_after) {
+      const size_t k = *plan.knobs.cache_after;
+      bytes += static_cast<double>(pipeline_.stages[k].elements_out) *
+               analysis_.stages[k].bytes_per_element;
+    }
+    return bytes;
+  }
+
+  analyzer::Analysis analysis_;
+  trace::PipelineTrace pipeline_;
+};
+
+// 4 cores; decode needs 10 ms per batch, everything else 0.2 ms. CPU bound: 4 / 10.2 ms = 392
+// batches/s; decode then needs 392 x 10 ms = 3.92 workers: 4. The source stays inline under
+// decode's input lock (392 x 0.1 ms = 4 % of the lock), batch inline on prefetch's worker.
+TEST_F(TunerTest, HeavyParallelStageGetsWorkersUpToTheCpuBound) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.010},
+         {.name = "batch", .op = "batch", .wall = 0.0001},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}});
+  const Plan plan = Tune(analysis_, pipeline_);
+  const size_t decode = Index("decode");
+  EXPECT_EQ(plan.knobs.stages[decode].parallelism, 4);
+  EXPECT_GE(plan.knobs.stages[decode].buffer_size, 0);
+  EXPECT_EQ(plan.knobs.stages[Index("src")].parallelism, 1);
+  EXPECT_EQ(plan.knobs.stages[Index("src")].buffer_size, 0);
+  EXPECT_NEAR(plan.milp_outputs_per_s, 4 / 0.0102, 0.5);
+  EXPECT_NEAR(plan.predicted_outputs_per_s, 4 / 0.0102, 0.5);
+  EXPECT_EQ(plan.threads, 5);  // 4 decode workers and prefetch's one
+  EXPECT_GT(plan.speedup, 3.5);
+  ExpectPredictedByAnalyzer(plan);
+  bool explained = false;
+  for (const Change& c : plan.changes) {
+    if (c.stage == "decode" && c.knob == "parallelism") {
+      EXPECT_EQ(c.from, 1);
+      EXPECT_EQ(c.to, 4);
+      EXPECT_THAT(c.why, HasSubstr("10.1 ms of wall time per batch"));
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained);
+  // The last stage of an input-bound job keeps a prefetch of at least 2.
+  EXPECT_GE(plan.knobs.stages[Index("prefetch")].buffer_size, 2);
+}
+
+// A heavy sequential op (10 ms, not parallelizable) is never given workers, however many cores:
+// at best it runs alone on one thread, 100 batches/s.
+TEST_F(TunerTest, SequentialOpIsNeverGivenWorkers) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "window", .op = "shuffle_window", .wall = 0.010},
+         {.name = "aug", .op = "augment", .parallelizable = true, .wall = 0.004},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
+        0, analyzer::Verdict::kHighly, 16);
+  const Plan plan = Tune(analysis_, pipeline_);
+  EXPECT_EQ(plan.knobs.stages[Index("window")].parallelism, 1);
+  for (const Change& c : plan.changes) {
+    EXPECT_FALSE(c.stage == "window" && c.knob == "parallelism") << c.why;
+  }
+  // It gets a thread of its own (a queue) so 'aug' can run on workers beside it: 100/s.
+  EXPECT_NEAR(plan.predicted_outputs_per_s, 100, 1);
+  EXPECT_GE(plan.knobs.stages[Index("aug")].parallelism, 1);
+  ExpectPredictedByAnalyzer(plan);
+}
+
+// The consumer needs 20 ms per batch (50/s); decode on its one worker already does 100/s. The
+// second solve keeps the traced threads: no change adds a worker.
+TEST_F(TunerTest, ConsumerBoundJobGetsNoExtraThreads) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "decode",
+          .op = "decode_jpeg",
+          .parallelizable = true,
+          .wall = 0.010,
+          .async = true,
+          .buffer_size = 2},
+         {.name = "batch", .op = "batch", .wall = 0.0001},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 2}},
+        0.020, analyzer::Verdict::kNot, 8);
+  const Plan plan = Tune(analysis_, pipeline_);
+  EXPECT_NEAR(plan.predicted_outputs_per_s, 50, 0.1);
+  EXPECT_EQ(plan.threads, 2);
+  for (const Change& c : plan.changes) {
+    EXPECT_FALSE(c.knob == "parallelism" && c.to > c.from) << c.why;
+  }
+  EXPECT_FALSE(plan.cores_needed_for_consumer.has_value());
+  ExpectPredictedByAnalyzer(plan);
+}
+
+// The random crop is the costly stage; everything up to it would be worth caching, but its
+// output changes every epoch, so only a cache above it could be chosen (and would be tiny).
+TEST_F(TunerTest, CacheBelowARandomOpIsNeverChosen) {
+  for (const bool inspected : {false, true}) {
+    Build({{.name = "src", .op = "read_file", .wall = 0.0002},
+           {.name = "crop",
+            .op = "random_crop",
+            .parallelizable = true,
+            .wall = 0.010,
+            .deterministic = inspected,
+            .inspected = inspected ? "non-deterministic" : ""},
+           {.name = "norm", .op = "normalize", .parallelizable = true, .wall = 0.001},
+           {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
+          0, analyzer::Verdict::kHighly, 2);
+    TuneOptions options;
+    options.epochs = 10;
+    const Plan plan = Tune(analysis_, pipeline_, options);
+    if (plan.knobs.cache_after) {
+      EXPECT_LT(*plan.knobs.cache_after, Index("crop"));
+    }
+    ExpectPredictedByAnalyzer(plan);
+  }
+}
+
+// Decode (deterministic, 10 ms of CPU per batch) on 2 cores: without a cache the CPU allows
+// 2 / 11.4 ms = 175 batches/s; a cache after decode leaves 1.2 ms of CPU per batch (1667/s).
+// One epoch of decode's output is 1000 elements x 150 kB = 150 MB.
+TEST_F(TunerTest, CacheAfterADeterministicDecodeIsChosenWhenItFits) {
+  auto build = [&] {
+    Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
+           {.name = "decode",
+            .op = "decode_jpeg",
+            .parallelizable = true,
+            .wall = 0.010,
+            .bytes = 150'000},
+           {.name = "crop",
+            .op = "random_crop",
+            .parallelizable = true,
+            .wall = 0.001,
+            .bytes = 150'000,
+            .deterministic = false},
+           {.name = "batch",
+            .op = "batch",
+            .wall = 0.0002,
+            .bytes = 4'800'000,
+            .elements = 31,
+            .visit = 1},
+           {.name = "prefetch",
+            .op = "prefetch",
+            .wall = 0,
+            .bytes = 4'800'000,
+            .async = true,
+            .buffer_size = 1,
+            .elements = 31}},
+          0, analyzer::Verdict::kHighly, 2);
+  };
+  build();
+  TuneOptions options;
+  options.epochs = 5;
+  options.memory_bytes = 1'000'000'000;
+  Plan plan = Tune(analysis_, pipeline_, options);
+  ASSERT_TRUE(plan.knobs.cache_after.has_value());
+  EXPECT_EQ(*plan.knobs.cache_after, Index("decode"));
+  EXPECT_GT(plan.predicted_outputs_per_s, 1000);
+  EXPECT_LE(MemoryOf(plan), 1e9);
+  ExpectPredictedByAnalyzer(plan);
+  bool explained = false;
+  for (const Change& c : plan.changes) {
+    if (c.knob == kKnobCache) {
+      EXPECT_EQ(c.stage, "decode");
+      EXPECT_THAT(c.why, HasSubstr("150 MB"));
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained);
+
+  // 100 MB: the 150 MB cache after decode does not fit; one after the source (1000 x 50 kB =
+  // 50 MB) does, and saves its 0.2 ms: 2 / 11.2 ms = 179 batches/s.
+  options.memory_bytes = 100'000'000;
+  plan = Tune(analysis_, pipeline_, options);
+  ASSERT_TRUE(plan.knobs.cache_after.has_value());
+  EXPECT_EQ(*plan.knobs.cache_after, Index("src"));
+  EXPECT_NEAR(plan.predicted_outputs_per_s, 2 / 0.0112, 0.5);
+  EXPECT_LE(MemoryOf(plan), 1e8);
+  ExpectPredictedByAnalyzer(plan);
+
+  // One epoch: a cache never pays.
+  options.memory_bytes = 1'000'000'000;
+  options.epochs = 1;
+  plan = Tune(analysis_, pipeline_, options);
+  EXPECT_FALSE(plan.knobs.cache_after.has_value());
+}
+
+// Bursty output (per-sample increments alternate 5 and 15: CV 0.5) asks for long queues; the
+// memory budget caps them, and the queued and in-flight elements never exceed it.
+TEST_F(TunerTest, MemoryBudgetIsNeverExceeded) {
+  for (const int64_t budget : {30'000'000LL, 60'000'000LL, 200'000'000LL, 2'000'000'000LL}) {
+    Build({{.name = "src", .op = "generate", .wall = 0.0001, .bytes = 1'000'000},
+           {.name = "decode",
+            .op = "decode_jpeg",
+            .parallelizable = true,
+            .wall = 0.004,
+            .bytes = 2'000'000,
+            .visit = 8},
+           {.name = "batch", .op = "batch", .wall = 0.0001, .bytes = 8'000'000},
+           {.name = "prefetch",
+            .op = "prefetch",
+            .wall = 0,
+            .bytes = 8'000'000,
+            .async = true,
+            .buffer_size = 1}},
+          0, analyzer::Verdict::kHighly, 8);
+    pipeline_.stage_series.resize(4);
+    for (auto& series : pipeline_.stage_series) {
+      int64_t count = 0;
+      for (int i = 0; i < 101; ++i) {
+        series.elements_out.push_back(count);
+        count += i % 2 == 0 ? 5 : 15;
+      }
+    }
+    TuneOptions options;
+    options.memory_bytes = budget;
+    const Plan plan = Tune(analysis_, pipeline_, options);
+    EXPECT_LE(MemoryOf(plan), static_cast<double>(budget)) << budget;
+    EXPECT_LE(plan.memory_bytes, static_cast<double>(budget)) << budget;
+    EXPECT_DOUBLE_EQ(plan.memory_bytes, MemoryOf(plan));
+    EXPECT_GE(plan.knobs.stages[Index("prefetch")].buffer_size, 2);
+    ExpectPredictedByAnalyzer(plan);
+    if (budget == 2'000'000'000LL) {
+      // Room for every target: decode's queue covers two standard deviations of a sample.
+      EXPECT_GT(plan.knobs.stages[Index("decode")].buffer_size, 2);
+    }
+  }
+}
+
+TEST_F(TunerTest, InfeasibleBudgetsGiveAClearError) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.004},
+         {.name = "prefetch",
+          .op = "prefetch",
+          .wall = 0,
+          .bytes = 12'000'000,
+          .async = true,
+          .buffer_size = 1}});
+  TuneOptions options;
+  options.memory_bytes = 10'000'000;
+  // The input-bound job's prefetch keeps 2 queued batches and 1 in its worker: 36 MB.
+  try {
+    Tune(analysis_, pipeline_, options);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("memory budget 10 MB is below what the pipeline's buffers "
+                                    "need: 36 MB"));
+    EXPECT_THAT(e.what(), HasSubstr("'prefetch'"));
+  }
+  options.memory_bytes.reset();
+  options.cores = 0;
+  EXPECT_THROW(Tune(analysis_, pipeline_, options), Error);
+  options.cores.reset();
+  // A demand GLPK cannot take is refused before the solver sees it.
+  analysis_.stages[1].wall_demand = std::nan("");
+  try {
+    Tune(analysis_, pipeline_, options);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("stage 'decode': the wall demand is nan"));
+  }
+  pipeline_.stages.pop_back();
+  EXPECT_THROW(Tune(analysis_, pipeline_, options), Error);
+}
+
+// With the CPU the binding limit below the consumer's pace, the plan says how many cores would
+// keep up and what they buy: consumer 5 ms (200/s), 1 core, decode 10 ms of CPU: 100/s now;
+// 200/s needs 200 x 10.1 ms = 2.02 cores.
+TEST_F(TunerTest, PlanSaysWhatCoresTheConsumerNeeds) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.010},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
+        0.005, analyzer::Verdict::kHighly, 1);
+  const Plan plan = Tune(analysis_, pipeline_);
+  ASSERT_TRUE(plan.cores_needed_for_consumer.has_value());
+  EXPECT_NEAR(*plan.cores_needed_for_consumer, 2.02, 0.01);
+  ASSERT_TRUE(plan.outputs_per_s_with_cores_needed.has_value());
+  EXPECT_NEAR(*plan.outputs_per_s_with_cores_needed, 200, 1);
+  ExpectPredictedByAnalyzer(plan);
+}
+
+// The rewrite sets only the tuned knobs (and inserts the cache stage); unknown keys stay.
+TEST_F(TunerTest, ApplyPlanRewritesOnlyTunedKnobsAndInsertsTheCache) {
+  Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
+         {.name = "decode",
+          .op = "decode_jpeg",
+          .parallelizable = true,
+          .wall = 0.010,
+          .bytes = 150'000},
+         {.name = "crop",
+          .op = "random_crop",
+          .parallelizable = true,
+          .wall = 0.001,
+          .bytes = 150'000,
+          .deterministic = false},
+         {.name = "prefetch",
+          .op = "prefetch",
+          .wall = 0,
+          .bytes = 150'000,
+          .async = true,
+          .buffer_size = 1}},
+        0, analyzer::Verdict::kHighly, 2);
+  const std::string text = R"({
+  "name": "train",
+  "epochs": 5,
+  "owner": "team-vision",
+  "stages": [
+    {"name": "src", "op": "read_file"},
+    {"name": "decode", "op": "decode_jpeg", "parallelism": 1, "note": "keep me"},
+    {"name": "crop", "op": "random_crop"},
+    {"name": "prefetch", "op": "prefetch", "buffer_size": 1}
+  ]
+}
+)";
+  const config::Document doc = config::Document::Parse(text, "train.json");
+  TuneOptions options;
+  options.epochs = doc.epochs();
+  options.memory_bytes = 1'000'000'000;
+  const Plan plan = Tune(analysis_, pipeline_, options);
+  const config::Document tuned = ApplyPlan(plan, doc);
+  EXPECT_EQ(tuned.json()["owner"], "team-vision");
+  const config::Json& stages = tuned.json()["stages"];
+  ASSERT_TRUE(plan.knobs.cache_after.has_value());
+  ASSERT_EQ(stages.size(), 5u);
+  EXPECT_EQ(stages[1]["note"], "keep me");
+  EXPECT_EQ(stages[2]["op"], "cache");
+  for (const Change& c : plan.changes) {
+    if (c.knob == "parallelism" || c.knob == "buffer_size") {
+      EXPECT_EQ(tuned.Stage(c.stage).index < 5, true);
+      const config::StageSpec& s = tuned.Stage(c.stage);
+      EXPECT_EQ(c.knob == "parallelism" ? s.parallelism.value_or(1) : s.buffer_size.value_or(0),
+                c.to)
+          << c.stage << "." << c.knob;
+    }
+  }
+  // --json: the fixed fields of DESIGN.md.
+  const nlohmann::json j = nlohmann::json::parse(ToJson(plan, tuned));
+  EXPECT_DOUBLE_EQ(j["predicted_outputs_per_s"].get<double>(), plan.predicted_outputs_per_s);
+  EXPECT_DOUBLE_EQ(j["speedup"].get<double>(), plan.speedup);
+  ASSERT_EQ(j["changes"].size(), plan.changes.size());
+  for (const auto& c : j["changes"]) {
+    for (const char* field : {"stage", "knob", "from", "to", "why"}) {
+      EXPECT_TRUE(c.contains(field)) << field;
+    }
+  }
+  EXPECT_EQ(j["config"]["owner"], "team-vision");
+  EXPECT_EQ(j["cache_after"], "decode");
+}
+
+// Random pipelines (fixed seed): whatever the instance, sequential ops get one worker, no cache
+// sits below a non-deterministic stage, the memory budget holds, the plan's throughput is the
+// analyzer's, and the plan is never predicted slower than the traced knobs.
+TEST_F(TunerTest, InvariantsHoldOnRandomPipelines) {
+  std::mt19937 rng(12345);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int instance = 0; instance < 200; ++instance) {
+    std::vector<Stage> stages;
+    const int n = 2 + static_cast<int>(unit(rng) * 8);
+    for (int i = 0; i < n; ++i) {
+      Stage s;
+      s.name = fmt::format("s{}", i);
+      s.op = "op";
+      s.parallelizable = unit(rng) < 0.6;
+      s.wall = unit(rng) < 0.2 ? 0 : std::pow(10, -5 + 3 * unit(rng));
+      s.cpu = s.wall * unit(rng);
+      s.bytes = std::pow(10, 3 + 4 * unit(rng));
+      s.deterministic = unit(rng) < 0.8;
+      s.async = unit(rng) < 0.3 || i + 1 == n;
+      s.buffer_size = s.async ? 1 + static_cast<int>(unit(rng) * 4) : 0;
+      s.parallelism = s.async && s.parallelizable && unit(rng) < 0.5 ? 2 : 1;
+      s.elements = 100 + static_cast<int64_t>(unit(rng) * 10000);
+      stages.push_back(s);
+    }
+    const double step = unit(rng) < 0.5 ? 0 : 0.001 + 0.02 * unit(rng);
+    Build(stages, step, unit(rng) < 0.7 ? analyzer::Verdict::kHighly : analyzer::Verdict::kNot,
+          1 + static_cast<int>(unit(rng) * 16));
+    TuneOptions options;
+    options.epochs = unit(rng) < 0.5 ? 1 : 5;
+    options.memory_bytes = static_cast<int64_t>(std::pow(10, 7 + 3 * unit(rng)));
+    Plan plan;
+    try {
+      plan = Tune(analysis_, pipeline_, options);
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("memory budget")) << instance;
+      continue;
+    }
+    SCOPED_TRACE(instance);
+    for (size_t i = 0; i < stages.size(); ++i) {
+      if (!stages[i].parallelizable) {
+        EXPECT_EQ(plan.knobs.stages[i].parallelism, 1);
+      }
+    }
+    if (plan.knobs.cache_after) {
+      for (size_t i = 0; i <= *plan.knobs.cache_after; ++i) EXPECT_TRUE(stages[i].deterministic);
+      EXPECT_GT(options.epochs, 1);
+    }
+    EXPECT_LE(MemoryOf(plan), static_cast<double>(*options.memory_bytes) * (1 + 1e-9));
+    ExpectPredictedByAnalyzer(plan);
+    EXPECT_GE(plan.predicted_outputs_per_s, plan.current_predicted_outputs_per_s * (1 - 2e-3))
+        << (plan.prediction.limits.empty() ? "" : plan.prediction.limits.front().why) << " mem "
+        << plan.memory_bytes;
+  }
+}
+
+TEST(ParseMemorySizeTest, AcceptsUnitsAndBytes) {
+  EXPECT_EQ(ParseMemorySize("512M"), 512LL * 1024 * 1024);
+  EXPECT_EQ(ParseMemorySize("4G"), 4LL * 1024 * 1024 * 1024);
+  EXPECT_EQ(ParseMemorySize("4GiB"), 4LL * 1024 * 1024 * 1024);
+  EXPECT_EQ(ParseMemorySize("1000000"), 1'000'000);
+  EXPECT_EQ(ParseMemorySize("64k"), 65536);
+  EXPECT_THROW(ParseMemorySize("lots"), Error);
+  EXPECT_THROW(ParseMemorySize("12X"), Error);
+  EXPECT_THROW(ParseMemorySize("-1G"), Error);
+}
+
+}  // namespace
+}  // namespace sluice::tuner
