@@ -19,4 +19,7 @@ Action AddAnalyzeCommand(CLI::App& app);
 // `sluice tune TRACE [--config PATH] [--cores N] [--memory SIZE] [-o tuned.json] [--json]`
 Action AddTuneCommand(CLI::App& app);
 
+// `sluice apply TUNED [--to CONFIG] [--dry-run]`
+Action AddApplyCommand(CLI::App& app);
+
 }  // namespace sluice::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add(sluice::cli::AddProfileCommand(app));
   add(sluice::cli::AddAnalyzeCommand(app));
   add(sluice::cli::AddTuneCommand(app));
+  add(sluice::cli::AddApplyCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
