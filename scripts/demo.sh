@@ -1,20 +1,49 @@
 #!/usr/bin/env bash
-# Set-up, then the main job on the bundled example: make the example dataset and run the
-# (deliberately misconfigured) image pipeline, then the same pipeline with two workers per stage.
+# Set-up, then the main job on the bundled example: make the dataset, profile the deliberately
+# misconfigured image pipeline, analyze it, tune it, apply the tuned settings to a copy of the
+# config, and run both to compare throughput.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
 BUILD_DIR=${BUILD_DIR:-build}
+SLUICE="$BUILD_DIR/bin/sluice"
+DEMO="$BUILD_DIR/demo"
+SECONDS_PER_RUN=${DEMO_SECONDS:-5}
+
 "$BUILD_DIR/bin/make_dataset" examples/data
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+# A copy of the example config, beside a link to the data so its relative pattern resolves.
+cp examples/image_pipeline.json "$DEMO/image_pipeline.json"
+ln -s "$(pwd)/examples/data" "$DEMO/data"
+CONFIG="$DEMO/image_pipeline.json"
+
+rate() {  # outputs/s of a run of the config
+  "$SLUICE" run "$1" --seconds "$SECONDS_PER_RUN" --epochs -1 --json |
+    sed -n 's/^ *"outputs_per_s": \([0-9.e+-]*\),*$/\1/p' | awk '{ printf "%.1f", $1 }'
+}
+
 echo
-echo "== examples/image_pipeline.json as shipped (every parallelism 1, no prefetch)"
-"$BUILD_DIR/bin/sluice" run examples/image_pipeline.json
+echo "== 1. the image pipeline as shipped (every parallelism 1, no prefetch)"
+BEFORE=$(rate "$CONFIG")
+echo "   ${BEFORE} batches/s"
+
 echo
-echo "== the same pipeline with two workers per parallel stage and a prefetch buffer"
-"$BUILD_DIR/bin/sluice" run examples/image_pipeline_2workers.json
+echo "== 2. sluice profile: trace it for ${SECONDS_PER_RUN} s (writes trace.json and tuned.json)"
+"$SLUICE" profile "$CONFIG" --seconds "$SECONDS_PER_RUN" --out "$DEMO/profile"
+
 echo
-echo "== sluice profile of the image pipeline as shipped (3 s): the trace for the analyzer"
-"$BUILD_DIR/bin/sluice" profile examples/image_pipeline.json --seconds 3 --out "$BUILD_DIR/demo-profile"
+echo "== 3. sluice analyze: is it input-bound, and what limits it?"
+"$SLUICE" analyze "$DEMO/profile/trace.json"
+
 echo
-echo "== sluice analyze: is the job input-bound, and what limits it?"
-"$BUILD_DIR/bin/sluice" analyze "$BUILD_DIR/demo-profile/trace.json"
+echo "== 4. sluice apply: write the tuned settings into the copy of the config"
+"$SLUICE" apply "$DEMO/profile/tuned.json" --to "$CONFIG"
+
+echo
+echo "== 5. the tuned pipeline"
+AFTER=$(rate "$CONFIG")
+echo "   ${AFTER} batches/s"
+echo
+echo "before: ${BEFORE} batches/s   after: ${AFTER} batches/s   ($(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2fx", a / b }'))"
+echo "trace: $DEMO/profile/trace.json   tuned config: $CONFIG (original: examples/image_pipeline.json)"

@@ -19,6 +19,10 @@ Action AddAnalyzeCommand(CLI::App& app);
 // `sluice tune TRACE [--config PATH] [--cores N] [--memory SIZE] [-o tuned.json] [--json]`
 Action AddTuneCommand(CLI::App& app);
 
+// After `sluice profile`: analyzes and tunes the trace, writes `tuned_path` and prints a short
+// summary. Problems are reported as warnings: the trace stays the profile's result.
+void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_path);
+
 // `sluice apply TUNED [--to CONFIG] [--dry-run]`
 Action AddApplyCommand(CLI::App& app);
 

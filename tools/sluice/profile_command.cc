@@ -100,6 +100,7 @@ int ProfileConfig(const ProfileOptions& opt) {
   pipe.reset();  // the tracer records its final counters
   tracer.Stop(r.interrupted ? "signal SIGINT" : r.ended ? "completed" : "window elapsed");
   PrintSummary(tracer.Current(), topt.trace_path);
+  TuneAfterProfile(topt.trace_path.string(), (fs::path(opt.out) / "tuned.json").string());
   return 0;
 }
 
@@ -224,6 +225,7 @@ int ProfileCommand(const ProfileOptions& opt) {
     fmt::print(stderr, "sluice: the job {}\n", Describe(status));
   }
   PrintSummary(t, trace_path);
+  if (rc == 0) TuneAfterProfile(trace_path.string(), (out / "tuned.json").string());
   return rc;
 }
 

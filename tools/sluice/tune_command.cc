@@ -131,6 +131,38 @@ int Tune(const TuneCommandOptions& opt) {
 
 }  // namespace
 
+void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_path) {
+  try {
+    TuneCommandOptions opt;
+    opt.trace = trace_path;
+    const trace::Trace t = trace::ReadTrace(trace_path);
+    analyzer::AnalyzeOptions aopt;
+    aopt.origin = trace_path;
+    const analyzer::Analysis a = analyzer::Analyze(t, aopt);
+    const trace::PipelineTrace* pipeline = nullptr;
+    for (const trace::PipelineTrace& p : t.pipelines) {
+      if (p.name == a.pipeline) pipeline = &p;
+    }
+    if (pipeline == nullptr) return;
+    const config::Document doc = LoadConfig(opt, *pipeline);
+    tuner::TuneOptions topt;
+    topt.epochs = doc.epochs();
+    topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
+    const tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
+    const config::Document tuned = tuner::ApplyPlan(plan, doc);
+    tuned.Save(tuned_path, fs::path(tuned_path + ".bak"));
+    const std::string unit = plan.output_noun == "batch" ? "batches/s" : "outputs/s";
+    fmt::print("bottleneck: {}\n", a.limits.empty() ? "none found" : a.Bottleneck().why);
+    fmt::print("tuned: {} {} now, {} predicted with {} change{} ({}x)\n",
+               Fig(plan.current_outputs_per_s), unit, Fig(plan.predicted_outputs_per_s),
+               plan.changes.size(), plan.changes.size() == 1 ? "" : "s", Fig(plan.speedup));
+    fmt::print("wrote {}: see the plan with `sluice tune {}`, apply it with `sluice apply {}`\n",
+               tuned_path, trace_path, tuned_path);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sluice: no tuned config: {}\n", e.what());
+  }
+}
+
 Action AddTuneCommand(CLI::App& app) {
   auto opt = std::make_shared<TuneCommandOptions>();
   CLI::App* sub = app.add_subcommand(
