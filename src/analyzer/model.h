@@ -2,6 +2,8 @@
 // knobs): which stages share a thread, each thread's capacity, and the ranked limits.
 #pragma once
 
+#include "sluice/common/figures.h"
+
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -35,11 +37,12 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
                                  const std::vector<double>& wall, double step);
 
 // Formatting for the sentences: "243", "4.1 ms", "8.4 MB", "'a', 'b' and 'c'".
-std::string Num(double value);
-std::string Duration(double seconds);
-std::string Bytes(double bytes);
-std::string Percent(double fraction);
-std::string Quoted(const std::vector<std::string>& names);
-std::string Plural(const std::string& noun);
+// Sentences use the project's one way of writing numbers (sluice/common/figures.h).
+using ::sluice::Bytes;
+using ::sluice::Duration;
+using ::sluice::Num;
+using ::sluice::Percent;
+using ::sluice::Plural;
+using ::sluice::Quoted;
 
 }  // namespace sluice::analyzer::internal

@@ -39,6 +39,7 @@
 #include <fmt/format.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/figures.h"
 #include "sluice/tuner/tuner.h"
 
 namespace sluice::tuner {
@@ -58,41 +59,10 @@ constexpr int kMaxBuffer = 64;
 
 // ---- Formatting for the sentences ----
 
-std::string Num(double v) {
-  if (!std::isfinite(v)) return "unbounded";
-  const double a = std::abs(v);
-  std::string s = a == 0     ? "0"
-                  : a >= 100 ? fmt::format("{:.0f}", v)
-                  : a >= 10  ? fmt::format("{:.1f}", v)
-                  : a >= 1   ? fmt::format("{:.2f}", v)
-                             : fmt::format("{:.3g}", v);
-  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  return s;
-}
-
-std::string Duration(double seconds) {
-  const double a = std::abs(seconds);
-  if (a == 0) return "0 ms";
-  if (a >= 1) return Num(seconds) + " s";
-  if (a >= 1e-3) return Num(seconds * 1e3) + " ms";
-  return Num(seconds * 1e6) + " µs";
-}
-
-std::string Bytes(double bytes) {
-  const double a = std::abs(bytes);
-  if (a >= 1e9) return Num(bytes / 1e9) + " GB";
-  if (a >= 1e6) return Num(bytes / 1e6) + " MB";
-  if (a >= 1e3) return Num(bytes / 1e3) + " kB";
-  return Num(bytes) + " B";
-}
-
-std::string Plural(const std::string& noun) {
-  if (noun.ends_with("ch") || noun.ends_with("s")) return noun + "es";
-  return noun + "s";
-}
+using ::sluice::Bytes;
+using ::sluice::Duration;
+using ::sluice::Num;
+using ::sluice::Plural;
 
 // ---- GLPK ----
 

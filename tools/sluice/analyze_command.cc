@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sluice/analyzer/analysis.h"
+#include "sluice/common/figures.h"
 #include "sluice/trace/io.h"
 #include "tools/sluice/commands.h"
 
@@ -22,20 +23,8 @@ struct AnalyzeCommandOptions {
 };
 
 // Three significant figures, without trailing zeros: "243", "4.1", "0.0123".
-std::string Fig(double v) {
-  if (v == 0) return "0";
-  std::string s = v >= 100  ? fmt::format("{:.0f}", v)
-                  : v >= 10 ? fmt::format("{:.1f}", v)
-                  : v >= 1  ? fmt::format("{:.2f}", v)
-                            : fmt::format("{:.3g}", v);
-  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  return s;
-}
 
-std::string Ms(double seconds) { return Fig(seconds * 1e3); }
+std::string Ms(double seconds) { return Num(seconds * 1e3); }
 
 void PrintText(const analyzer::Analysis& a) {
   const std::string unit = a.output_noun == "batch" ? "batches/s" : "outputs/s";
@@ -44,11 +33,11 @@ void PrintText(const analyzer::Analysis& a) {
              a.outputs, a.output_noun == "batch" ? "batches" : "outputs");
   const double error =
       a.measured_outputs_per_s > 0 ? a.predicted_outputs_per_s / a.measured_outputs_per_s - 1 : 0.0;
-  fmt::print("  measured  {} {}\n", Fig(a.measured_outputs_per_s), unit);
+  fmt::print("  measured  {} {}\n", Num(a.measured_outputs_per_s), unit);
   fmt::print("  predicted {} {} (the model's bound at these settings; {:+.1f}% from measured)\n\n",
-             Fig(a.predicted_outputs_per_s), unit, 100 * error);
+             Num(a.predicted_outputs_per_s), unit, 100 * error);
   fmt::print("verdict: {} input-bound ({}% of the window waiting in Next())\n",
-             analyzer::ToString(a.input_bound.verdict), Fig(100 * a.input_bound.wait_fraction));
+             analyzer::ToString(a.input_bound.verdict), Num(100 * a.input_bound.wait_fraction));
   fmt::print("  {}\n", a.input_bound.why);
   if (a.gpu_idle_fraction) {
     fmt::print("  the GPU was idle {:.0f}% of the window\n", 100 * *a.gpu_idle_fraction);
@@ -58,7 +47,7 @@ void PrintText(const analyzer::Analysis& a) {
              b.stage.empty() ? "" : fmt::format(" '{}'", b.stage), b.why);
   fmt::print("\nlimits ({}, lowest first):\n", unit);
   for (const analyzer::Limit& l : a.limits) {
-    fmt::print("  {:>10}  {:<8} {:<16} {}\n", Fig(l.outputs_per_s), analyzer::ToString(l.kind),
+    fmt::print("  {:>10}  {:<8} {:<16} {}\n", Num(l.outputs_per_s), analyzer::ToString(l.kind),
                l.stage.substr(0, 16), l.why);
   }
   fmt::print("\nstages (per {}: D = CPU, W = wall time; U = utilization of its threads):\n",
@@ -68,31 +57,31 @@ void PrintText(const analyzer::Analysis& a) {
   for (const analyzer::StageAnalysis& s : a.stages) {
     fmt::print("  {:<16} {:<18} {:>4} {:>4} {:>7} {:>9} {:>9} {:>9} {:>4.0f}% {:>10}  {}\n",
                s.name.substr(0, 16), s.op.substr(0, 18), s.parallelism, s.buffer_size,
-               Fig(s.visit_ratio), Ms(s.cpu_demand), Ms(s.wall_demand), Ms(s.service_seconds),
+               Num(s.visit_ratio), Ms(s.cpu_demand), Ms(s.wall_demand), Ms(s.service_seconds),
                100 * s.utilization,
-               s.capacity_outputs_per_s > 0 ? Fig(s.capacity_outputs_per_s) : "-", s.runs_on);
+               s.capacity_outputs_per_s > 0 ? Num(s.capacity_outputs_per_s) : "-", s.runs_on);
   }
   fmt::print("\nresources: {} cores{}{}; the process uses {} ms of CPU per {} outside the stages\n",
-             Fig(a.cores), a.cores_overridden ? " (--cores)" : "",
+             Num(a.cores), a.cores_overridden ? " (--cores)" : "",
              a.host_other_cores >= 0.25
-                 ? fmt::format(" (other processes used {})", Fig(a.host_other_cores))
+                 ? fmt::format(" (other processes used {})", Num(a.host_other_cores))
                  : "",
              Ms(a.other_cpu_demand), a.output_noun);
   if (a.consumer_outputs_per_s > 0) {
     fmt::print("consumer: {} ms per {} between Next() calls (at most {} {})\n",
-               Ms(a.consumer_step_seconds), a.output_noun, Fig(a.consumer_outputs_per_s), unit);
+               Ms(a.consumer_step_seconds), a.output_noun, Num(a.consumer_outputs_per_s), unit);
   }
   if (a.cores_to_saturate_consumer) {
     fmt::print(
         "cores the pipeline's CPU work needs to keep pace with the consumer ({} ms per {}): "
         "{}\n",
-        Ms(a.consumer_step_seconds), a.output_noun, Fig(*a.cores_to_saturate_consumer));
+        Ms(a.consumer_step_seconds), a.output_noun, Num(*a.cores_to_saturate_consumer));
   }
   if (a.disk_bytes_per_output > 0) {
-    fmt::print("disk: {} MB per {} ({}){}\n", Fig(a.disk_bytes_per_output / 1e6), a.output_noun,
+    fmt::print("disk: {} MB per {} ({}){}\n", Num(a.disk_bytes_per_output / 1e6), a.output_noun,
                a.disk_bytes_source,
                a.disk_mb_per_s > 0
-                   ? fmt::format("; {} reads {} MB/s", a.disk_device, Fig(a.disk_mb_per_s))
+                   ? fmt::format("; {} reads {} MB/s", a.disk_device, Num(a.disk_mb_per_s))
                    : "");
   }
   if (a.confidence.ok) {
@@ -102,7 +91,7 @@ void PrintText(const analyzer::Analysis& a) {
   } else {
     fmt::print("\nconfidence: LOW: {}; {}\n", a.confidence.reason,
                a.confidence.more_seconds > 0
-                   ? fmt::format("profile about {} more seconds", Fig(a.confidence.more_seconds))
+                   ? fmt::format("profile about {} more seconds", Num(a.confidence.more_seconds))
                    : fmt::format("the mean rate is already known to {:.1f}%, but the rate itself "
                                  "swings: look for periodic work in the job",
                                  100 * a.confidence.rate_stderr));

@@ -11,6 +11,7 @@
 
 #include "sluice/analyzer/analysis.h"
 #include "sluice/common/error.h"
+#include "sluice/common/figures.h"
 #include "sluice/config/document.h"
 #include "sluice/trace/io.h"
 #include "sluice/tuner/tuner.h"
@@ -30,19 +31,6 @@ struct TuneCommandOptions {
   std::string out;
   bool json = false;
 };
-
-std::string Fig(double v) {
-  if (v == 0) return "0";
-  std::string s = v >= 100  ? fmt::format("{:.0f}", v)
-                  : v >= 10 ? fmt::format("{:.1f}", v)
-                  : v >= 1  ? fmt::format("{:.2f}", v)
-                            : fmt::format("{:.3g}", v);
-  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  return s;
-}
 
 // The config the trace was taken with: --config, else the path the trace names (as written,
 // then beside the trace), else the config text the trace carries.
@@ -65,16 +53,16 @@ config::Document LoadConfig(const TuneCommandOptions& opt, const trace::Pipeline
 void PrintText(const tuner::Plan& plan, const std::string& written) {
   const std::string unit = plan.output_noun == "batch" ? "batches/s" : "outputs/s";
   fmt::print("pipeline '{}': tuned for {} cores and {} MB of buffers and cache\n", plan.pipeline,
-             Fig(plan.cores), Fig(plan.memory_budget_bytes / 1e6));
+             Num(plan.cores), Num(plan.memory_budget_bytes / 1e6));
   fmt::print("  now       {} {} measured ({} predicted at the traced knobs)\n",
-             Fig(plan.current_outputs_per_s), unit, Fig(plan.current_predicted_outputs_per_s));
-  fmt::print("  predicted {} {} with the changes below ({}x)\n", Fig(plan.predicted_outputs_per_s),
-             unit, Fig(plan.speedup));
+             Num(plan.current_outputs_per_s), unit, Num(plan.current_predicted_outputs_per_s));
+  fmt::print("  predicted {} {} with the changes below ({}x)\n", Num(plan.predicted_outputs_per_s),
+             unit, Num(plan.speedup));
   if (!plan.prediction.limits.empty()) {
     fmt::print("  then limited by: {}\n", plan.prediction.limits.front().why);
   }
   fmt::print("  {} worker thread{}, {} MB in queues, workers and cache\n\n", plan.threads,
-             plan.threads == 1 ? "" : "s", Fig(plan.memory_bytes / 1e6));
+             plan.threads == 1 ? "" : "s", Num(plan.memory_bytes / 1e6));
   if (plan.changes.empty()) {
     fmt::print("no change: the traced knobs are already the best the model finds\n");
   } else {
@@ -154,8 +142,8 @@ void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_pa
     const std::string unit = plan.output_noun == "batch" ? "batches/s" : "outputs/s";
     fmt::print("bottleneck: {}\n", a.limits.empty() ? "none found" : a.Bottleneck().why);
     fmt::print("tuned: {} {} now, {} predicted with {} change{} ({}x)\n",
-               Fig(plan.current_outputs_per_s), unit, Fig(plan.predicted_outputs_per_s),
-               plan.changes.size(), plan.changes.size() == 1 ? "" : "s", Fig(plan.speedup));
+               Num(plan.current_outputs_per_s), unit, Num(plan.predicted_outputs_per_s),
+               plan.changes.size(), plan.changes.size() == 1 ? "" : "s", Num(plan.speedup));
     fmt::print("wrote {}: see the plan with `sluice tune {}`, apply it with `sluice apply {}`\n",
                tuned_path, trace_path, tuned_path);
   } catch (const std::exception& e) {
