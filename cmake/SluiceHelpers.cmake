@@ -53,6 +53,7 @@ function(sluice_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main sluice::default_settings)
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})  # tests/common helpers
   target_compile_definitions(${T_NAME} PRIVATE SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                                SLUICE_BINARY_DIR="${PROJECT_BINARY_DIR}")
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "sluice/common/error.h"
+#include "tests/common/dir_entries.h"
 
 namespace sluice::config {
 namespace {
@@ -383,14 +384,7 @@ class DocumentFileTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::vector<std::string> DirEntries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::vector<std::string> DirEntries() const { return sluice::test_util::SortedEntries(dir_); }
 
   std::filesystem::path dir_;
 };

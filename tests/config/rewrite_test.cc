@@ -17,6 +17,7 @@
 
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
+#include "tests/common/dir_entries.h"
 
 namespace sluice::config {
 namespace {
@@ -311,14 +312,7 @@ class RewriteFileTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::vector<std::string> DirEntries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::vector<std::string> DirEntries() const { return sluice::test_util::SortedEntries(dir_); }
 
   std::filesystem::path dir_;
 };

@@ -28,6 +28,7 @@
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/op.h"
+#include "tests/common/dir_entries.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -207,14 +208,7 @@ class PipelineTest : public ::testing::Test {
     std::ofstream(dir_ / name, std::ios::binary) << contents;
   }
 
-  std::vector<std::string> DirEntries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::vector<std::string> DirEntries() const { return sluice::test_util::SortedEntries(dir_); }
 
   std::filesystem::path dir_;
   int tasks_before_ = 0;
