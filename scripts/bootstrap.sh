@@ -10,6 +10,8 @@ PACKAGES=(
   nlohmann-json3-dev libeigen3-dev libfmt-dev libglpk-dev libclang-dev
   libturbojpeg0-dev libstb-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libxml2-dev chromium
+  clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 
 missing=()

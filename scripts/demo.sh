@@ -29,7 +29,7 @@ BEFORE=$(rate "$CONFIG")
 echo "   ${BEFORE} batches/s"
 
 echo
-echo "== 2. sluice profile: trace it for ${SECONDS_PER_RUN} s (writes trace.json and tuned.json)"
+echo "== 2. sluice profile: trace it for ${SECONDS_PER_RUN} s (writes trace.json, tuned.json and report.html)"
 "$SLUICE" profile "$CONFIG" --seconds "$SECONDS_PER_RUN" --out "$DEMO/profile"
 
 echo
@@ -47,3 +47,4 @@ echo "   ${AFTER} batches/s"
 echo
 echo "before: ${BEFORE} batches/s   after: ${AFTER} batches/s   ($(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2fx", a / b }'))"
 echo "trace: $DEMO/profile/trace.json   tuned config: $CONFIG (original: examples/image_pipeline.json)"
+echo "report: $DEMO/profile/report.html (open it in a browser)"

@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -114,7 +117,9 @@ class Iter {
   virtual bool Next(Element* out) = 0;
   virtual void Start() {}
   virtual void Cancel() {}
-  virtual void Join() {}
+  // Waits until `deadline_ns` (MonotonicNanos) for the iterator's threads; false when some are
+  // still running then (they are detached and the iterator must be kept alive).
+  virtual bool Join(int64_t /*deadline_ns*/) { return true; }
 };
 
 // The view of an upstream iterator a stage pulls through: counts inputs and time blocked.
@@ -252,8 +257,17 @@ class PipelineImpl {
 
   bool Next(Element* out);
   void StartEpoch();
-  void TearDownChain();
+  // Cancels and joins the current chain. When a thread outlives `deadline_ns`, the chain is kept
+  // (never destroyed) and its stage named in stuck_stages_.
+  void TearDownChain(int64_t deadline_ns = std::numeric_limits<int64_t>::max());
   void Stop();
+  // True once a thread was left running: the pipeline's state must then never be destroyed.
+  bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
+  std::vector<std::string> StuckStages() const {
+    std::lock_guard lock(stuck_mu_);
+    return stuck_stages_;
+  }
+  void NoteStuck(const std::string& stage, int threads);
   PipelineSnapshot Snapshot() const;
 
   std::string name;
@@ -262,6 +276,7 @@ class PipelineImpl {
   std::string config_text;
   std::vector<std::unique_ptr<Stage>> stages;
   int64_t epochs = 1;
+  int64_t stop_timeout_ns = 5'000'000'000;
   std::atomic<int> running_threads{0};
 
   // Consumer counters: written by the consumer thread, read by snapshots.
@@ -279,10 +294,14 @@ class PipelineImpl {
   std::atomic<bool> stopping_{false};
   std::mutex chain_mu_;                       // guards chain_ against Cancel from other threads
   std::vector<std::unique_ptr<Iter>> chain_;  // per-epoch iterators, source first
-  std::mutex consumer_mu_;                    // held by Next for its whole call, and by Stop
+  std::timed_mutex consumer_mu_;              // held by Next for its whole call, and by Stop
   bool started_ = false;                      // guarded by consumer_mu_
   bool consumer_runs_stages_ = false;         // guarded by consumer_mu_; the last stage is inline
   bool epoch_had_output_ = false;             // guarded by consumer_mu_
+  std::atomic<bool> abandoned_{false};
+  mutable std::mutex stuck_mu_;
+  std::vector<std::string> stuck_stages_;           // guarded by stuck_mu_
+  std::vector<std::unique_ptr<Iter>> kept_chains_;  // guarded by stuck_mu_; never destroyed
 };
 
 namespace {
@@ -299,11 +318,12 @@ class AsyncIter final : public Iter {
         ordered_(s.deterministic && s.parallelism > 1) {}
   ~AsyncIter() override {
     Cancel();
-    Join();
+    Join(std::numeric_limits<int64_t>::max());
   }
 
   void Start() override {
     live_workers_ = s_.parallelism;
+    exited_.assign(static_cast<size_t>(s_.parallelism), false);
     for (int w = 0; w < s_.parallelism; ++w) {
       threads_.emplace_back([this, w] { Run(w); });
     }
@@ -320,11 +340,30 @@ class AsyncIter final : public Iter {
     std::lock_guard lock(order_mu_);
     order_cv_.notify_all();
   }
-  void Join() override {
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
+  bool Join(int64_t deadline_ns) override {
+    std::unique_lock lock(exit_mu_);
+    const auto all_left = [&] {
+      return std::all_of(exited_.begin(), exited_.end(), [](bool e) { return e; });
+    };
+    while (!all_left()) {
+      const int64_t now = MonotonicNanos();
+      if (now >= deadline_ns) break;
+      exit_cv_.wait_for(
+          lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
     }
-    threads_.clear();
+    int stuck = 0;
+    for (size_t w = 0; w < threads_.size(); ++w) {
+      if (!threads_[w].joinable()) continue;
+      if (exited_[w]) {
+        threads_[w].join();  // it has left Run(): returns at once
+      } else {
+        threads_[w].detach();  // still inside the op; this iterator is then kept forever
+        ++stuck;
+      }
+    }
+    lock.unlock();
+    if (stuck > 0) p_.NoteStuck(s_.name, stuck);
+    return stuck == 0;
   }
 
  private:
@@ -347,6 +386,9 @@ class AsyncIter final : public Iter {
     if (--live_workers_ == 0) queue_.Close();
     s_.workers[w]->tid.store(0, std::memory_order_relaxed);
     p_.running_threads.fetch_sub(1);
+    std::lock_guard lock(exit_mu_);
+    exited_[static_cast<size_t>(w)] = true;
+    exit_cv_.notify_all();
   }
 
   // The pipeline stops, or this epoch's chain is torn down (a downstream stream op ended the
@@ -440,6 +482,10 @@ class AsyncIter final : public Iter {
   std::mutex order_mu_;
   std::condition_variable order_cv_;
   uint64_t next_emit_ = 0;  // guarded by order_mu_
+
+  std::mutex exit_mu_;
+  std::condition_variable exit_cv_;
+  std::vector<bool> exited_;  // guarded by exit_mu_: worker w has left Run()
 };
 
 }  // namespace
@@ -481,14 +527,22 @@ void PipelineImpl::StartEpoch() {
   for (auto& it : chain_) it->Start();
 }
 
-void PipelineImpl::TearDownChain() {
+void PipelineImpl::TearDownChain(int64_t deadline_ns) {
   std::vector<std::unique_ptr<Iter>> chain;
   {
     std::lock_guard lock(chain_mu_);
     chain.swap(chain_);
   }
   for (auto& it : chain) it->Cancel();
-  for (auto& it : chain) it->Join();
+  bool joined = true;
+  for (auto& it : chain) joined = it->Join(deadline_ns) && joined;
+  if (!joined) {
+    // A detached worker may still use any iterator of the chain (its upstream, its queue) and
+    // the stages: keep them all. The memory is lost; a use after free would be worse.
+    std::lock_guard lock(stuck_mu_);
+    for (auto& it : chain) kept_chains_.push_back(std::move(it));
+    return;
+  }
   // Destroy consumer-side iterators last-first: downstream ones point at upstream ones.
   while (!chain.empty()) chain.pop_back();
 }
@@ -549,10 +603,33 @@ bool PipelineImpl::Next(Element* out) {
   return ok;
 }
 
+void PipelineImpl::NoteStuck(const std::string& stage, int threads) {
+  abandoned_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(stuck_mu_);
+    stuck_stages_.push_back(stage);
+  }
+  const std::string who =
+      stage == "consumer" ? "the thread calling Next() is still inside an inline stage's op"
+                          : fmt::format("stage '{}' still has {} thread(s) inside its op", stage,
+                                        threads);
+  std::fprintf(stderr,
+               "sluice: pipeline '%s': %s %.1f s after stop; left running, and the pipeline's "
+               "memory is kept for it\n",
+               name.c_str(), who.c_str(), stop_timeout_ns * 1e-9);
+}
+
 void PipelineImpl::Stop() {
   CancelChain();  // wakes a consumer blocked in Next, which then returns false
-  std::lock_guard consumer(consumer_mu_);
-  TearDownChain();
+  const int64_t deadline = MonotonicNanos() + stop_timeout_ns;
+  std::unique_lock consumer(consumer_mu_, std::defer_lock);
+  if (!consumer.try_lock_for(std::chrono::nanoseconds(stop_timeout_ns))) {
+    // The consumer's thread is inside Next(), in an inline stage's op: it will see the stop when
+    // the op returns. The chain it runs is kept (the destructor keeps this whole object).
+    NoteStuck("consumer", 1);
+    return;
+  }
+  TearDownChain(deadline);
 }
 
 PipelineSnapshot PipelineImpl::Snapshot() const {
@@ -608,6 +685,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
   auto impl = std::make_unique<PipelineImpl>();
   impl->name = config.name();
   impl->epochs = options.epochs.value_or(config.epochs());
+  impl->stop_timeout_ns = static_cast<int64_t>(std::max(0.0, options.stop_timeout_seconds) * 1e9);
   const std::string file = config.origin().string();
   const auto& specs = config.stages();
   for (const config::StageSpec& spec : specs) {
@@ -693,6 +771,13 @@ Pipeline::Pipeline(std::unique_ptr<PipelineImpl> impl) : impl_(std::move(impl)) 
 Pipeline::~Pipeline() {
   impl_->Stop();
   internal::UnregisterPipeline(*this, impl_->Snapshot());
+  if (impl_->abandoned()) {
+    // Threads left running by Stop() still use the stages and iterators: never free them.
+    static std::mutex kept_mu;
+    static auto* kept = new std::vector<std::unique_ptr<PipelineImpl>>();  // reachable, no leak
+    std::lock_guard lock(kept_mu);
+    kept->push_back(std::move(impl_));
+  }
 }
 
 bool Pipeline::Next(Element* out) { return impl_->Next(out); }
@@ -700,6 +785,7 @@ void Pipeline::Stop() { impl_->Stop(); }
 PipelineSnapshot Pipeline::Snapshot() const { return impl_->Snapshot(); }
 const std::string& Pipeline::name() const { return impl_->name; }
 int Pipeline::RunningThreads() const { return impl_->running_threads.load(); }
+std::vector<std::string> Pipeline::StuckStages() const { return impl_->StuckStages(); }
 uint64_t Pipeline::id() const { return impl_->id; }
 const std::string& Pipeline::config_path() const { return impl_->config_path; }
 const std::string& Pipeline::config_text() const { return impl_->config_text; }

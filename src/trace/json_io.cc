@@ -282,6 +282,10 @@ class Reader {
     Get(v, path, "duration", job.duration);
     Get(v, path, "cut_short", job.cut_short);
     Get(v, path, "end_reason", job.end_reason);
+    if (const J* code = Find(v, "exit_code"); code != nullptr && !code->is_null()) {
+      job.exit_code = static_cast<int>(Integer(*code, path.Key("exit_code"), 0, 255));
+    }
+    Get(v, path, "exit_signal", job.exit_signal);
   }
 
   void ReadSeries(const J& v, const Path& path, Series& series) {
@@ -432,13 +436,17 @@ class Reader {
             static_cast<int>(Integer((*tids)[w], at.Index(w), 0, std::numeric_limits<int>::max())));
       }
     }
-    if (const J* busy = Find(v, "worker_busy_seconds")) {
-      const Path at = path.Key("worker_busy_seconds");
-      ExpectArray(*busy, at, kMaxWorkers, "workers");
-      if (!s.worker_tids.empty() && s.worker_tids.size() != busy->size()) {
-        FailAt(at, fmt::format("has {} workers but worker_tids has {}", busy->size(),
-                               s.worker_tids.size()));
-      }
+    const J* busy = Find(v, "worker_busy_seconds");
+    const Path at = path.Key("worker_busy_seconds");
+    if (busy != nullptr) ExpectArray(*busy, at, kMaxWorkers, "workers");
+    // One entry per worker in both, a missing key counting as none (the writer writes `[]`, which
+    // must read back the same; found by fuzz/trace_fuzz).
+    const size_t workers = busy != nullptr ? busy->size() : 0;
+    if (!s.worker_tids.empty() && s.worker_tids.size() != workers) {
+      FailAt(at,
+             fmt::format("has {} workers but worker_tids has {}", workers, s.worker_tids.size()));
+    }
+    if (busy != nullptr) {
       s.worker_busy_seconds.resize(busy->size());
       for (size_t w = 0; w < busy->size(); ++w) {
         ReadColumn((*busy)[w], at.Index(w), expected, s.worker_busy_seconds[w], 0);
@@ -687,7 +695,10 @@ OrderedJson Document(const Trace& trace) {
                        {"start_unix", trace.job.start_unix},
                        {"duration", trace.job.duration},
                        {"cut_short", trace.job.cut_short},
-                       {"end_reason", trace.job.end_reason}}},
+                       {"end_reason", trace.job.end_reason},
+                       {"exit_code", trace.job.exit_code ? OrderedJson(*trace.job.exit_code)
+                                                         : OrderedJson(nullptr)},
+                       {"exit_signal", trace.job.exit_signal}}},
                      {"pipelines", std::move(pipelines)},
                      {"series",
                       {{"t", s.t},

@@ -101,6 +101,12 @@ TEST(DocumentErrorTest, EmptyText) {
             "input; expected '[', '{', or a literal");
 }
 
+// Found by fuzz/config_fuzz: nlohmann reports a number overflow as out_of_range, not parse_error.
+TEST(DocumentErrorTest, NumberTooLargeForADoubleIsASyntaxError) {
+  EXPECT_EQ(ParseError(R"({"epochs": 1e3080, "stages": []})"),
+            "cfg/p.json: invalid JSON: number overflow parsing '1e3080'");
+}
+
 TEST(DocumentErrorTest, TopLevelNotAnObject) {
   const std::string expected =
       "cfg/p.json: expected a JSON object with a \"stages\" array at the top level";

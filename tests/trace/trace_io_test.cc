@@ -134,6 +134,7 @@ Trace MakeTrace(size_t samples = 50) {
   trace.job.duration = 0.1 * static_cast<double>(samples - 1);
   trace.job.cut_short = true;
   trace.job.end_reason = "signal SIGTERM";
+  trace.job.exit_signal = "SIGTERM";
   for (size_t i = 0; i < samples; ++i) {
     const double x = static_cast<double>(i);
     trace.series.t.push_back(0.1 * x + 1e-6 * std::cos(x) + 1e-6);
@@ -198,6 +199,8 @@ void ExpectSameTrace(const Trace& a, const Trace& b) {
   EXPECT_EQ(a.job.duration, b.job.duration);
   EXPECT_EQ(a.job.cut_short, b.job.cut_short);
   EXPECT_EQ(a.job.end_reason, b.job.end_reason);
+  EXPECT_EQ(a.job.exit_code, b.job.exit_code);
+  EXPECT_EQ(a.job.exit_signal, b.job.exit_signal);
   ASSERT_EQ(a.pipelines.size(), b.pipelines.size());
   for (size_t i = 0; i < a.pipelines.size(); ++i) {
     SCOPED_TRACE("pipeline " + std::to_string(i));
@@ -703,6 +706,23 @@ TEST(TraceParseTest, RejectsAbsurdCounts) {
   for (int i = 0; i < 10'001; ++i) doc["pipelines"].push_back(Json::object());
   EXPECT_EQ(DocError(doc),
             "t.json: pipelines: 10001 pipelines, more than the 10000 a trace may have");
+}
+
+// Found by fuzz/trace_fuzz: worker_tids without worker_busy_seconds was read, then written with
+// `"worker_busy_seconds": []`, which the reader rejected; both now mean the same and are rejected.
+TEST(TraceParseTest, WorkerTidsNeedABusyColumnEach) {
+  Json doc = TraceDocument();
+  Json& stage = doc["pipelines"][0]["series"]["stages"][1];
+  const size_t workers = stage["worker_tids"].size();
+  ASSERT_GT(workers, 0u);
+  const std::string message =
+      "t.json: pipelines[0].series.stages[1].worker_busy_seconds: has 0 workers but worker_tids "
+      "has " +
+      std::to_string(workers);
+  stage.erase("worker_busy_seconds");
+  EXPECT_EQ(DocError(doc), message);
+  stage["worker_busy_seconds"] = Json::array();
+  EXPECT_EQ(DocError(doc), message);
 }
 
 TEST(TraceParseTest, RejectsNumbersOutOfRange) {

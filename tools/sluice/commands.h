@@ -26,4 +26,15 @@ void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_pa
 // `sluice apply TUNED [--to CONFIG] [--dry-run]`
 Action AddApplyCommand(CLI::App& app);
 
+// `sluice report TRACE [--baseline TRACE] [-o report.html] [--pipeline NAME] [--cores N]
+// [--memory SIZE]`
+Action AddReportCommand(CLI::App& app);
+
+// `sluice inspect [-p BUILD_DIR] FILES... [--json] [-o ops.json]`
+Action AddInspectCommand(CLI::App& app);
+
+// After `sluice profile`: writes the HTML report of the trace to `report_path` and prints its
+// path. Problems are reported as warnings: the trace stays the profile's result.
+void ReportAfterProfile(const std::string& trace_path, const std::string& report_path);
+
 }  // namespace sluice::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   add(sluice::cli::AddAnalyzeCommand(app));
   add(sluice::cli::AddTuneCommand(app));
   add(sluice::cli::AddApplyCommand(app));
+  add(sluice::cli::AddReportCommand(app));
+  add(sluice::cli::AddInspectCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

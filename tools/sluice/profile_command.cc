@@ -1,5 +1,5 @@
 // `sluice profile`: traces a job (a command, or a pipeline config run in-process) for a while and
-// writes DIR/trace.json.
+// writes DIR/trace.json (then DIR/tuned.json and DIR/report.html).
 //
 //   sluice profile [--seconds N] [--out DIR] [--keep-running] -- CMD ARGS...
 //   sluice profile CONFIG [--seconds N] [--consumer-ms X] [--out DIR]
@@ -101,6 +101,7 @@ int ProfileConfig(const ProfileOptions& opt) {
   tracer.Stop(r.interrupted ? "signal SIGINT" : r.ended ? "completed" : "window elapsed");
   PrintSummary(tracer.Current(), topt.trace_path);
   TuneAfterProfile(topt.trace_path.string(), (fs::path(opt.out) / "tuned.json").string());
+  ReportAfterProfile(topt.trace_path.string(), (fs::path(opt.out) / "report.html").string());
   return 0;
 }
 
@@ -149,7 +150,7 @@ int ProfileCommand(const ProfileOptions& opt) {
   const bool tty = ::isatty(STDERR_FILENO);
   std::string pending, done_reason;
   int status = 0;
-  bool exited = false, stop_sent = false, kill_sent = false;
+  bool exited = false, stop_sent = false, kill_sent = false, tracer_heard = false;
   int64_t stop_at = 0;
   const int64_t start = MonotonicNanos();
   // If the tracer never reports the end (it was never loaded), stop waiting after the window.
@@ -167,6 +168,7 @@ int ProfileCommand(const ProfileOptions& opt) {
         std::istringstream f(line);
         std::string kind;
         f >> kind;
+        tracer_heard = true;
         if (kind == "progress" && tty) {
           double t = 0, rate = 0;
           int64_t outputs = 0;
@@ -199,6 +201,10 @@ int ProfileCommand(const ProfileOptions& opt) {
   std::signal(SIGINT, previous_int);
   if (tty) fmt::print(stderr, "\r\033[K");
 
+  if (!fs::exists(trace_path) && tracer_heard) {
+    Fail("the job's tracer ran but could not write {} (its message is above); the job {}",
+         trace_path.string(), exited ? Describe(status) : "is still running");
+  }
   if (!fs::exists(trace_path)) {
     Fail(
         "no sluice pipeline was traced: '{}' {} before creating one (after {:.1f} s). sluice "
@@ -212,11 +218,22 @@ int ProfileCommand(const ProfileOptions& opt) {
   int rc = 0;
   const bool we_stopped = stop_sent && WIFSIGNALED(status) &&
                           (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL);
+  if (exited) {
+    // How the job ended goes into the trace, for the report and for scripts.
+    if (WIFEXITED(status)) t.job.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+      const char* abbrev = sigabbrev_np(WTERMSIG(status));
+      t.job.exit_signal =
+          abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("{}", WTERMSIG(status));
+    }
+  }
   if (exited && !we_stopped && done_reason.empty()) {
     // The job died before its tracer could finish: keep what was flushed, and say so.
     t.job.cut_short = true;
     t.job.end_reason = fmt::format("job {}", Describe(status));
-    trace::WriteTrace(t, trace_path);
+  }
+  if (exited) trace::WriteTrace(t, trace_path);
+  if (exited && !we_stopped && done_reason.empty()) {
     fmt::print(stderr,
                "sluice: the job {} after {:.1f} s; the trace up to its last flush is kept\n",
                Describe(status), t.job.duration);
@@ -226,6 +243,8 @@ int ProfileCommand(const ProfileOptions& opt) {
   }
   PrintSummary(t, trace_path);
   if (rc == 0) TuneAfterProfile(trace_path.string(), (out / "tuned.json").string());
+  // The report is written even for a job that died: its banner says how.
+  ReportAfterProfile(trace_path.string(), (out / "report.html").string());
   return rc;
 }
 

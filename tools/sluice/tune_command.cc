@@ -2,10 +2,13 @@
 // (every changed knob with its reason), optionally writing the tuned config.
 //
 //   sluice tune TRACE [--config PATH] [--cores N] [--memory SIZE] [-o tuned.json] [--json]
+//               [--ops ops.json | --inspect BUILD_DIR]
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -13,6 +16,7 @@
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
 #include "sluice/config/document.h"
+#include "sluice/inspect/inspect.h"
 #include "sluice/trace/io.h"
 #include "sluice/tuner/tuner.h"
 #include "tools/sluice/commands.h"
@@ -30,6 +34,8 @@ struct TuneCommandOptions {
   std::string memory;  // empty: the default budget
   std::string out;
   bool json = false;
+  std::string ops;            // ops.json from `sluice inspect`; empty: declared properties only
+  std::string inspect_build;  // or: inspect the ops registered in this build's sources
 };
 
 // The config the trace was taken with: --config, else the path the trace names (as written,
@@ -81,7 +87,18 @@ void PrintText(const tuner::Plan& plan, const std::string& written) {
 }
 
 int Tune(const TuneCommandOptions& opt) {
-  const trace::Trace t = trace::ReadTrace(opt.trace);
+  trace::Trace t = trace::ReadTrace(opt.trace);
+  // Inspected properties override the declared ones conservatively, before anything reads them.
+  std::map<std::string, std::vector<std::string>> inspect_warnings;
+  if (!opt.ops.empty() || !opt.inspect_build.empty()) {
+    const inspect::OpsReport ops =
+        !opt.ops.empty() ? inspect::LoadOpsJson(opt.ops)
+                         : inspect::Inspect(inspect::SourcesRegisteringOps(opt.inspect_build),
+                                            {.build_dir = opt.inspect_build});
+    for (trace::PipelineTrace& p : t.pipelines) {
+      inspect_warnings[p.name] = inspect::ApplyInspection(ops, p);
+    }
+  }
   analyzer::AnalyzeOptions aopt;
   aopt.pipeline = opt.pipeline;
   aopt.origin = opt.trace;
@@ -99,7 +116,11 @@ int Tune(const TuneCommandOptions& opt) {
   if (!opt.memory.empty()) topt.memory_bytes = tuner::ParseMemorySize(opt.memory);
   topt.epochs = doc.epochs();
   topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
-  const tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
+  tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
+  for (const std::string& w : inspect_warnings[pipeline->name]) {
+    fmt::print(stderr, "sluice: warning: {}\n", w);
+    plan.notes.push_back("inspect: " + w);
+  }
   const config::Document tuned = tuner::ApplyPlan(plan, doc);
 
   std::string written;
@@ -168,6 +189,14 @@ Action AddTuneCommand(CLI::App& app) {
                   "(default: half the host memory the job left free)");
   sub->add_option("-o,--out", opt->out, "Write the tuned config here (atomically)");
   sub->add_flag("--json", opt->json, "Print machine-readable JSON");
+  sub->add_option("--ops", opt->ops,
+                  "Inspected op properties (ops.json from sluice inspect): an op inspected "
+                  "non-deterministic gets no cache below it, one inspected stateful no workers")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--inspect", opt->inspect_build,
+                  "Inspect the ops registered in the sources of this build directory's "
+                  "compile_commands.json instead of reading --ops")
+      ->excludes("--ops");
   return [opt] { return Tune(*opt); };
 }
 

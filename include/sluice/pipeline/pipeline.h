@@ -15,6 +15,11 @@ namespace sluice::pipeline {
 struct PipelineOptions {
   // Overrides the config's epochs when set (-1 repeats forever).
   std::optional<int64_t> epochs;
+  // How long Stop() waits for worker threads to leave their op. A worker still inside an op
+  // after that (an op that hangs) is left running: Stop() returns, names the stage in
+  // StuckStages() and on stderr, and the pipeline's state is kept alive until the process exits
+  // so that the worker can never touch freed memory.
+  double stop_timeout_seconds = 5;
 };
 
 class PipelineImpl;
@@ -34,12 +39,17 @@ class Pipeline {
   bool Next(Element* out);
   // Stops producing and joins every thread; Next() then returns false. Safe to call twice and
   // from any thread (it waits for a consumer inside Next(), e.g. running an inline op, to leave).
+  // Returns within PipelineOptions::stop_timeout_seconds even when an op hangs (StuckStages()).
   void Stop();
   // A consistent-enough copy of every counter, safe to call from any thread at any time.
   PipelineSnapshot Snapshot() const;
   const std::string& name() const;
   // Threads this pipeline runs now (not counting the caller's).
   int RunningThreads() const;
+  // Stages whose threads Stop() left running because they did not leave their op within
+  // PipelineOptions::stop_timeout_seconds ("consumer" when the caller of Next() was stuck in an
+  // inline stage); empty when every thread was joined.
+  std::vector<std::string> StuckStages() const;
   // Unique within the process, never reused.
   uint64_t id() const;
   // The config it was built from: its path as given, and its full text.

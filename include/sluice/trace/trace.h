@@ -40,6 +40,10 @@ struct JobInfo {
   // `end_reason` says how ("completed", "window elapsed", "signal SIGTERM", "in progress").
   bool cut_short = false;
   std::string end_reason;
+  // How the job process ended, when `sluice profile` saw it end: its exit status, or the name of
+  // the signal that killed it ("SIGKILL", "SIGSEGV", "SIGABRT"). Unset / empty otherwise.
+  std::optional<int> exit_code;
+  std::string exit_signal;
 };
 
 // One stage's totals over the trace, as the runtime counted them.

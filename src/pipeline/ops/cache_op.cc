@@ -142,6 +142,7 @@ class CacheOp final : public StreamOp {
     }
     replay_pos_ = 0;
     count_ = 0;
+    ended_ = false;
     if (complete_) {
       if (!path_.empty()) {
         reader_ = std::make_unique<CacheFile>(path_, "rb");
@@ -160,14 +161,21 @@ class CacheOp final : public StreamOp {
   }
 
   bool Next(Input& in, Element* out, const OpContext&) override {
+    // Once the epoch has ended, it stays ended: a downstream op may ask again (batch does after
+    // emitting a partial batch), and the recording just completed must not replay into it.
+    if (ended_) return false;
     if (complete_) {
-      if (reader_) return ReadElement(*reader_, out);
+      if (reader_) {
+        ended_ = !ReadElement(*reader_, out);
+        return !ended_;
+      }
       if (replay_pos_ == memory_.size()) return false;
       *out = memory_[replay_pos_++];  // shares the buffers
       return true;
     }
     if (!in.Next(out)) {
       Finish();
+      ended_ = true;
       return false;
     }
     if (writer_) {
@@ -201,6 +209,7 @@ class CacheOp final : public StreamOp {
   std::vector<Element> memory_;
   size_t replay_pos_ = 0;
   uint64_t count_ = 0;
+  bool ended_ = false;  // this epoch's last element was delivered
   std::unique_ptr<CacheFile> writer_;
   std::unique_ptr<CacheFile> reader_;
 };

@@ -1,0 +1,583 @@
+// Tests of `sluice inspect`: a corpus of op sources whose comments state the expected verdicts
+// and mark the lines that must be cited as evidence; the runtime's built-in ops against their
+// declared properties(); parse errors; ops.json; and the tuner's use of inspected properties.
+#include "sluice/inspect/inspect.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sluice/analyzer/analysis.h"
+#include "sluice/common/error.h"
+#include "sluice/pipeline/op.h"
+#include "sluice/tuner/tuner.h"
+
+namespace sluice::inspect {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const fs::path kSource = SLUICE_SOURCE_DIR;
+const fs::path kCorpus = kSource / "tests" / "data" / "inspect";
+
+InspectOptions CorpusOptions() {
+  InspectOptions o;
+  o.extra_args = {"-I" + (kSource / "include").string()};
+  return o;
+}
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus: "// expect NAME: deterministic=V stateless=V io=yes|no" states an op's verdicts;
+// "// <- PROPERTY..." marks a line that must be cited for PROPERTY. Cited lines and marked lines
+// must be the same set, so a spurious finding fails as surely as a missed one.
+
+struct Expectation {
+  Verdict deterministic = Verdict::kHolds;
+  Verdict stateless = Verdict::kHolds;
+  bool io = false;
+};
+
+Verdict ParseVerdict(const std::string& s) {
+  if (s == "holds") return Verdict::kHolds;
+  if (s == "violated") return Verdict::kViolated;
+  if (s == "conditional") return Verdict::kConditional;
+  ADD_FAILURE() << "bad verdict " << s;
+  return Verdict::kHolds;
+}
+
+const char* Name(Verdict v) {
+  return v == Verdict::kHolds ? "holds" : v == Verdict::kViolated ? "violated" : "conditional";
+}
+
+std::vector<std::string> CorpusFiles() {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(kCorpus)) {
+    if (entry.path().extension() == ".cc") files.push_back(entry.path().filename().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+class CorpusTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CorpusTest, VerdictsAndEvidenceLinesMatchTheFileComments) {
+  const fs::path file = kCorpus / GetParam();
+  const std::string text = ReadText(file);
+  std::map<std::string, Expectation> expected;
+  std::set<std::pair<std::string, int>> marked;  // (property, line)
+  const std::regex expect_re(
+      R"(// expect ([a-z_]+): deterministic=(\w+) stateless=(\w+) io=(yes|no))");
+  const std::regex marker_re(
+      R"(// <- ((?:deterministic|stateless|io)(?: (?:deterministic|stateless|io))*))");
+  std::istringstream lines(text);
+  std::string line;
+  for (int n = 1; std::getline(lines, line); ++n) {
+    std::smatch m;
+    if (std::regex_search(line, m, expect_re)) {
+      expected[m[1]] = {ParseVerdict(m[2]), ParseVerdict(m[3]), m[4] == "yes"};
+    }
+    if (std::regex_search(line, m, marker_re)) {
+      std::istringstream properties(m[1].str());
+      for (std::string p; properties >> p;) marked.insert({p, n});
+    }
+  }
+  ASSERT_FALSE(expected.empty()) << file << " states no expectation";
+
+  const OpsReport report = Inspect({file.string()}, CorpusOptions());
+  std::set<std::string> found;
+  std::set<std::pair<std::string, int>> cited;
+  for (const OpReport& op : report.ops) {
+    found.insert(op.name);
+    auto it = expected.find(op.name);
+    if (it == expected.end()) {
+      ADD_FAILURE() << "unexpected op " << op.name;
+      continue;
+    }
+    EXPECT_EQ(Name(op.deterministic_verdict), std::string(Name(it->second.deterministic)))
+        << op.name << ": deterministic";
+    EXPECT_EQ(Name(op.stateless_verdict), std::string(Name(it->second.stateless)))
+        << op.name << ": stateless";
+    EXPECT_EQ(op.io, it->second.io) << op.name << ": io";
+    EXPECT_EQ(op.deterministic, it->second.deterministic == Verdict::kHolds);
+    EXPECT_EQ(op.stateless, it->second.stateless == Verdict::kHolds);
+    for (const Evidence& e : op.evidence) {
+      EXPECT_EQ(fs::path(e.file).filename(), file.filename());
+      EXPECT_FALSE(e.what.empty());
+      cited.insert({PropertyName(e.property), e.line});
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& [name, e] : expected) names.insert(name);
+  EXPECT_EQ(found, names);
+  EXPECT_EQ(cited, marked) << "evidence lines (property, line) differ from the // <- markers";
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, CorpusTest, ::testing::ValuesIn(CorpusFiles()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return fs::path(info.param).stem().string();
+                         });
+
+TEST(CorpusSizeTest, HasAtLeastTwentyOpSources) { EXPECT_GE(CorpusFiles().size(), 20u); }
+
+// The names a registration gives and the class it names are reported apart.
+TEST(InspectTest, ReportsRegisteredNameClassAndPlace) {
+  const OpsReport r = Inspect({(kCorpus / "renamed.cc").string()}, CorpusOptions());
+  ASSERT_EQ(r.ops.size(), 1u);
+  EXPECT_EQ(r.ops[0].name, "normalize_text");
+  EXPECT_EQ(r.ops[0].class_name, "LowercaseImpl");
+  EXPECT_EQ(r.ops[0].line, 9);
+  EXPECT_TRUE(Disagreements(r.ops[0]).empty());
+}
+
+// A declaration that contradicts the source is reported with the evidence's place; one whose
+// value reads the member guarding the findings (`!jitter_`) agrees.
+TEST(InspectTest, DisagreementsNameThePropertyAndTheEvidence) {
+  const OpsReport r =
+      Inspect({(kCorpus / "false_claim.cc").string(), (kCorpus / "conditional_random.cc").string()},
+              CorpusOptions());
+  ASSERT_EQ(r.ops.size(), 2u);
+  const std::vector<std::string> d = Disagreements(r.ops[0]);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_THAT(d[0], HasSubstr("declares deterministic = true"));
+  EXPECT_THAT(d[0], HasSubstr("false_claim.cc:15"));
+  EXPECT_THAT(d[1], HasSubstr("false_claim.cc:16"));
+  EXPECT_THAT(d[1], HasSubstr("declares stateless = true"));
+  EXPECT_THAT(d[1], HasSubstr("'last_'"));
+  EXPECT_EQ(r.ops[1].declared_deterministic.text, "!jitter_");
+  EXPECT_EQ(r.ops[1].deterministic_guards, std::vector<std::string>{"jitter_"});
+  EXPECT_TRUE(Disagreements(r.ops[1]).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime's built-in ops. Their declarations are read from each properties() return
+// statement (positional or designated initializers); the registry, linked in, says which ops
+// exist, so an op the inspector failed to find fails the test.
+
+class BuiltinOpsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::vector<std::string> files;
+    for (const auto& entry : fs::directory_iterator(kSource / "src" / "pipeline" / "ops")) {
+      if (entry.path().extension() == ".cc") files.push_back(entry.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    InspectOptions o;
+    o.build_dir = SLUICE_BINARY_DIR;  // its compile_commands.json has the ops' own flags
+    report_ = new OpsReport(Inspect(files, o));
+  }
+  static void TearDownTestSuite() {
+    delete report_;
+    report_ = nullptr;
+  }
+  static const OpReport& Op(const std::string& name) {
+    for (const OpReport& op : report_->ops) {
+      if (op.name == name) return op;
+    }
+    ADD_FAILURE() << "no op " << name;
+    static const OpReport kNone;
+    return kNone;
+  }
+  static OpsReport* report_;
+};
+OpsReport* BuiltinOpsTest::report_ = nullptr;
+
+TEST_F(BuiltinOpsTest, EveryRegisteredOpIsFound) {
+  ASSERT_TRUE(fs::exists(fs::path(SLUICE_BINARY_DIR) / "compile_commands.json"));
+  std::vector<std::string> inspected;
+  for (const OpReport& op : report_->ops) inspected.push_back(op.name);
+  std::sort(inspected.begin(), inspected.end());
+  std::vector<std::string> registered = pipeline::OpRegistry::Global().Names();
+  std::sort(registered.begin(), registered.end());
+  EXPECT_EQ(inspected, registered);
+}
+
+TEST_F(BuiltinOpsTest, InspectionAgreesWithEveryDeclaration) {
+  for (const OpReport& op : report_->ops) {
+    EXPECT_TRUE(op.declared_deterministic.found) << op.name;
+    EXPECT_TRUE(op.declared_stateless.found) << op.name;
+    EXPECT_THAT(Disagreements(op), ::testing::IsEmpty()) << op.name;
+  }
+}
+
+TEST_F(BuiltinOpsTest, FindsTheKnownSourcesOfEachProperty) {
+  EXPECT_EQ(Op("burn").deterministic_verdict, Verdict::kConditional);
+  EXPECT_EQ(Op("burn").deterministic_guards, std::vector<std::string>{"random_"});
+  EXPECT_EQ(Op("burn").stateless_verdict, Verdict::kHolds);  // its atomic sink is write-only
+  EXPECT_EQ(Op("list_files").deterministic_guards, std::vector<std::string>{"shuffle_"});
+  EXPECT_EQ(Op("shuffle").deterministic_verdict, Verdict::kViolated);
+  EXPECT_EQ(Op("random_flip").deterministic_verdict, Verdict::kViolated);
+  EXPECT_EQ(Op("filter").deterministic_verdict, Verdict::kHolds);  // seeded from the element
+  EXPECT_EQ(Op("read_throttled").deterministic_verdict, Verdict::kHolds);  // clock for timing
+  EXPECT_EQ(Op("decode_jpeg").stateless_verdict, Verdict::kHolds);         // thread_local scratch
+  EXPECT_EQ(Op("batch").stateless_verdict, Verdict::kViolated);
+  EXPECT_TRUE(Op("read_file").io);
+  EXPECT_TRUE(Op("cache").io);
+  EXPECT_FALSE(Op("resize").io);
+}
+
+// burn's declaration depends on its args: created through the registry both ways, its traced
+// declaration is what ApplyInspection keeps, without a warning.
+TEST_F(BuiltinOpsTest, ConditionalFindingsFollowTheDeclarationForTheArgsGiven) {
+  for (const bool random : {false, true}) {
+    const nlohmann::ordered_json args = {{"cpu_us", 0}, {"random", random}};
+    pipeline::OpArgs op_args(args, "test.json", "spin", "burn", ".");
+    const auto op = pipeline::OpRegistry::Global().Create("burn", op_args);
+    trace::PipelineTrace p;
+    trace::StageTrace s;
+    s.name = "spin";
+    s.op = "burn";
+    s.parallelizable = op->properties().parallelizable;
+    s.deterministic = op->properties().deterministic;
+    s.stateless = op->properties().stateless;
+    p.stages.push_back(s);
+    EXPECT_TRUE(ApplyInspection(*report_, p).empty());
+    EXPECT_EQ(p.stages[0].inspected, random ? "non-deterministic" : "deterministic");
+    EXPECT_EQ(p.stages[0].deterministic, !random);
+    EXPECT_TRUE(p.stages[0].parallelizable);
+  }
+}
+
+// The user op of the example training job declares itself clean, and is.
+TEST(InspectTest, ExampleUserOpAgreesWithItsDeclaration) {
+  InspectOptions o;
+  o.build_dir = SLUICE_BINARY_DIR;
+  o.extra_args = {"-I" + (kSource / "include").string()};
+  const OpsReport r = Inspect({(kSource / "examples" / "train_job.cc").string()}, o);
+  ASSERT_EQ(r.ops.size(), 1u);
+  EXPECT_EQ(r.ops[0].name, "grayscale");
+  EXPECT_TRUE(r.ops[0].deterministic);
+  EXPECT_TRUE(r.ops[0].stateless);
+  EXPECT_FALSE(r.ops[0].io);
+  EXPECT_TRUE(Disagreements(r.ops[0]).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+TEST(InspectErrorsTest, UnparseableFileGivesTheCompilersDiagnostics) {
+  const std::string file = (kCorpus / "invalid" / "syntax_error.cc").string();
+  try {
+    Inspect({file}, CorpusOptions());
+    FAIL() << "expected sluice::Error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("syntax_error.cc:12:"));
+    EXPECT_THAT(e.what(), HasSubstr("error: expected ';'"));
+    EXPECT_THAT(e.what(), HasSubstr("undeclared_name"));
+  }
+}
+
+TEST(InspectErrorsTest, MissingFileIsNamed) {
+  EXPECT_THROW(
+      {
+        try {
+          Inspect({"/nonexistent/op.cc"});
+        } catch (const Error& e) {
+          EXPECT_THAT(e.what(), HasSubstr("/nonexistent/op.cc"));
+          throw;
+        }
+      },
+      Error);
+}
+
+// Runs the CLI; returns its exit status and fills `output` with stdout and stderr.
+int RunSluice(const std::string& args, std::string& output) {
+  const fs::path out = fs::temp_directory_path() / fmt::format("inspect_cli_{}.txt", ::getpid());
+  const std::string cmd =
+      fmt::format("{}/bin/sluice {} >{} 2>&1", SLUICE_BINARY_DIR, args, out.string());
+  const int status = std::system(cmd.c_str());
+  output = ReadText(out);
+  fs::remove(out);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(InspectCliTest, UnparseableInputExitsOneWithDiagnostics) {
+  std::string output;
+  const int code = RunSluice(fmt::format("inspect -I {} {}", (kSource / "include").string(),
+                                         (kCorpus / "invalid" / "syntax_error.cc").string()),
+                             output);
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(output, HasSubstr("sluice: "));
+  EXPECT_THAT(output, HasSubstr("error: expected ';'"));
+}
+
+TEST(InspectCliTest, JsonOutputIsTheOpsFile) {
+  std::string output;
+  const int code = RunSluice(fmt::format("inspect --json -I {} {}", (kSource / "include").string(),
+                                         (kCorpus / "two_ops.cc").string()),
+                             output);
+  ASSERT_EQ(code, 0) << output;
+  const auto j = nlohmann::json::parse(output);
+  ASSERT_EQ(j["ops"].size(), 2u);
+  EXPECT_EQ(j["ops"][0]["name"], "add_one");
+  EXPECT_EQ(j["ops"][0]["stateless"], true);
+  EXPECT_EQ(j["ops"][1]["name"], "count_calls");
+  EXPECT_EQ(j["ops"][1]["stateless"], false);
+  EXPECT_EQ(j["ops"][1]["evidence"][0]["property"], "stateless");
+  EXPECT_EQ(j["ops"][1]["evidence"][0]["line"], 24);
+  const OpsReport back = FromJson(j, "cli");
+  EXPECT_EQ(back.ops[1].stateless_verdict, Verdict::kViolated);
+}
+
+// End to end: profile a synthetic pipeline whose burn stage declares itself deterministic
+// (no "random" arg), then tune it with an ops.json that says burn draws from random_device
+// unconditionally. Without --ops the tuner caches after 'spin'; with it, no cache at or below
+// 'spin', a warning on stderr, and the same sentence in the plan's notes.
+TEST(InspectCliTest, TuneWithOpsRefusesTheCacheAndWarns) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("inspect_tune_{}", ::getpid());
+  fs::create_directories(dir);
+  const fs::path config = dir / "syn.json";
+  std::ofstream(config) << R"({"name": "syn", "epochs": 50, "stages": [
+    {"name": "gen", "op": "generate", "args": {"count": 400, "bytes": 1000}},
+    {"name": "spin", "op": "burn", "args": {"cpu_us": 300}},
+    {"name": "batch", "op": "batch", "args": {"size": 8}}]})";
+  std::string output;
+  ASSERT_EQ(RunSluice(fmt::format("profile {} --seconds 2 --out {}", config.string(),
+                                  (dir / "prof").string()),
+                      output),
+            0)
+      << output;
+  const std::string trace = (dir / "prof" / "trace.json").string();
+  ASSERT_EQ(RunSluice(fmt::format("tune {} --json", trace), output), 0) << output;
+  const auto before = nlohmann::json::parse(output);
+  // A cache after a stage at or below 'spin' (a cache after 'gen' stays legal).
+  auto cached_below_spin = [](const nlohmann::json& plan) {
+    bool found = false;
+    for (const auto& c : plan["changes"]) {
+      found = found || (c["knob"] == "cache" && c["stage"] != "gen");
+    }
+    return found;
+  };
+  ASSERT_TRUE(cached_below_spin(before)) << output;  // the cache the ops file must take away
+
+  const nlohmann::json ops = {{"ops",
+                               {{{"name", "burn"},
+                                 {"deterministic", false},
+                                 {"stateless", true},
+                                 {"evidence",
+                                  {{{"property", "deterministic"},
+                                    {"file", "synthetic_ops.cc"},
+                                    {"line", 27},
+                                    {"what", "draws from std::random_device"}}}}}}}};
+  std::ofstream(dir / "ops.json") << ops.dump();
+  const fs::path err = dir / "stderr.txt";
+  const std::string cmd =
+      fmt::format("{}/bin/sluice tune {} --json --ops {} >{} 2>{}", SLUICE_BINARY_DIR, trace,
+                  (dir / "ops.json").string(), (dir / "stdout.txt").string(), err.string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const auto after = nlohmann::json::parse(ReadText(dir / "stdout.txt"));
+  EXPECT_FALSE(cached_below_spin(after)) << after.dump();
+  EXPECT_THAT(ReadText(err), HasSubstr("warning: stage 'spin' (op 'burn'): declared "
+                                       "deterministic, inspected non-deterministic"));
+  EXPECT_THAT(ReadText(err), HasSubstr("synthetic_ops.cc:27"));
+  EXPECT_THAT(after["notes"].dump(), HasSubstr("inspected non-deterministic"));
+  fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ops.json and the tuner
+
+TEST(OpsJsonTest, RoundTripsVerdictsGuardsDeclarationsAndEvidence) {
+  const OpsReport r =
+      Inspect({(kCorpus / "conditional_random.cc").string(), (kCorpus / "mutex.cc").string()},
+              CorpusOptions());
+  const OpsReport back = FromJson(nlohmann::json::parse(ToJson(r).dump()), "ops.json");
+  ASSERT_EQ(back.ops.size(), r.ops.size());
+  for (size_t i = 0; i < r.ops.size(); ++i) {
+    EXPECT_EQ(back.ops[i].name, r.ops[i].name);
+    EXPECT_EQ(back.ops[i].deterministic_verdict, r.ops[i].deterministic_verdict);
+    EXPECT_EQ(back.ops[i].stateless_verdict, r.ops[i].stateless_verdict);
+    EXPECT_EQ(back.ops[i].deterministic_guards, r.ops[i].deterministic_guards);
+    EXPECT_EQ(back.ops[i].declared_deterministic.members, r.ops[i].declared_deterministic.members);
+    ASSERT_EQ(back.ops[i].evidence.size(), r.ops[i].evidence.size());
+    EXPECT_EQ(back.ops[i].evidence[0].line, r.ops[i].evidence[0].line);
+    EXPECT_EQ(Disagreements(back.ops[i]), Disagreements(r.ops[i]));
+  }
+}
+
+TEST(OpsJsonTest, BadDocumentsAreNamed) {
+  EXPECT_THROW(FromJson(nlohmann::json::parse(R"({"op": []})"), "x.json"), Error);
+  try {
+    FromJson(nlohmann::json::parse(R"({"ops": [{"name": "a"}]})"), "x.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("x.json: ops[0]"));
+  }
+}
+
+// The decode scenario of the tuner's tests: 2 cores, decode 10 ms of CPU per batch, a cache
+// after decode pays (docs/tuner.md). An ops.json saying decode is non-deterministic must take
+// that cache away, even though decode declares itself deterministic, and warn.
+class InspectedTuneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct S {
+      const char* name;
+      const char* op;
+      bool parallelizable;
+      bool deterministic;
+      double wall;
+      double bytes;
+      int64_t elements;
+      bool async;
+    };
+    const S stages[] = {{"src", "read_file", false, true, 0.0002, 50'000, 1000, false},
+                        {"decode", "decode_jpeg", true, true, 0.010, 150'000, 1000, false},
+                        {"crop", "random_crop", true, false, 0.001, 150'000, 1000, false},
+                        {"batch", "batch", false, true, 0.0002, 4'800'000, 31, false},
+                        {"prefetch", "prefetch", false, true, 0, 4'800'000, 31, true}};
+    pipeline_.name = "train";
+    pipeline_.epochs_completed = 1;
+    for (const S& s : stages) {
+      trace::StageTrace t;
+      t.name = s.name;
+      t.op = s.op;
+      t.parallelizable = s.parallelizable;
+      t.deterministic = s.deterministic;
+      t.async = s.async;
+      t.buffer_size = s.async ? 1 : 0;
+      t.elements_out = s.elements;
+      t.bytes_out = static_cast<int64_t>(s.bytes * static_cast<double>(s.elements));
+      pipeline_.stages.push_back(t);
+      walls_.push_back(s.wall);
+      bytes_.push_back(s.bytes);
+    }
+  }
+
+  // The analysis of the (possibly overridden) trace, as the analyzer would build it.
+  analyzer::Analysis Analysis() const {
+    analyzer::Analysis a;
+    a.pipeline = "train";
+    a.output_noun = "batch";
+    a.window.seconds = 10;
+    a.window.samples = 101;
+    a.outputs = 1000;
+    a.cores = 2;
+    a.memory_bytes = 16'000'000'000;
+    a.rss_bytes = 1'000'000'000;
+    a.input_bound.verdict = analyzer::Verdict::kHighly;
+    a.input_bound.wait_fraction = 0.5;
+    for (size_t i = 0; i < pipeline_.stages.size(); ++i) {
+      const trace::StageTrace& t = pipeline_.stages[i];
+      analyzer::StageAnalysis s;
+      s.name = t.name;
+      s.op = t.op;
+      s.parallelizable = t.parallelizable;
+      s.async = t.async;
+      s.buffer_size = t.buffer_size;
+      s.wall_demand = walls_[i];
+      s.cpu_demand = walls_[i];
+      s.bytes_per_element = bytes_[i];
+      s.visit_ratio = 1;
+      s.elements = t.elements_out;
+      a.stages.push_back(s);
+    }
+    const analyzer::Prediction now =
+        analyzer::Predict(a, analyzer::CurrentKnobs(a), analyzer::CurrentResources(a));
+    a.predicted_outputs_per_s = now.outputs_per_s;
+    a.measured_outputs_per_s = now.outputs_per_s;
+    a.limits = now.limits;
+    return a;
+  }
+
+  tuner::Plan Tune(int64_t epochs = 5) const {
+    tuner::TuneOptions options;
+    options.epochs = epochs;
+    options.memory_bytes = 1'000'000'000;
+    return tuner::Tune(Analysis(), pipeline_, options);
+  }
+
+  static OpsReport Ops(bool deterministic, bool stateless) {
+    nlohmann::json j = {{"ops",
+                         {{{"name", "decode_jpeg"},
+                           {"class", "DecodeJpegOp"},
+                           {"file", "user_ops.cc"},
+                           {"line", 12},
+                           {"deterministic", deterministic},
+                           {"stateless", stateless},
+                           {"io", false},
+                           {"evidence", nlohmann::json::array()}}}}};
+    if (!deterministic) {
+      j["ops"][0]["evidence"].push_back({{"property", "deterministic"},
+                                         {"file", "user_ops.cc"},
+                                         {"line", 31},
+                                         {"what", "calls rand()"}});
+    }
+    if (!stateless) {
+      j["ops"][0]["evidence"].push_back({{"property", "stateless"},
+                                         {"file", "user_ops.cc"},
+                                         {"line", 40},
+                                         {"what", "increments member 'n_'"}});
+    }
+    return FromJson(j, "ops.json");
+  }
+
+  trace::PipelineTrace pipeline_;
+  std::vector<double> walls_, bytes_;
+};
+
+TEST_F(InspectedTuneTest, CacheBelowAnOpInspectedNonDeterministicIsRefusedWithAWarning) {
+  const tuner::Plan before = Tune();
+  ASSERT_TRUE(before.knobs.cache_after.has_value());  // the cache this test takes away
+  ASSERT_EQ(*before.knobs.cache_after, 1u);
+
+  const std::vector<std::string> warnings = ApplyInspection(Ops(false, true), pipeline_);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("'decode'"));
+  EXPECT_THAT(warnings[0], HasSubstr("declared deterministic, inspected non-deterministic"));
+  EXPECT_THAT(warnings[0], HasSubstr("user_ops.cc:31"));
+  EXPECT_EQ(pipeline_.stages[1].inspected, "non-deterministic");
+  EXPECT_EQ(pipeline_.stages[0].inspected, "unknown");  // read_file is not in ops.json
+
+  const tuner::Plan after = Tune();
+  EXPECT_FALSE(after.knobs.cache_after.has_value() && *after.knobs.cache_after >= 1u);
+}
+
+TEST_F(InspectedTuneTest, OpInspectedStatefulGetsNoWorkers) {
+  // One epoch: no cache pays, so decode's 10 ms need workers.
+  const tuner::Plan before = Tune(1);
+  ASSERT_GT(before.knobs.stages[1].parallelism, 1);  // the workers this test takes away
+
+  const std::vector<std::string> warnings = ApplyInspection(Ops(true, false), pipeline_);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("declared stateless, inspected stateful"));
+  EXPECT_THAT(warnings[0], HasSubstr("user_ops.cc:40"));
+  EXPECT_THAT(warnings[0], HasSubstr("not given workers"));
+  EXPECT_FALSE(pipeline_.stages[1].parallelizable);
+  EXPECT_EQ(pipeline_.stages[1].inspected, "deterministic");
+
+  const tuner::Plan after = Tune(1);
+  EXPECT_EQ(after.knobs.stages[1].parallelism, 1);
+}
+
+TEST_F(InspectedTuneTest, AgreeingInspectionChangesNothing) {
+  EXPECT_TRUE(ApplyInspection(Ops(true, true), pipeline_).empty());
+  EXPECT_TRUE(pipeline_.stages[1].parallelizable);
+  EXPECT_TRUE(pipeline_.stages[1].deterministic);
+}
+
+}  // namespace
+}  // namespace sluice::inspect
