@@ -26,6 +26,10 @@ config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
       tuned.InsertStage(after + 1, config::Json{{"name", name}, {"op", "cache"}});
       continue;
     }
+    if (change.knob == kKnobDeterministic) {
+      tuned.SetKnob(change.stage, change.knob, config::Json(change.to != 0));
+      continue;
+    }
     tuned.SetKnob(change.stage, change.knob, config::Json(change.to));
   }
   return tuned;
@@ -38,10 +42,11 @@ std::string ToJson(const Plan& plan, const config::Document& tuned) {
   out["speedup"] = plan.speedup;
   Json changes = Json::array();
   for (const Change& c : plan.changes) {
+    const bool flag = c.knob == kKnobDeterministic;
     changes.push_back({{"stage", c.stage},
                        {"knob", c.knob},
-                       {"from", c.from},
-                       {"to", c.to},
+                       {"from", flag ? Json(c.from != 0) : Json(c.from)},
+                       {"to", flag ? Json(c.to != 0) : Json(c.to)},
                        {"why", c.why},
                        {"effect", c.effect},
                        {"predicted_outputs_per_s", c.predicted_outputs_per_s}});
