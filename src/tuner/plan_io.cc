@@ -11,6 +11,15 @@
 
 namespace sluice::tuner {
 
+TuneOptions OptionsFromConfig(const config::Document& config) {
+  TuneOptions options;
+  options.epochs = config.epochs();
+  for (const config::StageSpec& s : config.stages()) {
+    if (s.allow_reorder) options.reorder_allowed.insert(s.name);
+  }
+  return options;
+}
+
 config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
   config::Document tuned = config;
   for (const Change& change : plan.changes) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -445,6 +446,9 @@ TEST_F(TunerTest, ReorderIsUsedOnlyWhereTheConfigAllowsIt) {
 ]}
 )",
                                                        "train.json");
+  const TuneOptions implied = OptionsFromConfig(doc);
+  EXPECT_EQ(implied.reorder_allowed.size(), 1u);
+  EXPECT_EQ(implied.reorder_allowed.count("work"), 1u);
   const config::Document tuned = ApplyPlan(plan, doc);
   EXPECT_EQ(tuned.json()["stages"][1]["deterministic"], false);
   const nlohmann::json out = nlohmann::json::parse(ToJson(plan, tuned));

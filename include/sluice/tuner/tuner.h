@@ -80,7 +80,11 @@ struct Plan {
 Plan Tune(const analyzer::Analysis& analysis, const trace::PipelineTrace& pipeline,
           const TuneOptions& options = {});
 
-// `config` with the plan's knobs set (parallelism, buffer_size) and its cache stage inserted
+// The options a config implies: its epochs, and the stages whose "allow_reorder" is true.
+TuneOptions OptionsFromConfig(const config::Document& config);
+
+// `config` with the plan's knobs set (parallelism, buffer_size, deterministic) and its cache stage
+// inserted
 // ({"name": "cache", "op": "cache"} after the cached stage); every other byte is kept. Throws
 // when a stage of the plan is not in the config.
 config::Document ApplyPlan(const Plan& plan, const config::Document& config);
