@@ -630,12 +630,16 @@ double Memory(const Model& m, const Knobs& knobs) {
 // where the prediction does not drop (the program's headroom can ask for a worker the CPU
 // cannot feed, and a CPU-bound thread beyond what the cores run only adds preemption), else a
 // worker more where it gains kPolishGain, within the memory budget and the workers' cap. Whether
-// a stage is async stays as the program chose.
+// a stage is async stays as the program chose. A stage whose config allows reordering runs
+// unordered whenever it has several workers.
 Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, Knobs knobs) {
   auto predict = [&](const Knobs& k) { return analyzer::Predict(a, k, res).outputs_per_s; };
   auto ordered_for = [&](size_t i, int workers) {
-    return !(m.stages[i].reorder && workers > 1) && knobs.stages[i].ordered;
+    return a.stages[i].ordered && !(m.stages[i].reorder && workers > 1);
   };
+  for (size_t i = 0; i < knobs.stages.size(); ++i) {
+    knobs.stages[i].ordered = ordered_for(i, knobs.stages[i].parallelism);
+  }
   double best = predict(knobs);
   for (int round = 0; round < 16; ++round) {
     std::optional<Knobs> fewer, more;
@@ -711,12 +715,8 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
     }
   }
   knobs.cache_after = sol.cache_after;
+  // Where the config allows it, parallel workers emit in completion order (never slower).
   knobs = Polish(m, a, res, knobs);
-  for (size_t i = 0; i < n; ++i) {
-    analyzer::StageKnobs& k = knobs.stages[i];
-    // Where the config allows it, parallel workers emit in completion order: never slower.
-    if (m.stages[i].reorder && k.parallelism > 1) k.ordered = false;
-  }
   plan.threads = Threads(knobs);
   plan.memory_bytes = Memory(m, knobs);
   plan.knobs = knobs;
