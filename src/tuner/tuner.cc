@@ -844,7 +844,16 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
   for (const std::string& note : plan.prediction.notes) plan.notes.push_back(note);
 
   // The consumer's pace: when the CPU holds the tuned pipeline below it, what more cores buy.
-  if (explore_cores && a.consumer_outputs_per_s > 0 &&
+  // A consumer ten times faster than the tuned pipeline only drains it (a benchmark, a dry run):
+  // the cores that would saturate it are no advice.
+  const bool drain = a.consumer_outputs_per_s > 10 * plan.predicted_outputs_per_s;
+  if (explore_cores && drain) {
+    plan.notes.push_back(fmt::format(
+        "the consumer takes {} {}, far more than the pipeline can make: the pipeline alone sets "
+        "the pace",
+        Num(a.consumer_outputs_per_s), unit));
+  }
+  if (explore_cores && !drain && a.consumer_outputs_per_s > 0 &&
       plan.predicted_outputs_per_s < 0.99 * a.consumer_outputs_per_s &&
       std::any_of(plan.prediction.limits.begin(), plan.prediction.limits.end(),
                   [&](const analyzer::Limit& l) {
