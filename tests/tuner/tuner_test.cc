@@ -463,6 +463,30 @@ TEST_F(TunerTest, ReorderIsUsedOnlyWhereTheConfigAllowsIt) {
   EXPECT_TRUE(in_json);
 }
 
+// tokenize does all the work but takes 1 µs per element (32 µs per batch of 32): less than a
+// hand-off to another thread costs, so it stays inline, with a note saying why, even though the
+// linear model alone would give it workers.
+TEST_F(TunerTest, MicrosecondOpsStayInline) {
+  Build({{.name = "src", .op = "read_lines", .wall = 0.000002, .visit = 32},
+         {.name = "tokenize",
+          .op = "tokenize",
+          .parallelizable = true,
+          .wall = 0.000032,
+          .visit = 32},
+         {.name = "batch", .op = "batch", .wall = 0.000001},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}});
+  const Plan plan = Tune(analysis_, pipeline_);
+  const size_t tokenize = Index("tokenize");
+  EXPECT_EQ(plan.knobs.stages[tokenize].parallelism, 1);
+  EXPECT_EQ(plan.knobs.stages[tokenize].buffer_size, 0);
+  bool noted = false;
+  for (const std::string& note : plan.notes) {
+    if (note.find("'tokenize' takes 1 µs per element") != std::string::npos) noted = true;
+  }
+  EXPECT_TRUE(noted) << fmt::format("{}", fmt::join(plan.notes, "\n"));
+  ExpectPredictedByAnalyzer(plan);
+}
+
 TEST_F(TunerTest, ApplyPlanRewritesOnlyTunedKnobsAndInsertsTheCache) {
   Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
          {.name = "decode",
