@@ -23,9 +23,12 @@ struct Server {
   // Inline stages run under the input lock of `owner`'s parallel workers: one at a time.
   bool input_lock = false;
   int workers = 1;
-  double wall = 0;      // wall seconds per output the server's threads spend (step included)
-  double step = 0;      // the consumer's step per output (consumer thread only)
-  double capacity = 0;  // workers / wall outputs/s; infinity when wall is 0
+  double wall = 0;       // wall seconds per output the server's threads spend (step included)
+  double step = 0;       // the consumer's step per output (consumer thread only)
+  double capacity = 0;   // outputs/s: workers / wall, less the workers' wait for their input lock;
+                         // infinity when wall is 0
+  double lock_wait = 0;  // seconds per output a worker waits for the input lock (mean-value
+                         // analysis; parallel workers with inline stages upstream only)
 };
 
 // Per-output demands after a cache: stages at or upstream of `cache_after` cost nothing.
@@ -35,6 +38,11 @@ std::vector<double> EffectiveDemand(const std::vector<double>& demand, const Kno
 // run on the thread that pulls them). `wall` holds W_i per stage, `step` the consumer's step.
 std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
                                  const std::vector<double>& wall, double step);
+
+// Seconds per output that stage `s`'s workers wait for their turn to emit in order under knobs
+// `k`: the measured wait at the traced knobs, scaled by (1 - 1/p) to other worker counts; none
+// when the stage runs unordered or on one worker, or when no wait was measured.
+double TurnWait(const StageAnalysis& s, const StageKnobs& k);
 
 // Formatting for the sentences: "243", "4.1 ms", "8.4 MB", "'a', 'b' and 'c'".
 // Sentences use the project's one way of writing numbers (sluice/common/figures.h).

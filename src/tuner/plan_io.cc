@@ -11,6 +11,15 @@
 
 namespace sluice::tuner {
 
+TuneOptions OptionsFromConfig(const config::Document& config) {
+  TuneOptions options;
+  options.epochs = config.epochs();
+  for (const config::StageSpec& s : config.stages()) {
+    if (s.allow_reorder) options.reorder_allowed.insert(s.name);
+  }
+  return options;
+}
+
 config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
   config::Document tuned = config;
   for (const Change& change : plan.changes) {
@@ -26,6 +35,10 @@ config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
       tuned.InsertStage(after + 1, config::Json{{"name", name}, {"op", "cache"}});
       continue;
     }
+    if (change.knob == kKnobDeterministic) {
+      tuned.SetKnob(change.stage, change.knob, config::Json(change.to != 0));
+      continue;
+    }
     tuned.SetKnob(change.stage, change.knob, config::Json(change.to));
   }
   return tuned;
@@ -38,10 +51,11 @@ std::string ToJson(const Plan& plan, const config::Document& tuned) {
   out["speedup"] = plan.speedup;
   Json changes = Json::array();
   for (const Change& c : plan.changes) {
+    const bool flag = c.knob == kKnobDeterministic;
     changes.push_back({{"stage", c.stage},
                        {"knob", c.knob},
-                       {"from", c.from},
-                       {"to", c.to},
+                       {"from", flag ? Json(c.from != 0) : Json(c.from)},
+                       {"to", flag ? Json(c.to != 0) : Json(c.to)},
                        {"why", c.why},
                        {"effect", c.effect},
                        {"predicted_outputs_per_s", c.predicted_outputs_per_s}});

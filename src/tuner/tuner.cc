@@ -15,8 +15,9 @@
 //   z_k      = X y_k, linearized (z <= X_max y, z <= X, z >= X - X_max (1 - y))
 // Constraints (tf.data's iterator model: a run of inline stages j..o-1 is served by the thread
 // of the next async stage o; docs/model.md "Servers"):
-//   servers  X W(j..o) - sum_k W(j..min(o,k)) z_k <= q_o    when a_o = 1 and a_j..a_{o-1} = 0
-//   lock     X W(j..o-1) - ...                    <= 1      (parallel workers pull one at a time)
+//   servers  X W(j..o) - sum_k W(j..min(o,k)) z_k <= h q_o  when a_o = 1 and a_j..a_{o-1} = 0
+//   lock     X W(j..o-1) - ...                    <= h      (parallel workers pull one at a time)
+//            (h = 0.9: each thread is planned at most 90 % busy, kServerHeadroom)
 //   consumer X (W(j..n-1) + step) - ...           <= 1      when a_j..a_{n-1} = 0
 //            (each conditional row is relaxed by big-M terms in the a's)
 //   CPU      X (sum D + D_other) - sum_k D(0..k) z_k <= C
@@ -56,6 +57,16 @@ constexpr double kThroughputSlack = 1e-3;
 // Buffer rule: cover a dip of this many standard deviations of one interval's output.
 constexpr double kBufferSigmas = 2.0;
 constexpr int kMaxBuffer = 64;
+// A thread planned busier than this starves its neighbours whenever its pace varies (a tandem
+// of near-saturated servers loses throughput to blocking), so each server's row keeps this
+// share of its workers' time free.
+constexpr double kServerHeadroom = 0.9;
+// Knob changes found after the solve (the polish) must improve the prediction by this share.
+constexpr double kPolishGain = 0.02;
+// Handing an element to another thread (a queue, a worker's input lock, waking a sleeper) costs
+// from a fraction of a microsecond to tens of microseconds when threads contend; a stage whose
+// elements take less than this is never made async or given workers by the tuner.
+constexpr double kMinHandoffSeconds = 20e-6;
 
 // ---- Formatting for the sentences ----
 
@@ -161,6 +172,8 @@ struct StageModel {
   int cap = 1;               // most workers
   double rate_cv = -1;       // CV of its per-interval output count; -1 unknown
   int buffer_target = 1;     // b*_i
+  bool reorder = false;      // ordered now, and the config allows turning `deterministic` off
+  bool too_fast = false;     // per element cheaper than a hand-off: stays inline
   bool cache_ok = false;     // a cache after it may be chosen
   double cache_bytes = 0;
   double cache_elements = 0;
@@ -266,7 +279,8 @@ Lp BuildProgram(const Model& m, Columns& c) {
   for (int i = 0; i < n; ++i) {
     const StageModel& s = m.stages[i];
     const bool force = s.fixed_async || (m.input_bound && i == n - 1);
-    c.a[i] = add_col(fmt::format("a{}", i), GLP_BV, GLP_DB, force ? 1 : 0, 1);
+    c.a[i] =
+        add_col(fmt::format("a{}", i), GLP_BV, GLP_DB, force ? 1 : 0, force || !s.too_fast ? 1 : 0);
     c.q[i] = add_col(fmt::format("q{}", i), GLP_IV, GLP_DB, 0, s.cap);
     c.b[i] = add_col(fmt::format("b{}", i), GLP_IV, GLP_DB, 0, s.buffer_target);
     if (s.cache_ok) {
@@ -318,13 +332,14 @@ Lp BuildProgram(const Model& m, Columns& c) {
   };
   // Servers (tf.data's iterator model, docs/model.md "Servers"): an async stage o runs the inline
   // stages j..o-1 upstream of it on its q_o workers; the row binds only when o is async and
-  // j..o-1 are not (big-M otherwise): X W(j..o) <= q_o, and under its input lock X W(j..o-1) <= 1.
+  // j..o-1 are not (big-M otherwise): X W(j..o) <= h q_o, and under its input lock
+  // X W(j..o-1) <= h.
   for (int o = 0; o < n; ++o) {
     for (int j = 0; j <= o; ++j) {
       if (!has_work(j, o)) continue;
       Row row;
       add_work(row, j, o, o);
-      row.Add(c.q[o], -1).Add(c.a[o], big_m);
+      row.Add(c.q[o], -kServerHeadroom).Add(c.a[o], big_m);
       for (int i = j; i < o; ++i) row.Add(c.a[i], -big_m);
       row.AddTo(p, GLP_UP, 0, big_m);
       if (j < o && has_work(j, o - 1)) {
@@ -332,7 +347,7 @@ Lp BuildProgram(const Model& m, Columns& c) {
         add_work(lock, j, o - 1, -1);
         lock.Add(c.a[o], big_m);
         for (int i = j; i < o; ++i) lock.Add(c.a[i], -big_m);
-        lock.AddTo(p, GLP_UP, 0, 1 + big_m);
+        lock.AddTo(p, GLP_UP, 0, kServerHeadroom + big_m);
       }
     }
   }
@@ -519,12 +534,19 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
     check(s.name, "the visit ratio", s.visit_ratio);
     StageModel sm;
     sm.wall = s.wall_demand;
-    sm.owner_wall = s.wall_demand + (s.ordered ? s.turn_wait_demand : 0.0);
+    sm.reorder = s.parallelizable && s.ordered && o.reorder_allowed.count(s.name) > 0;
+    // Unordered, the workers never wait for their turn.
+    sm.owner_wall = s.wall_demand + (s.ordered && !sm.reorder ? s.turn_wait_demand : 0.0);
     sm.cpu = s.cpu_demand;
     sm.bytes = s.bytes_per_element;
     sm.parallelizable = s.parallelizable;
     sm.fixed_async = s.async || s.parallelism > 1 || s.buffer_size > 0;
     sm.cap = s.parallelizable ? std::max(cap, s.parallelism) : 1;
+    const double service = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;
+    if (service < kMinHandoffSeconds && s.elements > 0) {
+      sm.too_fast = true;
+      sm.cap = std::min(sm.cap, s.parallelism);  // no more workers than it has
+    }
     if (i < p.stage_series.size()) {
       sm.rate_cv = IncrementCv(p.stage_series[i].elements_out, a.window.samples);
     }
@@ -592,6 +614,79 @@ double ServerWall(const Model& m, const Solution& s, size_t owner, std::vector<s
   return w;
 }
 
+int Threads(const Knobs& knobs) {
+  int threads = 0;
+  for (const analyzer::StageKnobs& k : knobs.stages) {
+    if (k.parallelism > 1 || k.buffer_size > 0) threads += k.parallelism;
+  }
+  return threads;
+}
+
+// Queued and in-flight elements of the async stages, plus the cache.
+double Memory(const Model& m, const Knobs& knobs) {
+  double bytes = 0;
+  for (size_t i = 0; i < knobs.stages.size(); ++i) {
+    const analyzer::StageKnobs& k = knobs.stages[i];
+    if (k.parallelism > 1 || k.buffer_size > 0) {
+      bytes += (std::max(k.buffer_size, 1) + k.parallelism) * m.stages[i].bytes;
+    }
+  }
+  if (knobs.cache_after) bytes += m.stages[*knobs.cache_after].cache_bytes;
+  return bytes;
+}
+
+// The program is linear, so it takes an ordered stage's turn wait as measured at the traced
+// workers and ignores queueing for an input lock; the analyzer's prediction models both. The
+// polish walks from the solution one worker at a time, judged by the prediction: a worker less
+// where the prediction does not drop (the program's headroom can ask for a worker the CPU
+// cannot feed, and a CPU-bound thread beyond what the cores run only adds preemption), else a
+// worker more where it gains kPolishGain, within the memory budget and the workers' cap. Whether
+// a stage is async stays as the program chose. A stage whose config allows reordering runs
+// unordered whenever it has several workers.
+Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, Knobs knobs) {
+  auto predict = [&](const Knobs& k) { return analyzer::Predict(a, k, res).outputs_per_s; };
+  auto ordered_for = [&](size_t i, int workers) {
+    return a.stages[i].ordered && !(m.stages[i].reorder && workers > 1);
+  };
+  for (size_t i = 0; i < knobs.stages.size(); ++i) {
+    knobs.stages[i].ordered = ordered_for(i, knobs.stages[i].parallelism);
+  }
+  double best = predict(knobs);
+  for (int round = 0; round < 16; ++round) {
+    std::optional<Knobs> fewer, more;
+    double more_x = best * (1 + kPolishGain);
+    for (size_t i = 0; i < knobs.stages.size(); ++i) {
+      const analyzer::StageKnobs& k = knobs.stages[i];
+      const bool async = k.parallelism > 1 || k.buffer_size > 0;
+      if (!m.stages[i].parallelizable || !async) continue;
+      for (int delta : {-1, +1}) {
+        const int workers = k.parallelism + delta;
+        if (workers < 1 || workers > m.stages[i].cap) continue;
+        if (workers == 1 && k.buffer_size == 0) continue;  // would turn the stage inline
+        Knobs t = knobs;
+        t.stages[i].parallelism = workers;
+        t.stages[i].ordered = ordered_for(i, workers);
+        if (Memory(m, t) > m.memory_budget) continue;
+        const double x = predict(t);
+        if (delta < 0 && !fewer && x >= best * (1 - 1e-3)) fewer = t;
+        if (delta > 0 && x > more_x) {
+          more = t;
+          more_x = x;
+        }
+      }
+    }
+    if (fewer) {
+      knobs = *fewer;
+    } else if (more) {
+      knobs = *more;
+    } else {
+      break;
+    }
+    best = predict(knobs);
+  }
+  return knobs;
+}
+
 Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOptions& o,
               bool explore_cores) {
   Model m = BuildModel(a, p, o);
@@ -629,22 +724,29 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
     if (current.stages[i].buffer_size == 0 && k.parallelism > 1 && k.buffer_size == 1) {
       k.buffer_size = 0;
     }
-    plan.threads += k.parallelism;
-    plan.memory_bytes += (std::max(k.buffer_size, 1) + k.parallelism) * m.stages[i].bytes;
   }
   knobs.cache_after = sol.cache_after;
-  if (sol.cache_after) plan.memory_bytes += m.stages[*sol.cache_after].cache_bytes;
+  // Where the config allows it, parallel workers emit in completion order (never slower).
+  knobs = Polish(m, a, res, knobs);
+  plan.threads = Threads(knobs);
+  plan.memory_bytes = Memory(m, knobs);
   plan.knobs = knobs;
   plan.prediction = analyzer::Predict(a, knobs, res);
   plan.predicted_outputs_per_s = plan.prediction.outputs_per_s;
+  const double planned = plan.predicted_outputs_per_s;
   plan.speedup = plan.current_predicted_outputs_per_s > 0
                      ? plan.predicted_outputs_per_s / plan.current_predicted_outputs_per_s
                      : 1.0;
-  if (sol.x > 0 && std::abs(plan.predicted_outputs_per_s / sol.x - 1) > 0.05) {
+  // The program plans each thread 90 % busy, so the prediction may exceed its X by up to 1/0.9;
+  // outside that band the two models disagree, and the plan says so.
+  if (sol.x > 0 && (plan.predicted_outputs_per_s < 0.95 * sol.x ||
+                    plan.predicted_outputs_per_s > 1.05 * sol.x / kServerHeadroom)) {
     plan.notes.push_back(fmt::format(
-        "the program's throughput ({} {}) and the analyzer's prediction for the chosen knobs ({} "
-        "{}) differ by {:.0f}%; the prediction is the one reported",
-        Num(sol.x), unit, Num(plan.predicted_outputs_per_s), unit,
+        "the program's throughput ({} {}, with every thread at most {}% busy) and the analyzer's "
+        "prediction for the chosen knobs ({} {}) differ by {:.0f}%; the prediction is the one "
+        "reported",
+        Num(sol.x), unit, static_cast<int>(std::lround(100 * kServerHeadroom)),
+        Num(plan.predicted_outputs_per_s), unit,
         100 * std::abs(plan.predicted_outputs_per_s / sol.x - 1)));
   }
 
@@ -672,9 +774,21 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
       c.why = fmt::format(
           "stage '{}' needs {} of wall time{}{}, so the planned {} {} keep {} of its {} worker{} "
           "busy ({}% each)",
-          s.name, Duration(w), per, with, Num(sol.x), unit, Num(sol.x * w), to.parallelism,
+          s.name, Duration(w), per, with, Num(planned), unit, Num(planned * w), to.parallelism,
           to.parallelism == 1 ? "" : "s",
-          static_cast<int>(std::lround(100 * sol.x * w / to.parallelism)));
+          static_cast<int>(std::lround(100 * planned * w / to.parallelism)));
+      record(c);
+    }
+    if (to.ordered != from.ordered) {
+      applied.stages[i].ordered = to.ordered;
+      Change c{s.name, kKnobDeterministic, from.ordered ? 1 : 0, to.ordered ? 1 : 0, "", "", 0};
+      c.why = fmt::format(
+          "stage '{}' allows reordering (\"allow_reorder\": true), so its {} workers emit each "
+          "element as soon as it is done instead of waiting for the one ahead of it{}",
+          s.name, to.parallelism,
+          s.turn_wait_demand > 0 && from.parallelism > 1
+              ? fmt::format(" (that wait took {}{} as traced)", Duration(s.turn_wait_demand), per)
+              : "");
       record(c);
     }
     if (to.buffer_size != from.buffer_size) {
@@ -717,6 +831,18 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
       record(c);
     }
   }
+  double total_wall = 0;
+  for (const StageAnalysis& s : a.stages) total_wall += s.wall_demand;
+  for (size_t i = 0; i < n; ++i) {
+    const StageAnalysis& s = a.stages[i];
+    if (m.stages[i].too_fast && s.parallelizable && !m.stages[i].fixed_async &&
+        s.wall_demand >= 0.1 * total_wall) {
+      plan.notes.push_back(fmt::format(
+          "stage '{}' takes {} per element, less than handing an element to another thread "
+          "costs, so it stays inline: workers would slow it down",
+          s.name, Duration(s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0)));
+    }
+  }
   if (sol.cache_after) {
     const size_t k = *sol.cache_after;
     const StageModel& sm = m.stages[k];
@@ -746,7 +872,16 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
   for (const std::string& note : plan.prediction.notes) plan.notes.push_back(note);
 
   // The consumer's pace: when the CPU holds the tuned pipeline below it, what more cores buy.
-  if (explore_cores && a.consumer_outputs_per_s > 0 &&
+  // A consumer ten times faster than the tuned pipeline only drains it (a benchmark, a dry run):
+  // the cores that would saturate it are no advice.
+  const bool drain = a.consumer_outputs_per_s > 10 * plan.predicted_outputs_per_s;
+  if (explore_cores && drain) {
+    plan.notes.push_back(fmt::format(
+        "the consumer takes {} {}, far more than the pipeline can make: the pipeline alone sets "
+        "the pace",
+        Num(a.consumer_outputs_per_s), unit));
+  }
+  if (explore_cores && !drain && a.consumer_outputs_per_s > 0 &&
       plan.predicted_outputs_per_s < 0.99 * a.consumer_outputs_per_s &&
       std::any_of(plan.prediction.limits.begin(), plan.prediction.limits.end(),
                   [&](const analyzer::Limit& l) {

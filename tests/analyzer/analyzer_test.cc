@@ -319,8 +319,12 @@ TEST(WhatIfTest, DoublingTheBottlenecksWorkersMovesTheBottleneck) {
 TEST(WhatIfTest, ChainWithMoreWorkersAndFewerCores) {
   const Analysis a = Analyze(Build(Chain()));
   Knobs knobs = CurrentKnobs(a);
-  // A on 2 workers: they also pull src inline, 2 / (0.1 + 1.8) ms = 1052.6/s; src alone under
-  // their input lock 1 / 0.1 ms = 10000/s. The consumer (714.3/s) is the bottleneck now.
+  // A on 2 workers: they also pull src inline, 2 / (0.1 + 1.8) ms = 1052.6/s were there no
+  // queue for the lock. Mean-value analysis of the two workers cycling through the lock
+  // (L = 0.1 ms) and their own work (Z = 1.8 ms): one worker, R = 0.1 ms, X = 1 / 1.9 ms,
+  // Q = 0.1 / 1.9 = 0.05263; two, R = 0.1 (1 + 0.05263) = 0.105263 ms, X = 2 / 1.905263 ms =
+  // 1049.7/s. src alone under their input lock 1 / 0.1 ms = 10000/s. The consumer (714.3/s) is
+  // the bottleneck now.
   knobs.stages[1].parallelism = 2;
   Prediction p = Predict(a, knobs, CurrentResources(a));
   EXPECT_EQ(p.limits[0].kind, LimitKind::kConsumer);
@@ -329,7 +333,7 @@ TEST(WhatIfTest, ChainWithMoreWorkersAndFewerCores) {
   for (const Limit& l : p.limits) {
     if (l.stage == "A") {
       saw_workers = true;
-      EXPECT_REL(l.outputs_per_s, 2 / 1.9e-3);
+      EXPECT_REL(l.outputs_per_s, 2 / 1.905263e-3);
       EXPECT_THAT(l.why, HasSubstr("which also run 'src' inline"));
     }
     if (l.stage == "src") {
@@ -385,6 +389,20 @@ TEST(AnalyzeTest, OrderedWorkersWaitingForTheirTurn) {
   p = Predict(a, knobs, CurrentResources(a));
   EXPECT_EQ(p.limits[0].kind, LimitKind::kConsumer);
   EXPECT_REL(p.outputs_per_s, 1 / 1.4e-3);
+  // More ordered workers wait longer for their turn: the wait grows as (1 - 1/p), scaled to the
+  // measured one (kappa = 0.8 / (2.4 (1 - 1/2)) = 2/3). On 4 workers: 2/3 2.4 (3/4) = 1.2 ms,
+  // so B needs 3.6 ms: 4 / 3.6 ms = 1111.1/s.
+  knobs.stages[2].ordered = true;
+  knobs.stages[2].parallelism = 4;
+  p = Predict(a, knobs, CurrentResources(a));
+  bool saw_b = false;
+  for (const Limit& l : p.limits) {
+    if (l.stage != "B") continue;
+    saw_b = true;
+    EXPECT_REL(l.outputs_per_s, 4 / 3.6e-3);
+    EXPECT_THAT(l.why, HasSubstr("1.2 ms of it waiting for their turn"));
+  }
+  EXPECT_TRUE(saw_b);
 
   for (size_t k = 50; k < b.queue_size.size(); ++k) b.queue_size[k] = 2;  // full (buffer 2)
   a = Analyze(t);

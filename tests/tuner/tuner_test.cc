@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct Stage {
   std::string inspected;
   int64_t elements = 1000;  // elements emitted in the trace (one epoch when epochs_completed 1)
   double visit = 1;
+  double turn = 0;  // measured wait of ordered workers for their turn, s per output
 };
 
 class TunerTest : public ::testing::Test {
@@ -71,6 +73,7 @@ class TunerTest : public ::testing::Test {
       a.cpu_demand = s.cpu < 0 ? s.wall : s.cpu;
       a.bytes_per_element = s.bytes;
       a.visit_ratio = s.visit;
+      a.turn_wait_demand = s.turn;
       a.elements = s.elements;
       analysis_.stages.push_back(a);
       trace::StageTrace t;
@@ -394,6 +397,96 @@ TEST_F(TunerTest, PlanSaysWhatCoresTheConsumerNeeds) {
 }
 
 // The rewrite sets only the tuned knobs (and inserts the cache stage); unknown keys stay.
+// 4 cores; work runs ordered on 2 workers, needing 8 ms per batch and waiting 4 ms more for its
+// turn (kappa = 4 / (8 (1 - 1/2)) = 1). Ordered, p workers take 8 + 8 (1 - 1/p) ms: 7 workers
+// 14.86 ms, 471/s, 8 workers 15 ms, 533/s, past the CPU's 4 / 8.2 ms = 487.8/s. Where the config
+// allows reordering, the workers never wait: 4 workers do 500/s, and the CPU binds.
+TEST_F(TunerTest, ReorderIsUsedOnlyWhereTheConfigAllowsIt) {
+  Build({{.name = "src", .op = "generate", .wall = 0.0001},
+         {.name = "work",
+          .op = "burn",
+          .parallelizable = true,
+          .wall = 0.008,
+          .async = true,
+          .parallelism = 2,
+          .buffer_size = 4,
+          .turn = 0.004},
+         {.name = "prefetch", .op = "prefetch", .wall = 0.0001, .async = true, .buffer_size = 2}});
+  const size_t work = Index("work");
+  const Plan ordered = Tune(analysis_, pipeline_);
+  EXPECT_TRUE(ordered.knobs.stages[work].ordered);
+  for (const Change& c : ordered.changes) EXPECT_NE(c.knob, kKnobDeterministic) << c.why;
+  EXPECT_EQ(ordered.knobs.stages[work].parallelism, 8);
+  EXPECT_NEAR(ordered.predicted_outputs_per_s, 4 / 0.0082, 0.5);
+  ExpectPredictedByAnalyzer(ordered);
+
+  TuneOptions options;
+  options.reorder_allowed.insert("work");
+  const Plan plan = Tune(analysis_, pipeline_, options);
+  EXPECT_FALSE(plan.knobs.stages[work].ordered);
+  EXPECT_EQ(plan.knobs.stages[work].parallelism, 4);
+  EXPECT_NEAR(plan.predicted_outputs_per_s, 4 / 0.0082, 0.5);
+  ExpectPredictedByAnalyzer(plan);
+  bool explained = false;
+  for (const Change& c : plan.changes) {
+    if (c.knob != kKnobDeterministic) continue;
+    explained = true;
+    EXPECT_EQ(c.stage, "work");
+    EXPECT_EQ(c.from, 1);
+    EXPECT_EQ(c.to, 0);
+    EXPECT_THAT(c.why, HasSubstr("allow_reorder"));
+    EXPECT_THAT(c.why, HasSubstr("4 ms per batch as traced"));
+  }
+  EXPECT_TRUE(explained);
+  const config::Document doc = config::Document::Parse(R"({"name": "train", "stages": [
+  {"name": "src", "op": "generate", "args": {"count": 10}},
+  {"name": "work", "op": "burn", "args": {"cpu_us": 1}, "parallelism": 2, "buffer_size": 4,
+   "allow_reorder": true},
+  {"name": "prefetch", "op": "prefetch", "buffer_size": 2}
+]}
+)",
+                                                       "train.json");
+  const TuneOptions implied = OptionsFromConfig(doc);
+  EXPECT_EQ(implied.reorder_allowed.size(), 1u);
+  EXPECT_EQ(implied.reorder_allowed.count("work"), 1u);
+  const config::Document tuned = ApplyPlan(plan, doc);
+  EXPECT_EQ(tuned.json()["stages"][1]["deterministic"], false);
+  const nlohmann::json out = nlohmann::json::parse(ToJson(plan, tuned));
+  bool in_json = false;
+  for (const auto& c : out["changes"]) {
+    if (c["knob"] == "deterministic") {
+      in_json = true;
+      EXPECT_EQ(c["from"], true);
+      EXPECT_EQ(c["to"], false);
+    }
+  }
+  EXPECT_TRUE(in_json);
+}
+
+// tokenize does all the work but takes 1 µs per element (32 µs per batch of 32): less than a
+// hand-off to another thread costs, so it stays inline, with a note saying why, even though the
+// linear model alone would give it workers.
+TEST_F(TunerTest, MicrosecondOpsStayInline) {
+  Build({{.name = "src", .op = "read_lines", .wall = 0.000002, .visit = 32},
+         {.name = "tokenize",
+          .op = "tokenize",
+          .parallelizable = true,
+          .wall = 0.000032,
+          .visit = 32},
+         {.name = "batch", .op = "batch", .wall = 0.000001},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}});
+  const Plan plan = Tune(analysis_, pipeline_);
+  const size_t tokenize = Index("tokenize");
+  EXPECT_EQ(plan.knobs.stages[tokenize].parallelism, 1);
+  EXPECT_EQ(plan.knobs.stages[tokenize].buffer_size, 0);
+  bool noted = false;
+  for (const std::string& note : plan.notes) {
+    if (note.find("'tokenize' takes 1 µs per element") != std::string::npos) noted = true;
+  }
+  EXPECT_TRUE(noted) << fmt::format("{}", fmt::join(plan.notes, "\n"));
+  ExpectPredictedByAnalyzer(plan);
+}
+
 TEST_F(TunerTest, ApplyPlanRewritesOnlyTunedKnobsAndInsertsTheCache) {
   Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
          {.name = "decode",

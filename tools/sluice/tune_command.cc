@@ -111,10 +111,9 @@ int Tune(const TuneCommandOptions& opt) {
   if (!pipeline) Fail("{}: pipelines: no pipeline named '{}'", opt.trace, a.pipeline);
   const config::Document doc = LoadConfig(opt, *pipeline);
 
-  tuner::TuneOptions topt;
+  tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
   if (opt.cores > 0) topt.cores = opt.cores;
   if (!opt.memory.empty()) topt.memory_bytes = tuner::ParseMemorySize(opt.memory);
-  topt.epochs = doc.epochs();
   topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
   tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
   for (const std::string& w : inspect_warnings[pipeline->name]) {
@@ -154,8 +153,7 @@ void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_pa
     }
     if (pipeline == nullptr) return;
     const config::Document doc = LoadConfig(opt, *pipeline);
-    tuner::TuneOptions topt;
-    topt.epochs = doc.epochs();
+    tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
     topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
     const tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
     const config::Document tuned = tuner::ApplyPlan(plan, doc);

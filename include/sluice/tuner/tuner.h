@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,15 +28,21 @@ struct TuneOptions {
   int64_t epochs = 0;
   // Sampling interval of the trace's series (seconds), for the buffer-size rule.
   double sample_interval = 0.1;
+  // Stages whose config says "allow_reorder": true: the tuner may turn their `deterministic`
+  // knob off (config::Document's StageSpec::allow_reorder; the trace does not carry it).
+  std::set<std::string, std::less<>> reorder_allowed;
 };
 
 // The knob name of a change that inserts a cache stage after `stage`.
 inline constexpr const char* kKnobCache = "cache";
+// The knob name of a change to a stage's ordered output (from/to: 1 = true, 0 = false).
+inline constexpr const char* kKnobDeterministic = "deterministic";
 
 // One changed knob.
 struct Change {
   std::string stage;
-  std::string knob;  // "parallelism", "buffer_size" or "cache" (a cache stage after `stage`)
+  std::string knob;  // "parallelism", "buffer_size", "deterministic" (1/0) or "cache" (a cache
+                     // stage after `stage`)
   int64_t from = 0;
   int64_t to = 0;
   std::string why;     // one plain sentence with its numbers
@@ -73,7 +80,11 @@ struct Plan {
 Plan Tune(const analyzer::Analysis& analysis, const trace::PipelineTrace& pipeline,
           const TuneOptions& options = {});
 
-// `config` with the plan's knobs set (parallelism, buffer_size) and its cache stage inserted
+// The options a config implies: its epochs, and the stages whose "allow_reorder" is true.
+TuneOptions OptionsFromConfig(const config::Document& config);
+
+// `config` with the plan's knobs set (parallelism, buffer_size, deterministic) and its cache stage
+// inserted
 // ({"name": "cache", "op": "cache"} after the cached stage); every other byte is kept. Throws
 // when a stage of the plan is not in the config.
 config::Document ApplyPlan(const Plan& plan, const config::Document& config);

@@ -1,0 +1,136 @@
+// End to end through the CLI: profile a pipeline, tune its trace, apply the plan to a copy of the
+// config (dry run first), and run the tuned copy. Asserts what the user sees, not speed.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sluice/config/document.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// One burn stage does 80 % of the work and runs inline; the rest is light. Unknown keys
+// ("owner", "note") and the file's layout must survive the rewrite.
+constexpr const char* kConfig = R"({
+  "name": "cli_chain",
+  "owner": "team-input",
+  "epochs": 1,
+  "stages": [
+    {"name": "source", "op": "generate", "args": {"count": -1, "bytes": 1024}},
+    {"name": "heavy", "op": "burn", "args": {"cpu_us": 400}, "parallelism": 1, "note": "keep"},
+    {"name": "light", "op": "burn", "args": {"cpu_us": 40}},
+    {"name": "batch", "op": "batch", "args": {"size": 8}},
+    {"name": "prefetch", "op": "prefetch", "buffer_size": 1}
+  ]
+}
+)";
+
+class TuneCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("sluice_tune_cli_test_{}", ::getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ::setenv("SLUICE_CACHE_DIR", (dir_ / "cache").c_str(), 1);
+    std::ofstream(dir_ / "pipeline.json") << kConfig;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `sluice ARGS`, returning its exit code; its stdout goes to `out_`, stderr to `err_`.
+  int Sluice(const std::string& args) {
+    const fs::path out = dir_ / "out.log", err = dir_ / "err.log";
+    const int status = std::system(
+        fmt::format("{} {} > {} 2> {}", SLUICE_CLI, args, out.string(), err.string()).c_str());
+    out_ = Read(out);
+    err_ = Read(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  static std::string Read(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  fs::path dir_;
+  std::string out_, err_;
+};
+
+TEST_F(TuneCliTest, ProfileTuneApplyRun) {
+  const fs::path config = dir_ / "pipeline.json";
+  const fs::path prof = dir_ / "profile";
+  ASSERT_EQ(Sluice(fmt::format("profile {} --seconds 2 --out {}", config.string(), prof.string())),
+            0)
+      << out_ << err_;
+  EXPECT_THAT(out_, HasSubstr("bottleneck:"));
+  ASSERT_TRUE(fs::exists(prof / "trace.json"));
+  ASSERT_TRUE(fs::exists(prof / "tuned.json"));
+
+  // Plan for 4 cores so the heavy stage's workers do not depend on this machine's cores.
+  const fs::path tuned = dir_ / "tuned.json";
+  ASSERT_EQ(Sluice(fmt::format("tune {} --config {} --cores 4 --json -o {}",
+                               (prof / "trace.json").string(), config.string(), tuned.string())),
+            0)
+      << out_ << err_;
+  const nlohmann::json plan = nlohmann::json::parse(out_);
+  EXPECT_GT(plan["predicted_outputs_per_s"].get<double>(), 0);
+  EXPECT_GT(plan["speedup"].get<double>(), 1.2);
+  bool heavy_workers = false;
+  for (const auto& c : plan["changes"]) {
+    EXPECT_FALSE(c["why"].get<std::string>().empty());
+    if (c["stage"] == "heavy" && c["knob"] == "parallelism") {
+      heavy_workers = true;
+      EXPECT_GE(c["to"].get<int>(), 2);
+    }
+    EXPECT_NE(c["stage"], "batch") << "batch is sequential";
+  }
+  EXPECT_TRUE(heavy_workers) << out_ << err_;
+
+  // A dry run shows the diff and writes nothing.
+  const fs::path copy = dir_ / "copy.json";
+  fs::copy_file(config, copy);
+  ASSERT_EQ(Sluice(fmt::format("apply {} --to {} --dry-run", tuned.string(), copy.string())), 0)
+      << out_ << err_;
+  EXPECT_THAT(out_, HasSubstr("\"parallelism\""));
+  EXPECT_EQ(Read(copy), kConfig);
+  EXPECT_FALSE(fs::exists(copy.string() + ".bak"));
+
+  ASSERT_EQ(Sluice(fmt::format("apply {} --to {}", tuned.string(), copy.string())), 0)
+      << out_ << err_;
+  EXPECT_EQ(Read(copy.string() + ".bak"), kConfig);
+  const config::Document doc = config::Document::Load(copy);
+  EXPECT_EQ(doc.json()["owner"], "team-input");
+  EXPECT_EQ(doc.json()["stages"][1]["note"], "keep");
+  EXPECT_GE(doc.Stage("heavy").parallelism.value_or(1), 2);
+  // Only the tuned values changed: every line without a tuned knob is as it was.
+  std::istringstream before(kConfig), after(Read(copy));
+  std::string b, a;
+  while (std::getline(before, b) && std::getline(after, a)) {
+    if (b.find("\"parallelism\"") == std::string::npos &&
+        b.find("\"buffer_size\"") == std::string::npos &&
+        b.find("\"op\": \"burn\"") == std::string::npos) {
+      EXPECT_EQ(a, b);
+    }
+  }
+
+  // The tuned config runs.
+  ASSERT_EQ(Sluice(fmt::format("run {} --seconds 1 --json", copy.string())), 0) << out_ << err_;
+  EXPECT_GT(nlohmann::json::parse(out_)["outputs_per_s"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace sluice
