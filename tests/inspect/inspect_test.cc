@@ -275,6 +275,26 @@ TEST(InspectTest, ExampleUserOpAgreesWithItsDeclaration) {
   EXPECT_TRUE(Disagreements(r.ops[0]).empty());
 }
 
+// `sluice tune --inspect BUILD_DIR` inspects the database's sources that register ops.
+TEST(InspectTest, SourcesRegisteringOpsComeFromTheCompilationDatabase) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("inspect_db_{}", ::getpid());
+  fs::create_directories(dir);
+  const nlohmann::json db = {
+      {{"directory", kCorpus.string()}, {"file", "two_ops.cc"}, {"command", "c++ -c two_ops.cc"}},
+      {{"directory", kSource.string()},
+       {"file", "src/inspect/ops_json.cc"},
+       {"command", "c++ -c src/inspect/ops_json.cc"}},
+      {{"directory", kCorpus.string()},
+       {"file", (kCorpus / "mutex.cc").string()},
+       {"command", "c++ -c mutex.cc"}}};
+  std::ofstream(dir / "compile_commands.json") << db.dump();
+  EXPECT_EQ(SourcesRegisteringOps(dir),
+            (std::vector<std::string>{(kCorpus / "mutex.cc").string(),
+                                      (kCorpus / "two_ops.cc").string()}));
+  fs::remove_all(dir);
+  EXPECT_THROW(SourcesRegisteringOps(dir), Error);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
