@@ -185,10 +185,10 @@ struct Model {
   double other_cpu = 0;
   double cores = 0;
   double memory_budget = 0;
-  double disk_bytes = 0;  // per output
-  double disk_bps = 0;    // bytes/s; 0: no bound
-  size_t reader = 0;      // the first stage reading storage
-  bool input_bound = false;
+  double disk_bytes = 0;     // per output
+  double disk_bps = 0;       // bytes/s; 0: no bound
+  size_t reader = 0;         // the first stage reading storage
+  bool input_bound = false;  // the consumer waits and has a step to overlap: keep a prefetch
   double x_max = 0;
   double interval = 0.1;  // s between the series' samples
 };
@@ -504,7 +504,9 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
       break;
     }
   }
-  m.input_bound = a.input_bound.verdict != analyzer::Verdict::kNot;
+  // A prefetch pays when the consumer starves and has a training step to overlap with; a consumer
+  // that only drains the pipeline would gain nothing from another thread but its hand-off cost.
+  m.input_bound = a.input_bound.verdict != analyzer::Verdict::kNot && m.step >= kMinHandoffSeconds;
   const int cap = o.max_workers > 0
                       ? o.max_workers
                       : std::min(128, std::max(8, static_cast<int>(std::ceil(2 * m.cores))));

@@ -136,12 +136,14 @@ class TunerTest : public ::testing::Test {
 
 // 4 cores; decode needs 10 ms per batch, everything else 0.2 ms. CPU bound: 4 / 10.2 ms = 392
 // batches/s; decode then needs 392 x 10 ms = 3.92 workers: 4. The source stays inline under
-// decode's input lock (392 x 0.1 ms = 4 % of the lock), batch inline on prefetch's worker.
+// decode's input lock (392 x 0.1 ms = 4 % of the lock), batch inline on prefetch's worker. The
+// consumer starves, and its 0.5 ms step (2000/s) is worth overlapping: a prefetch of 2 or more.
 TEST_F(TunerTest, HeavyParallelStageGetsWorkersUpToTheCpuBound) {
   Build({{.name = "src", .op = "generate", .wall = 0.0001},
          {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.010},
          {.name = "batch", .op = "batch", .wall = 0.0001},
-         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}});
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
+        0.0005);
   const Plan plan = Tune(analysis_, pipeline_);
   const size_t decode = Index("decode");
   EXPECT_EQ(plan.knobs.stages[decode].parallelism, 4);
@@ -320,7 +322,7 @@ TEST_F(TunerTest, MemoryBudgetIsNeverExceeded) {
             .bytes = 8'000'000,
             .async = true,
             .buffer_size = 1}},
-          0, analyzer::Verdict::kHighly, 8);
+          0.0005, analyzer::Verdict::kHighly, 8);
     pipeline_.stage_series.resize(4);
     for (auto& series : pipeline_.stage_series) {
       int64_t count = 0;
@@ -352,7 +354,8 @@ TEST_F(TunerTest, InfeasibleBudgetsGiveAClearError) {
           .wall = 0,
           .bytes = 12'000'000,
           .async = true,
-          .buffer_size = 1}});
+          .buffer_size = 1}},
+        0.001);
   TuneOptions options;
   options.memory_bytes = 10'000'000;
   // The input-bound job's prefetch keeps 2 queued batches and 1 in its worker: 36 MB.
