@@ -33,17 +33,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
+  using sluice::report::testing::OneHourSpec;
   using sluice::report::testing::SyntheticSpec;
-  SyntheticSpec spec;
-  for (int s = 0; s < 10; ++s) {
-    const bool async = s % 2 == 1;
-    spec.stages.push_back({fmt::format("stage{}", s), s == 0 ? "generate" : "burn", async ? 4 : 1,
-                           async ? 8 : 0, s > 0, 1000, 0.05 * (s + 1), 0.04 * (s + 1)});
-  }
-  spec.outputs_per_s = 1000;
-  spec.wait_per_s = 0.1;
-  spec.seconds = 3600;
-  spec.gpu_busy = 0.5;
+  const SyntheticSpec spec = OneHourSpec();
 
   sluice::report::ReportInput in;
   in.run.trace = sluice::report::testing::BuildTrace(spec);

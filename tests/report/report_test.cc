@@ -32,6 +32,7 @@ using ::testing::HasSubstr;
 using testing::HtmlDom;
 using testing::ImageLikeSpec;
 using ::testing::Not;
+using testing::OneHourSpec;
 using testing::SyntheticSpec;
 
 // A run of `spec`, analysed, with the tuner's plan.
@@ -339,16 +340,7 @@ TEST(ReportTest, GlossaryDefinesEveryMetricShown) {
 // A one-hour trace sampled every 100 ms (36,001 samples per series) with 10 stages stays small:
 // every series is thinned to at most kMaxPoints points. (Its rendering time is in bench/.)
 TEST(ReportTest, OneHourTraceStaysUnderTwoMegabytes) {
-  SyntheticSpec spec;
-  for (int s = 0; s < 10; ++s) {
-    const bool async = s % 2 == 1;
-    spec.stages.push_back({fmt::format("stage{}", s), s == 0 ? "generate" : "burn", async ? 4 : 1,
-                           async ? 8 : 0, s > 0, 1000, 0.05 * (s + 1), 0.04 * (s + 1)});
-  }
-  spec.outputs_per_s = 1000;
-  spec.wait_per_s = 0.1;
-  spec.seconds = 3600;
-  spec.gpu_busy = 0.5;
+  const SyntheticSpec spec = OneHourSpec();
   const ReportInput in = InputOf(spec);
   ASSERT_EQ(in.run.trace.series.t.size(), 36'001u);
   const std::string html = Render(in);

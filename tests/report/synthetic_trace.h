@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "sluice/trace/trace.h"
 
 namespace sluice::report::testing {
@@ -155,6 +157,22 @@ inline SyntheticSpec ImageLikeSpec() {
   };
   spec.outputs_per_s = 20;
   spec.wait_per_s = 0.45;
+  return spec;
+}
+
+// A one-hour trace sampled every 100 ms (36,001 samples per series) of 10 stages, every other
+// one async on 4 workers: the size and speed case of the report's tests and its benchmark.
+inline SyntheticSpec OneHourSpec() {
+  SyntheticSpec spec;
+  for (int s = 0; s < 10; ++s) {
+    const bool async = s % 2 == 1;
+    spec.stages.push_back({fmt::format("stage{}", s), s == 0 ? "generate" : "burn", async ? 4 : 1,
+                           async ? 8 : 0, s > 0, 1000, 0.05 * (s + 1), 0.04 * (s + 1)});
+  }
+  spec.outputs_per_s = 1000;
+  spec.wait_per_s = 0.1;
+  spec.seconds = 3600;
+  spec.gpu_busy = 0.5;
   return spec;
 }
 
