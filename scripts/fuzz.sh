@@ -63,8 +63,9 @@ for t in "${TARGETS[@]}"; do
     echo "fuzz: $t FAILED; the input is in $crashes/, the log in $log" >&2
     grep -E "ERROR|SUMMARY|rewrite_fuzz:|deadly signal" "$log" | head -20 >&2 || true
   fi
-  runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
-  secs=$(grep -E '^Done [0-9]+ runs in' "$log" | awk '{print $5}' | tail -1)
+  # A crashed run prints no "Done" line; its figures stay "?".
+  runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1 || true)
+  secs=$(grep -E '^Done [0-9]+ runs in' "$log" | awk '{print $5}' | tail -1 || true)
   corpus=$(find "$BUILD_DIR/corpus/$t" -type f | wc -l)
   echo "fuzz: $t: ${runs:-?} executions in ${secs:-$SECONDS_PER_TARGET} s, corpus $corpus inputs, crashes $(find "$crashes" -type f | wc -l)"
 done

@@ -35,6 +35,7 @@ constexpr size_t kMaxSamples = 10'000'000;
 constexpr size_t kMaxPipelines = 10'000;
 constexpr size_t kMaxStages = 10'000;
 constexpr size_t kMaxWorkers = 4096;
+constexpr int kMaxBufferSize = 1 << 24;  // what a config may ask for (config/document.cc)
 constexpr size_t kMaxDisks = 4096;
 constexpr size_t kMaxTextBytes = size_t{2} << 30;
 // No array in a trace is longer than a series column, and none nests deeper than a few levels;
@@ -368,7 +369,7 @@ class Reader {
     Get(v, path, "stateless", s.stateless);
     Get(v, path, "inspected", s.inspected);
     Get(v, path, "parallelism", s.parallelism, 1, static_cast<int>(kMaxWorkers));
-    Get(v, path, "buffer_size", s.buffer_size, 0, std::numeric_limits<int>::max());
+    Get(v, path, "buffer_size", s.buffer_size, 0, kMaxBufferSize);
     Get(v, path, "ordered", s.ordered);
     Get(v, path, "async", s.async);
     Get(v, path, "elements_in", s.elements_in);

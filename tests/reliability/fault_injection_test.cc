@@ -353,10 +353,10 @@ TEST_P(JobDeathTest, TraceIsReadableAndSaysHowTheJobDied) {
   const char* asan = std::getenv("ASAN_OPTIONS");
   opt.env.push_back(
       {"ASAN_OPTIONS", std::string(asan ? asan : "") + ":handle_segv=0:handle_abort=0"});
-  // Die once a periodic flush has happened (the tracer flushes about every second).
+  // The job dies 1.5 s in, once its tracer has flushed a trace (fault_job waits for the file).
   const auto r =
       RunProcess({SLUICE_CLI, "profile", "--seconds", "60", "--interval-ms", "50", "--out",
-                  out.string(), "--", SLUICE_FAULT_JOB, "--die-after-s", "2.5", "--signal", signal},
+                  out.string(), "--", SLUICE_FAULT_JOB, "--die-after-s", "1.5", "--signal", signal},
                  dir_, opt);
   EXPECT_EQ(r.exit_code(), 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("the job was killed by SIG" + signal));

@@ -4,10 +4,13 @@
 //
 //   fault_job [--steps N] [--die-after-s S --signal KILL|SEGV|ABRT] [--step-ms X]
 //
-// With --steps it consumes N outputs, prints "fault_job: N outputs" and exits 0.
+// With --steps it consumes N outputs, prints "fault_job: N outputs" and exits 0. With
+// --die-after-s it dies S seconds in, or later once the trace SLUICE_TRACE names exists.
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -20,9 +23,10 @@ namespace {
 [[noreturn]] void Die(const std::string& how) {
   std::fflush(nullptr);
   if (how == "SEGV") {
-    // A real invalid access, as a crashing op would make.
-    volatile int* volatile null_pointer = nullptr;
-    *null_pointer = 1;
+    // A real invalid access, as a crashing op would make. Not through a null pointer, which
+    // UBSan would report before the access; address 16 is never mapped.
+    volatile uintptr_t bad = 16;
+    *reinterpret_cast<volatile int*>(bad) = 1;
   }
   if (how == "ABRT") std::abort();
   std::raise(SIGKILL);
@@ -49,13 +53,19 @@ int main(int argc, char** argv) {
       {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
                                              "fault_job.json");
   auto pipe = sluice::pipeline::Pipeline::Create(doc);
+  const char* trace = std::getenv("SLUICE_TRACE");
   const int64_t start = sluice::MonotonicNanos();
   sluice::pipeline::Element e;
   long outputs = 0;
   while ((steps < 0 || outputs < steps) && pipe->Next(&e)) {
     ++outputs;
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(step_ms * 1000)));
-    if (die_after >= 0 && (sluice::MonotonicNanos() - start) * 1e-9 >= die_after) Die(how);
+    // Dies once the time is up and, when traced, the tracer has flushed at least once (a loaded
+    // machine may delay the first flush past any fixed time).
+    if (die_after >= 0 && (sluice::MonotonicNanos() - start) * 1e-9 >= die_after &&
+        (trace == nullptr || std::filesystem::exists(trace))) {
+      Die(how);
+    }
   }
   pipe.reset();
   std::printf("fault_job: %ld outputs\n", outputs);

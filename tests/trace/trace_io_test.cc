@@ -702,6 +702,12 @@ TEST(TraceParseTest, RejectsAbsurdCounts) {
             "100000");
 
   doc = TraceDocument();
+  doc["pipelines"][0]["stages"][1]["buffer_size"] = 2147483647;  // more than a config may ask
+  EXPECT_EQ(DocError(doc),
+            "t.json: pipelines[0].stages[1].buffer_size: expected an integer from 0 to 16777216, "
+            "got 2147483647");
+
+  doc = TraceDocument();
   doc["pipelines"] = Json::array();
   for (int i = 0; i < 10'001; ++i) doc["pipelines"].push_back(Json::object());
   EXPECT_EQ(DocError(doc),
