@@ -22,7 +22,8 @@
 //            (each conditional row is relaxed by big-M terms in the a's)
 //   CPU      X (sum D + D_other) - sum_k D(0..k) z_k <= C
 //   disk     X beta - sum_{k >= reader} beta z_k <= B
-//   memory   sum_i bytes_i (b_i + q_i) + sum_k cache_bytes_k y_k <= M
+//   memory   sum_i (bytes_i b_i + held_i q_i) + sum_k cache_bytes_k y_k <= M, a worker holding
+//            held_i = bytes_i + (V_{i-1} / V_i) bytes_{i-1}: its output and its inputs
 //   cache    sum_k y_k <= 1
 // Solve 1 maximizes X. Solve 2 fixes X >= (1 - 1e-3) X* and minimizes sum q_i plus weights
 // totalling under one thread on worker and cache memory and on queues short of b*, so a job
@@ -163,10 +164,11 @@ class Row {
 // ---- The model's inputs ----
 
 struct StageModel {
-  double wall = 0;        // W_i, s per output
-  double owner_wall = 0;  // W_i plus the turn wait when its workers emit in order
-  double cpu = 0;         // D_i, s per output
-  double bytes = 0;       // bytes per element
+  double wall = 0;          // W_i, s per output
+  double owner_wall = 0;    // W_i plus the turn wait when its workers emit in order
+  double cpu = 0;           // D_i, s per output
+  double bytes = 0;         // bytes per element
+  double worker_bytes = 0;  // what one worker holds: its output and the input it consumes
   bool parallelizable = false;
   bool fixed_async = false;  // async in the config: it stays async
   int cap = 1;               // most workers
@@ -382,7 +384,7 @@ Lp BuildProgram(const Model& m, Columns& c) {
   // Memory (MB): each async stage holds its queue and one element per worker; plus the cache.
   Row mem;
   for (int i = 0; i < n; ++i) {
-    mem.Add(c.b[i], m.stages[i].bytes / 1e6).Add(c.q[i], m.stages[i].bytes / 1e6);
+    mem.Add(c.b[i], m.stages[i].bytes / 1e6).Add(c.q[i], m.stages[i].worker_bytes / 1e6);
     if (c.y[i]) mem.Add(c.y[i], m.stages[i].cache_bytes / 1e6);
   }
   mem.AddTo(p, GLP_UP, 0, m.memory_budget / 1e6);
@@ -411,7 +413,7 @@ double MinimumMemory(const Model& m, std::vector<std::string>& holders, const An
       const int min_buffer =
           m.input_bound && i + 1 == m.stages.size() && s.buffer_target >= 2 ? 2 : 1;
       if (s.bytes > 0) {
-        bytes += (min_buffer + 1) * s.bytes;
+        bytes += min_buffer * s.bytes + s.worker_bytes;
         holders.push_back("'" + a.stages[i].name + "'");
       }
     }
@@ -436,7 +438,7 @@ Solution SolveProgram(Model& m, const Analysis& a) {
       }
       Fail(
           "tune '{}': memory budget {} is below what the pipeline's buffers need: {} (stage{} {} "
-          "keep{} at least one queued element and one in a worker); raise --memory",
+          "keep{} at least one queued element and what one worker holds); raise --memory",
           a.pipeline, Bytes(m.memory_budget), Bytes(need), holders.size() == 1 ? "" : "s", who,
           holders.size() == 1 ? "s" : "");
     }
@@ -462,7 +464,7 @@ Solution SolveProgram(Model& m, const Analysis& a) {
   for (const StageModel& s : m.stages) targets += s.buffer_target;
   for (size_t i = 0; i < m.stages.size(); ++i) {
     const StageModel& s = m.stages[i];
-    glp_set_obj_coef(lp.get(), c.q[i], 1 + 0.25 * (s.bytes / 1e6) / budget_mb);
+    glp_set_obj_coef(lp.get(), c.q[i], 1 + 0.25 * (s.worker_bytes / 1e6) / budget_mb);
     // Shortfall b*_i a_i - b_i, weighted to total at most 0.25.
     glp_set_obj_coef(lp.get(), c.a[i], 0.25 * s.buffer_target / targets);
     glp_set_obj_coef(lp.get(), c.b[i], -0.25 / targets);
@@ -541,6 +543,12 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
     sm.owner_wall = s.wall_demand + (s.ordered && !sm.reorder ? s.turn_wait_demand : 0.0);
     sm.cpu = s.cpu_demand;
     sm.bytes = s.bytes_per_element;
+    // A worker holds the element it makes and what it consumes for it: its input element, or
+    // for a stage that gathers (a batch), the inputs of one output while it stacks them.
+    const double inputs_per_output =
+        i > 0 && s.visit_ratio > 0 ? a.stages[i - 1].visit_ratio / s.visit_ratio : 0;
+    sm.worker_bytes =
+        s.bytes_per_element + (i > 0 ? inputs_per_output * a.stages[i - 1].bytes_per_element : 0);
     sm.parallelizable = s.parallelizable;
     sm.fixed_async = s.async || s.parallelism > 1 || s.buffer_size > 0;
     sm.cap = s.parallelizable ? std::max(cap, s.parallelism) : 1;
@@ -630,7 +638,8 @@ double Memory(const Model& m, const Knobs& knobs) {
   for (size_t i = 0; i < knobs.stages.size(); ++i) {
     const analyzer::StageKnobs& k = knobs.stages[i];
     if (k.parallelism > 1 || k.buffer_size > 0) {
-      bytes += (std::max(k.buffer_size, 1) + k.parallelism) * m.stages[i].bytes;
+      bytes +=
+          std::max(k.buffer_size, 1) * m.stages[i].bytes + k.parallelism * m.stages[i].worker_bytes;
     }
   }
   if (knobs.cache_after) bytes += m.stages[*knobs.cache_after].cache_bytes;

@@ -114,13 +114,11 @@ TEST_F(BudgetTest, CacheablePipelineStaysWithinItsMemoryBudgetAndPlannedThreads)
   ProfileTuneApplyRun("cacheable_pipeline.json");
 }
 
-// Disabled: fails in some runs. The tuner's memory model counts queued and in-flight elements of
-// async stages and the cache, but not the elements inline stages and the batch op hold (a whole
-// batch of inputs while stacking): untuned (every stage inline, no queue) this pipeline's RSS
-// already grows 74 MB, and in 4 runs tuned for 128 MB it grew 100 to 231 MB, over the budget
-// once (a 12-worker plan at 128 MB; docs/reliability.md). Enable once the tuner counts that
-// memory; --gtest_also_run_disabled_tests runs it now.
-TEST_F(BudgetTest, DISABLED_ImagePipelineStaysWithinItsMemoryBudgetAndPlannedThreads) {
+// The image pipeline's workers hold large elements (a decoded image and the compressed bytes it
+// came from; the batch op a whole batch of inputs while it stacks them): the tuner counts, per
+// worker, its output and the inputs it consumes for it. (Counting one element per worker, a
+// 12-worker plan for 128 MB grew 231 MB.)
+TEST_F(BudgetTest, ImagePipelineStaysWithinItsMemoryBudgetAndPlannedThreads) {
   ProfileTuneApplyRun("image_pipeline.json");
 }
 
