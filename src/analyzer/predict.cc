@@ -287,7 +287,7 @@ double InFlightBytes(const Analysis& a, const std::vector<StageKnobs>& knobs) {
   for (size_t i = 0; i < knobs.size(); ++i) {
     const StageKnobs& k = knobs[i];
     if (k.parallelism > 1 || k.buffer_size > 0) {
-      bytes += (std::max(k.buffer_size, 1) + k.parallelism) * a.stages[i].bytes_per_element;
+      bytes += (std::max<double>(k.buffer_size, 1) + k.parallelism) * a.stages[i].bytes_per_element;
     }
   }
   return bytes;
