@@ -53,11 +53,14 @@ class BudgetTest : public ::testing::Test {
 };
 
 void BudgetTest::ProfileTuneApplyRun(const std::string& name) {
-  // A copy of the example whose data paths point at examples/data.
+  // A copy of the example whose data paths point at a fresh copy of the example dataset (a clean
+  // checkout has none: scripts/demo.sh makes examples/data).
   const fs::path examples = fs::path(SLUICE_SOURCE_DIR) / "examples";
+  const auto dataset = RunProcess({SLUICE_MAKE_DATASET, (dir_ / "data").string()}, dir_, {});
+  ASSERT_TRUE(dataset.exited_ok()) << dataset.err;
   std::string text = ReadAll(examples / name);
   const std::string rel = "\"data/";
-  const std::string abs = fmt::format("\"{}/", (examples / "data").string());
+  const std::string abs = fmt::format("\"{}/", (dir_ / "data").string());
   for (size_t at = text.find(rel); at != std::string::npos; at = text.find(rel, at + 1)) {
     text.replace(at, rel.size(), abs);
   }
