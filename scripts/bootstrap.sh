@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sluice needs that are missing, then configures and builds it.
 # Environment: BUILD_DIR (default build), BUILD_TYPE (default Release), CMAKE_ARGS (extra
-# arguments for cmake, e.g. -DSLUICE_SANITIZE=thread).
+# arguments for cmake, e.g. -DSLUICE_SANITIZE=thread), BUILD_TARGETS (build only these).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,5 +32,6 @@ BUILD_DIR=${BUILD_DIR:-build}
 BUILD_TYPE=${BUILD_TYPE:-Release}
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
 echo "bootstrap: built $BUILD_DIR ($BUILD_TYPE); the CLI is $BUILD_DIR/bin/sluice"
