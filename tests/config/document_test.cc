@@ -18,10 +18,12 @@
 #include <gtest/gtest.h>
 
 #include "sluice/common/error.h"
-#include "tests/common/dir_entries.h"
+#include "tests/common/files.h"
 
 namespace sluice::config {
 namespace {
+
+using test_util::ReadFile;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -44,13 +46,6 @@ std::string ParseError(const std::string& text) {
 // A config with one generate stage plus `stage` (a JSON object text).
 std::string WithStage(const std::string& stage) {
   return R"({"stages": [{"name": "gen", "op": "generate", "args": {"count": 4}}, )" + stage + "]}";
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Keys of a JSON object in document order.

@@ -17,10 +17,12 @@
 
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
-#include "tests/common/dir_entries.h"
+#include "tests/common/files.h"
 
 namespace sluice::config {
 namespace {
+
+using test_util::ReadFile;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -82,13 +84,6 @@ std::vector<std::pair<std::string, std::string>> EditPairs(const Document& doc) 
   for (const auto& e : doc.edits())
     pairs.emplace_back(e.original, doc.Dump().substr(e.offset, e.length));
   return pairs;
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void WriteFile(const std::filesystem::path& path, const std::string& text) {

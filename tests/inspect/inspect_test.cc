@@ -2,6 +2,7 @@
 // and mark the lines that must be cited as evidence; the runtime's built-in ops against their
 // declared properties(); parse errors; ops.json; and the tuner's use of inspected properties.
 #include "sluice/inspect/inspect.h"
+#include "tests/common/files.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -43,13 +44,6 @@ InspectOptions CorpusOptions() {
   return o;
 }
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // ---------------------------------------------------------------------------------------------
 // The corpus: "// expect NAME: deterministic=V stateless=V io=yes|no" states an op's verdicts;
 // "// <- PROPERTY..." marks a line that must be cited for PROPERTY. Cited lines and marked lines
@@ -86,7 +80,7 @@ class CorpusTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CorpusTest, VerdictsAndEvidenceLinesMatchTheFileComments) {
   const fs::path file = kCorpus / GetParam();
-  const std::string text = ReadText(file);
+  const std::string text = test_util::ReadFile(file);
   std::map<std::string, Expectation> expected;
   std::set<std::pair<std::string, int>> marked;  // (property, line)
   const std::regex expect_re(
@@ -329,7 +323,7 @@ int RunSluice(const std::string& args, std::string& output) {
   const std::string cmd =
       fmt::format("{}/bin/sluice {} >{} 2>&1", SLUICE_BINARY_DIR, args, out.string());
   const int status = std::system(cmd.c_str());
-  output = ReadText(out);
+  output = test_util::ReadFile(out);
   fs::remove(out);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -408,11 +402,11 @@ TEST(InspectCliTest, TuneWithOpsRefusesTheCacheAndWarns) {
       fmt::format("{}/bin/sluice tune {} --json --ops {} >{} 2>{}", SLUICE_BINARY_DIR, trace,
                   (dir / "ops.json").string(), (dir / "stdout.txt").string(), err.string());
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  const auto after = nlohmann::json::parse(ReadText(dir / "stdout.txt"));
+  const auto after = nlohmann::json::parse(test_util::ReadFile(dir / "stdout.txt"));
   EXPECT_FALSE(cached_below_spin(after)) << after.dump();
-  EXPECT_THAT(ReadText(err), HasSubstr("warning: stage 'spin' (op 'burn'): declared "
-                                       "deterministic, inspected non-deterministic"));
-  EXPECT_THAT(ReadText(err), HasSubstr("synthetic_ops.cc:27"));
+  EXPECT_THAT(test_util::ReadFile(err), HasSubstr("warning: stage 'spin' (op 'burn'): declared "
+                                                  "deterministic, inspected non-deterministic"));
+  EXPECT_THAT(test_util::ReadFile(err), HasSubstr("synthetic_ops.cc:27"));
   EXPECT_THAT(after["notes"].dump(), HasSubstr("inspected non-deterministic"));
   fs::remove_all(dir);
 }

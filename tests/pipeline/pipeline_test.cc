@@ -28,7 +28,7 @@
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/op.h"
-#include "tests/common/dir_entries.h"
+#include "tests/common/files.h"
 
 namespace sluice::pipeline {
 namespace {

@@ -13,15 +13,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/common/files.h"
 #include "tests/reliability/process.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test_util::ReadFile;
 using sluice::testing::ProcessOptions;
 using sluice::testing::ProcessResult;
-using sluice::testing::ReadAll;
 using sluice::testing::RunProcess;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -58,7 +59,7 @@ void BudgetTest::ProfileTuneApplyRun(const std::string& name) {
   const fs::path examples = fs::path(SLUICE_SOURCE_DIR) / "examples";
   const auto dataset = RunProcess({SLUICE_MAKE_DATASET, (dir_ / "data").string()}, dir_, {});
   ASSERT_TRUE(dataset.exited_ok()) << dataset.err;
-  std::string text = ReadAll(examples / name);
+  std::string text = ReadFile(examples / name);
   const std::string rel = "\"data/";
   const std::string abs = fmt::format("\"{}/", (dir_ / "data").string());
   for (size_t at = text.find(rel); at != std::string::npos; at = text.find(rel, at + 1)) {

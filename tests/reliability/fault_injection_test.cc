@@ -24,15 +24,15 @@
 #include "sluice/pipeline/op.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
-#include "tests/common/dir_entries.h"
+#include "tests/common/files.h"
 #include "tests/reliability/process.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test_util::ReadFile;
 using sluice::testing::ProcessOptions;
-using sluice::testing::ReadAll;
 using sluice::testing::RunProcess;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
@@ -301,18 +301,18 @@ TEST_F(ApplyFaultTest, KilledBetweenWriteAndRenameLeavesTheOriginalIntact) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
-  EXPECT_EQ(ReadAll(target_), original_);
-  EXPECT_EQ(ReadAll(target_.string() + ".bak"), original_);
+  EXPECT_EQ(ReadFile(target_), original_);
+  EXPECT_EQ(ReadFile(target_.string() + ".bak"), original_);
   // The new text was complete on disk, under a temporary name that says whose it was.
   const auto tmp = Temporaries();
   ASSERT_EQ(tmp.size(), 1u);
   EXPECT_EQ(tmp[0], fmt::format("pipeline.json.tmp.{}.0", child));
-  EXPECT_EQ(ReadAll(dir_ / tmp[0]), applied_);
+  EXPECT_EQ(ReadFile(dir_ / tmp[0]), applied_);
   // The next apply finishes the job and clears the dead process's temporary file.
   const auto r = RunProcess({SLUICE_CLI, "apply", tuned_.string(), "--to", target_.string()}, dir_);
   ASSERT_TRUE(r.exited_ok()) << r.err;
-  EXPECT_EQ(ReadAll(target_), applied_);
-  EXPECT_EQ(ReadAll(target_.string() + ".bak"), original_);
+  EXPECT_EQ(ReadFile(target_), applied_);
+  EXPECT_EQ(ReadFile(target_.string() + ".bak"), original_);
   EXPECT_THAT(Temporaries(), IsEmpty());
 }
 
@@ -326,7 +326,7 @@ TEST_F(ApplyFaultTest, KilledAtRandomMomentsTheConfigIsAlwaysOldOrNew) {
     ProcessOptions opt;
     opt.kill_after_seconds = std::uniform_real_distribution<double>(0, 0.02)(rng);
     RunProcess({SLUICE_CLI, "apply", tuned_.string(), "--to", target_.string()}, dir_, opt);
-    const std::string now = ReadAll(target_);
+    const std::string now = ReadFile(target_);
     ASSERT_THAT(now, AnyOf(original_, applied_)) << "after a kill at " << opt.kill_after_seconds;
     (now == original_ ? old_seen : new_seen)++;
   }
@@ -334,7 +334,7 @@ TEST_F(ApplyFaultTest, KilledAtRandomMomentsTheConfigIsAlwaysOldOrNew) {
   std::ofstream(target_, std::ios::binary | std::ios::trunc) << original_;
   const auto r = RunProcess({SLUICE_CLI, "apply", tuned_.string(), "--to", target_.string()}, dir_);
   ASSERT_TRUE(r.exited_ok()) << r.err;
-  EXPECT_EQ(ReadAll(target_), applied_);
+  EXPECT_EQ(ReadFile(target_), applied_);
   EXPECT_THAT(Temporaries(), IsEmpty());
   RecordProperty("old", old_seen);
   RecordProperty("new", new_seen);

@@ -18,6 +18,7 @@
 
 #include "sluice/config/document.h"
 #include "sluice/trace/io.h"
+#include "tests/common/files.h"
 #include "tests/reliability/process.h"
 
 namespace sluice {
@@ -25,8 +26,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
+using sluice::test_util::ReadFile;
 using sluice::testing::ProcessResult;
-using sluice::testing::ReadAll;
 using sluice::testing::RunProcess;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
@@ -149,9 +150,9 @@ TEST_F(HostileInputTest, EveryOutputHoldsTheNamesExactly) {
   for (size_t i = 0; i < HostileNames().size(); ++i) {
     EXPECT_EQ(t.pipelines[0].stages[i].name, HostileNames()[i]);
   }
-  const auto trace_json = ParseOrFail(ReadAll(out / "trace.json"), "trace.json");
+  const auto trace_json = ParseOrFail(ReadFile(out / "trace.json"), "trace.json");
   ExpectStageNames(trace_json["pipelines"][0]["stages"], "trace.json");
-  const auto chrome = ParseOrFail(ReadAll(out / "trace.chrome.json"), "trace.chrome.json");
+  const auto chrome = ParseOrFail(ReadFile(out / "trace.chrome.json"), "trace.chrome.json");
   ASSERT_TRUE(chrome.contains("traceEvents"));
   EXPECT_TRUE(HoldsString(chrome, kPipelineName)) << "chrome trace: pipeline name";
   // Worker threads of the async stages are named after their stage.
@@ -164,7 +165,7 @@ TEST_F(HostileInputTest, EveryOutputHoldsTheNamesExactly) {
   for (const fs::path& path : {out / "report.html", report}) {
     SCOPED_TRACE(path.string());
     ASSERT_TRUE(fs::exists(path));
-    const std::string html = ReadAll(path);
+    const std::string html = ReadFile(path);
     EXPECT_THAT(html, Not(HasSubstr("<script>alert('x')</script>")));
     EXPECT_THAT(html, Not(HasSubstr("&amp;</title>")));
     EXPECT_THAT(html, Not(HasSubstr("<b>bold</b>")));
@@ -205,7 +206,7 @@ TEST_F(HostileInputTest, ATraceClaimingAbsurdFiguresNeverCrashesTheTools) {
   const auto profile = Cli({"profile", config_.string(), "--seconds", "1", "--interval-ms", "50",
                             "--out", out.string()});
   ASSERT_TRUE(profile.exited_ok()) << profile.err;
-  const nlohmann::json good = nlohmann::json::parse(ReadAll(out / "trace.json"));
+  const nlohmann::json good = nlohmann::json::parse(ReadFile(out / "trace.json"));
   // Each edit claims something absurd but within what the format's types allow.
   const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> edits = {
       {"counts near INT64_MAX",

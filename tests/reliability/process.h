@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/common/files.h"
+
 namespace sluice::testing {
 
 struct ProcessResult {
@@ -38,13 +40,6 @@ struct ProcessOptions {
   double kill_after_seconds = -1;  // SIGKILL the child after this long (-1: never)
   bool sample_threads = false;     // poll /proc/PID/status for the thread count
 };
-
-inline std::string ReadAll(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 inline int ThreadsOf(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -97,8 +92,8 @@ inline ProcessResult RunProcess(const std::vector<std::string>& argv,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(opt.kill_after_seconds >= 0 ? 1 : 10));
   }
-  r.out = ReadAll(out_path);
-  r.err = ReadAll(err_path);
+  r.out = test_util::ReadFile(out_path);
+  r.err = test_util::ReadFile(err_path);
   std::filesystem::remove(out_path);
   std::filesystem::remove(err_path);
   return r;

@@ -16,20 +16,15 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/report/report.h"
+#include "tests/common/files.h"
 #include "tests/report/synthetic_trace.h"
 
 namespace sluice::report {
 namespace {
 
 namespace fs = std::filesystem;
+using test_util::ReadFile;
 using ::testing::HasSubstr;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // The chromium binary: $SLUICE_CHROMIUM, else `chromium` or `chromium-browser` on the PATH.
 std::string FindChromium() {

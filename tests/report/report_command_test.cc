@@ -15,6 +15,7 @@
 
 #include "sluice/report/report.h"
 #include "sluice/trace/io.h"
+#include "tests/common/files.h"
 #include "tests/report/html_dom.h"
 #include "tests/report/synthetic_trace.h"
 
@@ -22,14 +23,8 @@ namespace sluice::report {
 namespace {
 
 namespace fs = std::filesystem;
+using test_util::ReadFile;
 using ::testing::HasSubstr;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 class ReportCommandTest : public ::testing::Test {
  protected:
@@ -49,7 +44,7 @@ class ReportCommandTest : public ::testing::Test {
     const fs::path out = dir_ / "output.txt";
     const int status = std::system(
         fmt::format("{}/bin/sluice {} >'{}' 2>&1", SLUICE_BINARY_DIR, args, out.string()).c_str());
-    output_ = ReadText(out);
+    output_ = ReadFile(out);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
@@ -64,7 +59,7 @@ TEST_F(ReportCommandTest, WritesReportBesideTheTraceByDefault) {
   ASSERT_TRUE(fs::exists(path)) << output_;
   EXPECT_THAT(output_, HasSubstr("highly input-bound"));
   EXPECT_THAT(output_, HasSubstr(path.string()));
-  const testing::HtmlDom dom(ReadText(path));
+  const testing::HtmlDom dom(ReadFile(path));
   ASSERT_TRUE(dom.ok());
   for (const char* id : kSectionIds) {
     EXPECT_EQ(dom.Count(fmt::format("//section[@id='{}']", id)), 1u) << id;
@@ -81,7 +76,7 @@ TEST_F(ReportCommandTest, ComparesWithABaselineAndWritesWhereAsked) {
                             (dir_ / "before.json").string(), out.string())),
             0)
       << output_;
-  const testing::HtmlDom dom(ReadText(out));
+  const testing::HtmlDom dom(ReadFile(out));
   ASSERT_TRUE(dom.ok());
   EXPECT_EQ(dom.Count("//section[@id='comparison']"), 1u);
   EXPECT_THAT(dom.Text("//section[@id='comparison']"), HasSubstr("before.json"));
@@ -96,7 +91,7 @@ TEST_F(ReportCommandTest, PlanProblemsStillGiveAReport) {
             0)
       << output_;
   EXPECT_THAT(output_, HasSubstr("warning: no tuning plan"));
-  const testing::HtmlDom dom(ReadText(out));
+  const testing::HtmlDom dom(ReadFile(out));
   ASSERT_TRUE(dom.ok());
   EXPECT_THAT(dom.Text("//section[@id='plan']"), HasSubstr("No tuning plan"));
 }
@@ -114,7 +109,7 @@ TEST_F(ReportCommandTest, ProfileWritesTheReport) {
       << output_;
   const fs::path path = dir_ / "prof" / "report.html";
   EXPECT_THAT(output_, HasSubstr("report: " + path.string()));
-  const testing::HtmlDom dom(ReadText(path));
+  const testing::HtmlDom dom(ReadFile(path));
   ASSERT_TRUE(dom.ok());
   EXPECT_THAT(dom.Text("//h1"), HasSubstr("Pipeline 'cli'"));
   EXPECT_EQ(dom.Count("//table[@id='stage-table']//tr"), 4u);

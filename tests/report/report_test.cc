@@ -19,7 +19,7 @@
 
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
-#include "tests/common/dir_entries.h"
+#include "tests/common/files.h"
 #include "tests/report/html_dom.h"
 #include "tests/report/synthetic_trace.h"
 
@@ -396,10 +396,7 @@ TEST(WriteReportTest, WritesAtomicallyAndReplaces) {
   const fs::path path = dir / "report.html";
   WriteReport("<p>one</p>", path);
   WriteReport("<p>two</p>", path);
-  std::ifstream f(path);
-  std::stringstream text;
-  text << f.rdbuf();
-  EXPECT_EQ(text.str(), "<p>two</p>");
+  EXPECT_EQ(test_util::ReadFile(path), "<p>two</p>");
   EXPECT_EQ(test_util::SortedEntries(dir), std::vector<std::string>{"report.html"});
   try {
     WriteReport("x", dir / "missing" / "report.html");

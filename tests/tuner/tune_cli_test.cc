@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/config/document.h"
+#include "tests/common/files.h"
 
 namespace sluice {
 namespace {
@@ -55,15 +56,9 @@ class TuneCliTest : public ::testing::Test {
     const fs::path out = dir_ / "out.log", err = dir_ / "err.log";
     const int status = std::system(
         fmt::format("{} {} > {} 2> {}", SLUICE_CLI, args, out.string(), err.string()).c_str());
-    out_ = Read(out);
-    err_ = Read(err);
+    out_ = test_util::ReadFile(out);
+    err_ = test_util::ReadFile(err);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  static std::string Read(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
   }
 
   fs::path dir_;
@@ -106,18 +101,18 @@ TEST_F(TuneCliTest, ProfileTuneApplyRun) {
   ASSERT_EQ(Sluice(fmt::format("apply {} --to {} --dry-run", tuned.string(), copy.string())), 0)
       << out_ << err_;
   EXPECT_THAT(out_, HasSubstr("\"parallelism\""));
-  EXPECT_EQ(Read(copy), kConfig);
+  EXPECT_EQ(test_util::ReadFile(copy), kConfig);
   EXPECT_FALSE(fs::exists(copy.string() + ".bak"));
 
   ASSERT_EQ(Sluice(fmt::format("apply {} --to {}", tuned.string(), copy.string())), 0)
       << out_ << err_;
-  EXPECT_EQ(Read(copy.string() + ".bak"), kConfig);
+  EXPECT_EQ(test_util::ReadFile(copy.string() + ".bak"), kConfig);
   const config::Document doc = config::Document::Load(copy);
   EXPECT_EQ(doc.json()["owner"], "team-input");
   EXPECT_EQ(doc.json()["stages"][1]["note"], "keep");
   EXPECT_GE(doc.Stage("heavy").parallelism.value_or(1), 2);
   // Only the tuned values changed: every line without a tuned knob is as it was.
-  std::istringstream before(kConfig), after(Read(copy));
+  std::istringstream before(kConfig), after(test_util::ReadFile(copy));
   std::string b, a;
   while (std::getline(before, b) && std::getline(after, a)) {
     if (b.find("\"parallelism\"") == std::string::npos &&
