@@ -5,12 +5,14 @@
 # what the tuner would still change. Prints a Markdown summary.
 #
 #   bench/tuner_grid.sh CONFIG [SECONDS] [MAX_WORKERS]   (defaults 3 and 3; needs build/bin/sluice)
+#   GRID_CSV=FILE keeps each config's measured and predicted rate; KEEP=DIR keeps the traces too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=$1
 SECONDS_PER_RUN=${2:-3}
 MAX_WORKERS=${3:-3}
 SLUICE=${SLUICE:-$(pwd)/build/bin/sluice}
+WHATIF=${WHATIF:-$(dirname "$SLUICE")/whatif_bench}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # Work on copies beside a link to the config's own directory's data, so relative paths resolve.
@@ -54,10 +56,15 @@ for workers in itertools.product(range(1, max_workers + 1), repeat=len(idx)):
 print(n)
 PY
 best=0; best_cfg=""; count=0
+: >"$WORK/measured.txt"
 for g in "$WORK"/grid_*.json; do
   r=$(rate "$g"); count=$((count + 1))
+  echo "$g $r" >>"$WORK/measured.txt"
   if python3 -c "import sys; sys.exit(0 if $r > $best else 1)"; then best=$r; best_cfg=$g; fi
 done
+echo "$WORK/tuned.json $tuned" >>"$WORK/measured.txt"
+# The analyzer's what-if from the one profile, for every config measured.
+"$WHATIF" "$WORK/profile/trace.json" $(cut -d' ' -f1 "$WORK/measured.txt") >"$WORK/predicted.txt"
 
 # 3. Profile the tuned config again: what would the tuner still change?
 "$SLUICE" profile "$WORK/tuned.json" --seconds "$SECONDS_PER_RUN" --out "$WORK/again" >/dev/null
@@ -69,6 +76,33 @@ tuned, best, predicted = $tuned, $best, $predicted
 speedup_again, changes_again = "$again".split()
 print(f"| {'$CONFIG'} | {$count} configs x ${SECONDS_PER_RUN} s | {best:.1f} | {tuned:.1f} ({100*tuned/best:.0f}% of best) | {predicted:.1f} ({100*(predicted/tuned-1):+.1f}%) | {$profile_s} s | {changes_again} changes, predicted {float(speedup_again):.2f}x |")
 PY
+# How well the one profile predicts every config of the grid (GRID_CSV=FILE keeps the pairs).
+python3 - "$WORK" "${GRID_CSV:-}" <<'PY'
+import json, statistics, sys
+work, csv = sys.argv[1], sys.argv[2]
+measured = dict(l.split() for l in open(f"{work}/measured.txt"))
+predicted = dict(l.split() for l in open(f"{work}/predicted.txt"))
+rows = []
+for path, m in measured.items():
+    d = json.load(open(path))
+    knobs = " ".join("%s=%s/%s" % (s["name"], s.get("parallelism", 1), s.get("buffer_size", 0))
+                     for s in d["stages"])
+    rows.append((float(m), float(predicted[path]), knobs))
+errors = [p / m - 1 for m, p, _ in rows if m > 0]
+print(f"what-if over {len(rows)} configs: median |error| {100*statistics.median(map(abs, errors)):.1f}%, "
+      f"mean {100*statistics.mean(errors):+.1f}%, worst {100*max(errors, key=abs):+.1f}%")
+if csv:
+    with open(csv, "w") as f:
+        f.write("measured,predicted,knobs\n")
+        for m, p, k in rows:
+            f.write(f"{m},{p},{k}\n")
+PY
 knobs() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join("%s=%s/%s" % (s["name"], s.get("parallelism", 1), s.get("buffer_size", 0)) for s in d["stages"]))' "$1"; }
 echo "best grid config (workers/buffer): $(knobs "$best_cfg")"
 echo "tuned config (workers/buffer):     $(knobs "$WORK/tuned.json")"
+# KEEP=DIR keeps the traces, the configs and the measured and predicted rates for later study.
+if [[ -n ${KEEP:-} ]]; then
+  mkdir -p "$KEEP"
+  cp -r "$WORK"/profile "$WORK"/again "$WORK"/grid_*.json "$WORK"/tuned.json "$WORK"/measured.txt \
+    "$WORK"/predicted.txt "$KEEP"/
+fi

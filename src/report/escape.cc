@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
 #include "sluice/report/report.h"
 
 namespace sluice::report {
@@ -93,27 +94,7 @@ std::string Escape(std::string_view text) {
 }
 
 void WriteReport(std::string_view html, const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  const fs::path tmp = dir / fmt::format(".{}.{}.tmp", path.filename().string(), ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) Fail("{}: cannot write the report: {}", tmp.string(), std::strerror(errno));
-    f.write(html.data(), static_cast<std::streamsize>(html.size()));
-    f.close();
-    if (!f) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      Fail("{}: cannot write the report (disk full?)", tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    Fail("{}: cannot write the report: {}", path.string(), ec.message());
-  }
+  WriteFileAtomically(path, html, "the report");
 }
 
 }  // namespace sluice::report

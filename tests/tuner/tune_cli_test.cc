@@ -127,5 +127,63 @@ TEST_F(TuneCliTest, ProfileTuneApplyRun) {
   EXPECT_GT(nlohmann::json::parse(out_)["outputs_per_s"].get<double>(), 0);
 }
 
+// `sluice profile CONFIG` runs the tuned candidates it proposes and keeps the one that measured
+// fastest (the config as given when none did); every round leaves its trace and config.
+TEST_F(TuneCliTest, ProfileTrialsKeepTheFastestMeasuredConfig) {
+  const fs::path config = dir_ / "pipeline.json";
+  const fs::path prof = dir_ / "trials";
+  ASSERT_EQ(Sluice(fmt::format("profile {} --seconds 2 --trials 2 --trial-seconds 1 --out {}",
+                               config.string(), prof.string())),
+            0)
+      << out_ << err_;
+  EXPECT_THAT(out_, HasSubstr("round 0 (your config)"));
+  const nlohmann::json trials = nlohmann::json::parse(test_util::ReadFile(prof / "trials.json"));
+  const nlohmann::json& rounds = trials["rounds"];
+  ASSERT_GE(rounds.size(), 1u);
+  // The heavy stage runs inline: the first plan promises far more than the trial threshold.
+  EXPECT_GT(rounds[0]["proposed_speedup"].get<double>(), 1.05);
+  ASSERT_GE(rounds.size(), 2u) << trials.dump(2);
+  const int kept = trials["kept_round"].get<int>();
+  double best = rounds[0]["measured_outputs_per_s"].get<double>();
+  int last_kept = 0;
+  for (size_t r = 1; r < rounds.size(); ++r) {
+    ASSERT_TRUE(rounds[r]["tried"].get<bool>()) << "this plan adds no cache";
+    // A round is tried only after a proposal worth more than 5 %.
+    EXPECT_GT(rounds[r - 1]["proposed_speedup"].get<double>(), 1.05);
+    EXPECT_EQ(rounds[r]["changes"], rounds[r - 1]["proposes"]);
+    EXPECT_TRUE(fs::exists(rounds[r]["trace"].get<std::string>()));
+    const double measured = rounds[r]["measured_outputs_per_s"].get<double>();
+    EXPECT_GT(measured, 0);
+    if (rounds[r]["kept"].get<bool>()) {
+      EXPECT_GT(measured, best) << "a kept round beat every round before it";
+      best = measured;
+      last_kept = static_cast<int>(r);
+    } else {
+      EXPECT_LE(measured, best * 1.025 + 1e-9) << "a round that was not kept did not beat the best";
+    }
+  }
+  EXPECT_EQ(kept, last_kept) << trials.dump(2);
+  // The kept config is the fastest measured, and tuned.json is exactly it.
+  EXPECT_DOUBLE_EQ(trials["measured_outputs_per_s"].get<double>(), best);
+  const std::string tuned = test_util::ReadFile(prof / "tuned.json");
+  if (kept == 0) {
+    EXPECT_EQ(tuned, kConfig);
+  } else {
+    EXPECT_EQ(tuned, test_util::ReadFile(rounds[kept]["config"].get<std::string>()));
+    EXPECT_GE(best, rounds[0]["measured_outputs_per_s"].get<double>());
+  }
+  EXPECT_TRUE(fs::exists(prof / "report.html"));
+
+  // --trials 0 trusts the model: no trial runs.
+  const fs::path once = dir_ / "once";
+  ASSERT_EQ(Sluice(fmt::format("profile {} --seconds 1 --trials 0 --out {}", config.string(),
+                               once.string())),
+            0)
+      << out_ << err_;
+  EXPECT_TRUE(fs::exists(once / "tuned.json"));
+  EXPECT_FALSE(fs::exists(once / "trials.json"));
+  EXPECT_FALSE(fs::exists(once / "trial-1"));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -2,8 +2,13 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
+
+#include "sluice/analyzer/analysis.h"
+#include "sluice/config/document.h"
+#include "sluice/tuner/tuner.h"
 
 namespace sluice::cli {
 
@@ -18,6 +23,15 @@ Action AddProfileCommand(CLI::App& app);
 Action AddAnalyzeCommand(CLI::App& app);
 // `sluice tune TRACE [--config PATH] [--cores N] [--memory SIZE] [-o tuned.json] [--json]`
 Action AddTuneCommand(CLI::App& app);
+
+// The analysis of a trace, the tuner's plan for it and the config with the plan applied to
+// `config` (nullptr: the config the trace names). Throws sluice::Error.
+struct TraceTuning {
+  analyzer::Analysis analysis;
+  tuner::Plan plan;
+  config::Document tuned;
+};
+TraceTuning TuneTrace(const std::string& trace_path, const config::Document* config);
 
 // After `sluice profile`: analyzes and tunes the trace, writes `tuned_path` and prints a short
 // summary. Problems are reported as warnings: the trace stays the profile's result.

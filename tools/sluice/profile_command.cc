@@ -13,12 +13,16 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
+#include "sluice/common/figures.h"
+#include "sluice/common/files.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
@@ -30,6 +34,7 @@ namespace sluice::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using ::sluice::Num;
 
 struct ProfileOptions {
   std::vector<std::string> args;  // CONFIG, or CMD ARGS...
@@ -39,6 +44,8 @@ struct ProfileOptions {
   std::string out = "sluice-profile";
   bool keep_running = false;
   bool chrome = false;
+  int trials = 2;            // CONFIG mode: tuned candidates to run and measure
+  double trial_seconds = 0;  // each; 0: half of `seconds`
 };
 
 bool IsConfigMode(const ProfileOptions& opt) {
@@ -85,23 +92,153 @@ void PrintSummary(const trace::Trace& t, const fs::path& path) {
              100 * t.tracer.overhead_fraction);
 }
 
-int ProfileConfig(const ProfileOptions& opt) {
-  config::Document doc = config::Document::Load(opt.args[0]);
-  for (const std::string& w : doc.warnings()) fmt::print(stderr, "sluice: warning: {}\n", w);
-  fs::create_directories(opt.out);
+// Traces one run of `doc` for `seconds` into `trace_path`; returns how the run ended.
+ConsumeResult TraceRun(const config::Document& doc, const fs::path& trace_path,
+                       const ProfileOptions& opt, double seconds) {
+  fs::create_directories(trace_path.parent_path());
   tracer::TracerOptions topt;
-  topt.trace_path = fs::path(opt.out) / "trace.json";
-  if (opt.chrome) topt.chrome_path = fs::path(opt.out) / "trace.chrome.json";
+  topt.trace_path = trace_path;
+  if (opt.chrome) topt.chrome_path = trace_path.parent_path() / "trace.chrome.json";
   topt.interval = opt.interval_ms / 1000.0;
   auto pipe = pipeline::Pipeline::Create(doc, {.epochs = -1});
   tracer::Tracer tracer(topt);
-  ConsumeResult r = Consume(*pipe, opt.seconds, opt.consumer_ms, ::isatty(STDERR_FILENO));
+  ConsumeResult r = Consume(*pipe, seconds, opt.consumer_ms, ::isatty(STDERR_FILENO));
   pipe->Stop();
   pipe.reset();  // the tracer records its final counters
   tracer.Stop(r.interrupted ? "signal SIGINT" : r.ended ? "completed" : "window elapsed");
-  PrintSummary(tracer.Current(), topt.trace_path);
-  TuneAfterProfile(topt.trace_path.string(), (fs::path(opt.out) / "tuned.json").string());
-  ReportAfterProfile(topt.trace_path.string(), (fs::path(opt.out) / "report.html").string());
+  if (trace_path.filename() == "trace.json" && trace_path.parent_path() == fs::path(opt.out)) {
+    PrintSummary(tracer.Current(), trace_path);
+  }
+  return r;
+}
+
+// A plan is tried only when it promises more than this gain.
+constexpr double kTrialGain = 0.05;
+// Two short runs of the same config differ by up to about this much.
+constexpr double kTrialNoise = 0.025;
+
+// The knobs a plan changes, in a few words: "heavy.parallelism 1->2, prefetch.buffer_size 1->4".
+std::string ChangeList(const tuner::Plan& plan) {
+  std::string out;
+  for (const tuner::Change& c : plan.changes) {
+    out += fmt::format("{}{}.{} {}->{}", out.empty() ? "" : ", ", c.stage, c.knob, c.from, c.to);
+  }
+  return out.empty() ? "no change" : out;
+}
+
+// CONFIG mode: trace the config, tune it, then verify: run each tuned candidate traced for a
+// trial (DIR/trial-N/), tune again from the trial's trace, and keep the config that measured
+// fastest. Writes DIR/trials.json with every round; DIR/tuned.json is the kept config.
+int ProfileConfig(const ProfileOptions& opt) {
+  const config::Document doc = config::Document::Load(opt.args[0]);
+  for (const std::string& w : doc.warnings()) fmt::print(stderr, "sluice: warning: {}\n", w);
+  const fs::path out(opt.out);
+  fs::create_directories(out);
+  const fs::path trace_path = out / "trace.json";
+  const ConsumeResult first = TraceRun(doc, trace_path, opt, opt.seconds);
+  const fs::path tuned_path = out / "tuned.json";
+  const double trial_seconds = opt.trial_seconds > 0 ? opt.trial_seconds : opt.seconds / 2;
+  if (opt.trials == 0 || first.interrupted) {
+    TuneAfterProfile(trace_path.string(), tuned_path.string());
+    ReportAfterProfile(trace_path.string(), (out / "report.html").string());
+    return 0;
+  }
+  nlohmann::json rounds = nlohmann::json::array();
+  try {
+    TraceTuning tuning = TuneTrace(trace_path.string(), &doc);
+    const std::string unit = tuning.plan.output_noun == "batch" ? "batches/s" : "outputs/s";
+    fmt::print("bottleneck: {}\n",
+               tuning.analysis.limits.empty() ? "none found" : tuning.analysis.Bottleneck().why);
+    // The best measured so far: the config as given, to begin with.
+    const config::Document* best = &doc;
+    std::optional<config::Document> best_tuned;
+    double best_measured = tuning.analysis.measured_outputs_per_s;
+    double best_predicted = tuning.plan.current_predicted_outputs_per_s;
+    int best_round = 0;
+    rounds.push_back({{"round", 0},
+                      {"trace", trace_path.string()},
+                      {"measured_outputs_per_s", best_measured},
+                      {"model_outputs_per_s", best_predicted},
+                      {"proposes", ChangeList(tuning.plan)},
+                      {"proposed_speedup", tuning.plan.speedup}});
+    fmt::print("round 0 (your config): {} {} measured; the tuner proposes {} ({}x predicted)\n",
+               Num(best_measured), unit, ChangeList(tuning.plan), Num(tuning.plan.speedup));
+    for (int round = 1; round <= opt.trials; ++round) {
+      const tuner::Plan& plan = tuning.plan;
+      if (plan.changes.empty() || plan.speedup < 1 + kTrialGain) break;
+      if (plan.knobs.cache_after) {
+        // A short trial spends its time filling the cache; it would judge the cache unfairly.
+        fmt::print(
+            "round {}: not tried: the plan adds a cache, which a {} s trial would spend "
+            "filling; kept on the model's word\n",
+            round, Num(trial_seconds));
+        best_tuned = tuning.tuned;
+        best = &*best_tuned;
+        best_round = round;
+        best_predicted = plan.predicted_outputs_per_s;
+        rounds.push_back({{"round", round}, {"tried", false}, {"changes", ChangeList(plan)}});
+        break;
+      }
+      const fs::path dir = out / fmt::format("trial-{}", round);
+      fs::create_directories(dir);
+      tuning.tuned.Save(dir / "pipeline.json");
+      const ConsumeResult r = TraceRun(tuning.tuned, dir / "trace.json", opt, trial_seconds);
+      const double predicted = plan.predicted_outputs_per_s;
+      TraceTuning next = TuneTrace((dir / "trace.json").string(), &tuning.tuned);
+      const double measured = next.analysis.measured_outputs_per_s;
+      // Any gain over the config as given counts; replacing an earlier candidate takes a gain
+      // above run-to-run noise.
+      const bool better = measured > best_measured * (best_round == 0 ? 1 : 1 + kTrialNoise);
+      rounds.push_back({{"round", round},
+                        {"tried", true},
+                        {"trace", (dir / "trace.json").string()},
+                        {"config", (dir / "pipeline.json").string()},
+                        {"changes", ChangeList(plan)},
+                        {"predicted_outputs_per_s", predicted},
+                        {"measured_outputs_per_s", measured},
+                        {"model_outputs_per_s", next.plan.current_predicted_outputs_per_s},
+                        {"kept", better},
+                        {"proposes", ChangeList(next.plan)},
+                        {"proposed_speedup", next.plan.speedup}});
+      fmt::print(
+          "round {} (trial of {} s): {}: predicted {}, measured {} {} ({}); next the tuner "
+          "proposes {} ({}x predicted)\n",
+          round, Num(trial_seconds), ChangeList(plan), Num(predicted), Num(measured), unit,
+          better ? "kept" : "not better than round " + std::to_string(best_round),
+          ChangeList(next.plan), Num(next.plan.speedup));
+      if (better) {
+        best_tuned = tuning.tuned;
+        best = &*best_tuned;
+        best_measured = measured;
+        best_predicted = next.plan.current_predicted_outputs_per_s;
+        best_round = round;
+      }
+      tuning = std::move(next);
+      if (r.interrupted || !better) break;
+    }
+    best->Save(tuned_path, fs::path(tuned_path.string() + ".bak"));
+    nlohmann::json summary = {{"rounds", rounds},
+                              {"kept_round", best_round},
+                              {"measured_outputs_per_s", best_measured},
+                              {"predicted_outputs_per_s", best_predicted}};
+    WriteFileAtomically(out / "trials.json", summary.dump(2) + "\n", "the trials");
+    if (best_round == 0) {
+      fmt::print("tuned: kept your config: no tuned candidate measured faster ({} {})\n",
+                 Num(best_measured), unit);
+    } else {
+      fmt::print(
+          "tuned: round {}'s config, {} {} measured in its trial ({} predicted from its "
+          "trace; {} now, {}x)\n",
+          best_round, Num(best_measured), unit, Num(best_predicted),
+          Num(rounds[0]["measured_outputs_per_s"].get<double>()),
+          Num(best_measured / rounds[0]["measured_outputs_per_s"].get<double>()));
+    }
+    fmt::print("wrote {} (rounds in {}): apply it with `sluice apply {}`\n", tuned_path.string(),
+               (out / "trials.json").string(), tuned_path.string());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sluice: no tuned config: {}\n", e.what());
+  }
+  ReportAfterProfile(trace_path.string(), (out / "report.html").string());
   return 0;
 }
 
@@ -265,6 +402,13 @@ Action AddProfileCommand(CLI::App& app) {
       ->check(CLI::Range(1.0, 10000.0));
   sub->add_flag("--keep-running", opt->keep_running,
                 "Leave the job running after the tracing window (default: stop it)");
+  sub->add_option("--trials", opt->trials,
+                  "CONFIG mode: tuned configs to run and measure before keeping one (default 2; "
+                  "0: trust the model)")
+      ->check(CLI::Range(0, 10));
+  sub->add_option("--trial-seconds", opt->trial_seconds,
+                  "CONFIG mode: seconds per trial (default: half of --seconds)")
+      ->check(CLI::PositiveNumber);
   sub->add_flag("--chrome", opt->chrome, "Also write DIR/trace.chrome.json for Perfetto");
   return [opt] { return IsConfigMode(*opt) ? ProfileConfig(*opt) : ProfileCommand(*opt); };
 }

@@ -139,27 +139,34 @@ int Tune(const TuneCommandOptions& opt) {
 
 }  // namespace
 
+TraceTuning TuneTrace(const std::string& trace_path, const config::Document* config) {
+  TuneCommandOptions opt;
+  opt.trace = trace_path;
+  const trace::Trace t = trace::ReadTrace(trace_path);
+  analyzer::AnalyzeOptions aopt;
+  aopt.origin = trace_path;
+  analyzer::Analysis a = analyzer::Analyze(t, aopt);
+  const trace::PipelineTrace* pipeline = nullptr;
+  for (const trace::PipelineTrace& p : t.pipelines) {
+    if (p.name == a.pipeline) pipeline = &p;
+  }
+  if (pipeline == nullptr) Fail("{}: pipelines: no pipeline named '{}'", trace_path, a.pipeline);
+  const config::Document doc = config ? *config : LoadConfig(opt, *pipeline);
+  tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
+  topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
+  tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
+  config::Document tuned = tuner::ApplyPlan(plan, doc);
+  return {std::move(a), std::move(plan), std::move(tuned)};
+}
+
 void TuneAfterProfile(const std::string& trace_path, const std::string& tuned_path) {
   try {
-    TuneCommandOptions opt;
-    opt.trace = trace_path;
-    const trace::Trace t = trace::ReadTrace(trace_path);
-    analyzer::AnalyzeOptions aopt;
-    aopt.origin = trace_path;
-    const analyzer::Analysis a = analyzer::Analyze(t, aopt);
-    const trace::PipelineTrace* pipeline = nullptr;
-    for (const trace::PipelineTrace& p : t.pipelines) {
-      if (p.name == a.pipeline) pipeline = &p;
-    }
-    if (pipeline == nullptr) return;
-    const config::Document doc = LoadConfig(opt, *pipeline);
-    tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
-    topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
-    const tuner::Plan plan = tuner::Tune(a, *pipeline, topt);
-    const config::Document tuned = tuner::ApplyPlan(plan, doc);
-    tuned.Save(tuned_path, fs::path(tuned_path + ".bak"));
+    const TraceTuning t = TuneTrace(trace_path, nullptr);
+    t.tuned.Save(tuned_path, fs::path(tuned_path + ".bak"));
+    const tuner::Plan& plan = t.plan;
     const std::string unit = plan.output_noun == "batch" ? "batches/s" : "outputs/s";
-    fmt::print("bottleneck: {}\n", a.limits.empty() ? "none found" : a.Bottleneck().why);
+    fmt::print("bottleneck: {}\n",
+               t.analysis.limits.empty() ? "none found" : t.analysis.Bottleneck().why);
     fmt::print("tuned: {} {} now, {} predicted with {} change{} ({}x)\n",
                Num(plan.current_outputs_per_s), unit, Num(plan.predicted_outputs_per_s),
                plan.changes.size(), plan.changes.size() == 1 ? "" : "s", Num(plan.speedup));
