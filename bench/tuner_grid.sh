@@ -2,14 +2,18 @@
 # The tuner against a grid search: profile CONFIG once, tune it, and measure the tuned config
 # against every combination of a bounded knob space (workers 1..MAX_WORKERS on each parallel
 # stage, and the last stage's buffer in {1, 4}); then profile the tuned config again and report
-# what the tuner would still change. Prints a Markdown summary.
+# what the tuner would still change. Prints a Markdown row: the best grid rate, the tuned rate,
+# sluice's stated figure for the tuned config and the model's one-shot prediction (errors
+# against the tuned rate), the profile's length, and what the second profile proposed and kept.
 #
 #   bench/tuner_grid.sh CONFIG [SECONDS] [MAX_WORKERS]   (defaults 3 and 3; needs build/bin/sluice)
+#   TRIAL_SECONDS=2 sets the length of each of sluice profile's trials of tuned candidates.
 #   GRID_CSV=FILE keeps each config's measured and predicted rate; KEEP=DIR keeps the traces too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=$1
 SECONDS_PER_RUN=${2:-3}
+TRIAL_SECONDS=${TRIAL_SECONDS:-2}
 MAX_WORKERS=${3:-3}
 SLUICE=${SLUICE:-$(pwd)/build/bin/sluice}
 WHATIF=${WHATIF:-$(dirname "$SLUICE")/whatif_bench}
@@ -24,14 +28,25 @@ rm -f "$BASE"; cp "$CONFIG" "$BASE"
 rate() { "$SLUICE" run "$1" --seconds "$SECONDS_PER_RUN" --epochs -1 --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs_per_s"])'; }
 
-# 1. One profile of 10 s at most, which also writes the tuned config; apply it to a copy.
+# 1. One profile of 10 s at most: SECONDS at the config as given, then up to two trials of
+# TRIAL_SECONDS of the tuned candidates (sluice profile keeps the fastest measured); apply the
+# kept config to a copy and measure it in a separate run.
 start=$(date +%s.%N)
-"$SLUICE" profile "$BASE" --seconds "$SECONDS_PER_RUN" --out "$WORK/profile" >"$WORK/profile.log"
+"$SLUICE" profile "$BASE" --seconds "$SECONDS_PER_RUN" --trial-seconds "$TRIAL_SECONDS" \
+  --out "$WORK/profile" >"$WORK/profile.log"
 profile_s=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
 cp "$BASE" "$WORK/tuned.json"
 "$SLUICE" apply "$WORK/profile/tuned.json" --to "$WORK/tuned.json" >/dev/null
-predicted=$("$SLUICE" tune "$WORK/profile/trace.json" --config "$BASE" --json |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["predicted_outputs_per_s"])')
+# sluice's expected rate for the kept config (measured in its trial), and the model's one-shot
+# prediction for the first candidate from the first trace alone.
+read -r predicted first_predicted kept_round < <(python3 - "$WORK/profile/trials.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+r = t["rounds"]
+first = r[1]["predicted_outputs_per_s"] if len(r) > 1 else t["model_outputs_per_s"]
+print(t["expected_outputs_per_s"], first, t["kept_round"])
+PY
+)
 tuned=$(rate "$WORK/tuned.json")
 
 # 2. The grid.
@@ -66,15 +81,24 @@ echo "$WORK/tuned.json $tuned" >>"$WORK/measured.txt"
 # The analyzer's what-if from the one profile, for every config measured.
 "$WHATIF" "$WORK/profile/trace.json" $(cut -d' ' -f1 "$WORK/measured.txt") >"$WORK/predicted.txt"
 
-# 3. Profile the tuned config again: what would the tuner still change?
-"$SLUICE" profile "$WORK/tuned.json" --seconds "$SECONDS_PER_RUN" --out "$WORK/again" >/dev/null
-again=$("$SLUICE" tune "$WORK/again/trace.json" --config "$WORK/tuned.json" --json |
-  python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.3f %d" % (j["speedup"], len(j["changes"])))')
+# 3. Profile the tuned config again: what does the model propose from its trace, and what does
+# the profile keep after measuring it?
+"$SLUICE" profile "$WORK/tuned.json" --seconds "$SECONDS_PER_RUN" --trial-seconds "$TRIAL_SECONDS" \
+  --out "$WORK/again" >/dev/null
+again=$(python3 - "$WORK/again/trials.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+r = t["rounds"]
+gain = t["measured_outputs_per_s"] / r[0]["measured_outputs_per_s"]
+print("%.3f %s %d %.3f" % (r[0]["proposed_speedup"], r[0]["proposes"].count("->"), t["kept_round"], gain))
+PY
+)
 
 python3 - <<PY
-tuned, best, predicted = $tuned, $best, $predicted
-speedup_again, changes_again = "$again".split()
-print(f"| {'$CONFIG'} | {$count} configs x ${SECONDS_PER_RUN} s | {best:.1f} | {tuned:.1f} ({100*tuned/best:.0f}% of best) | {predicted:.1f} ({100*(predicted/tuned-1):+.1f}%) | {$profile_s} s | {changes_again} changes, predicted {float(speedup_again):.2f}x |")
+tuned, best, predicted, first = $tuned, $best, $predicted, $first_predicted
+proposed, changes, kept, gain = "$again".split()
+kept_text = "kept the config" if kept == "0" else f"kept round {kept}, measured {float(gain):.2f}x"
+print(f"| {'$CONFIG'} | {$count} configs x ${SECONDS_PER_RUN} s | {best:.1f} | {tuned:.1f} ({100*tuned/best:.0f}% of best) | {predicted:.1f} ({100*(predicted/tuned-1):+.1f}%) | {first:.1f} ({100*(first/tuned-1):+.1f}%) | {$profile_s} s (kept round $kept_round) | {changes} changes proposed, {float(proposed):.2f}x predicted; {kept_text} |")
 PY
 # How well the one profile predicts every config of the grid (GRID_CSV=FILE keeps the pairs).
 python3 - "$WORK" "${GRID_CSV:-}" <<'PY'

@@ -29,7 +29,7 @@ BEFORE=$(rate "$CONFIG")
 echo "   ${BEFORE} batches/s"
 
 echo
-echo "== 2. sluice profile: trace it for ${SECONDS_PER_RUN} s (writes trace.json, tuned.json and report.html)"
+echo "== 2. sluice profile: trace it for ${SECONDS_PER_RUN} s, then try the tuned candidates (writes trace.json, trials.json, tuned.json and report.html)"
 "$SLUICE" profile "$CONFIG" --seconds "$SECONDS_PER_RUN" --out "$DEMO/profile"
 
 echo

@@ -17,7 +17,8 @@
 // of the next async stage o; docs/model.md "Servers"):
 //   servers  X W(j..o) - sum_k W(j..min(o,k)) z_k <= h q_o  when a_o = 1 and a_j..a_{o-1} = 0
 //   lock     X W(j..o-1) - ...                    <= h      (parallel workers pull one at a time)
-//            (h = 0.9: each thread is planned at most 90 % busy, kServerHeadroom)
+//            (h = 0.9: each thread is planned at most 90 % busy, kServerHeadroom; 0.5 for workers
+//            that mostly wait, kWaitingHeadroom)
 //   consumer X (W(j..n-1) + step) - ...           <= 1      when a_j..a_{n-1} = 0
 //            (each conditional row is relaxed by big-M terms in the a's)
 //   CPU      X (sum D + D_other) - sum_k D(0..k) z_k <= C
@@ -62,12 +63,24 @@ constexpr int kMaxBuffer = 64;
 // of near-saturated servers loses throughput to blocking), so each server's row keeps this
 // share of its workers' time free.
 constexpr double kServerHeadroom = 0.9;
+// Workers that mostly wait (sleep, I/O: CPU under kWaitingShare of their wall time) are planned at
+// most half busy: each element's wake-up waits longer for a core as the cores fill, so their wall
+// time grows with the load the plan adds, while another waiting worker costs almost no CPU (on 2
+// cores the synthetic example's 100 us sleep stage took 6.7 ms per batch on one worker beside
+// saturated burn workers, 5.8 ms alone).
+constexpr double kWaitingHeadroom = 0.5;
+constexpr double kWaitingShare = 0.3;
 // Knob changes found after the solve (the polish) must improve the prediction by this share.
 constexpr double kPolishGain = 0.02;
 // Handing an element to another thread (a queue, a worker's input lock, waking a sleeper) costs
 // from a fraction of a microsecond to tens of microseconds when threads contend; a stage whose
 // elements take less than this is never made async or given workers by the tuner.
 constexpr double kMinHandoffSeconds = 20e-6;
+// A stage whose CPU time is at least this share of its wall time computes rather than waits.
+constexpr double kCpuBoundShare = 0.7;
+
+// Work that mostly waits rather than computes.
+bool Waiting(double wall, double cpu) { return wall > 0 && cpu < kWaitingShare * wall; }
 
 // ---- Formatting for the sentences ----
 
@@ -172,6 +185,8 @@ struct StageModel {
   bool parallelizable = false;
   bool fixed_async = false;  // async in the config: it stays async
   int cap = 1;               // most workers
+  int share_cap = 0;         // most ordered workers the cores keep running (0: no limit beyond
+                             // cap); applied after the program, by the polish
   double rate_cv = -1;       // CV of its per-interval output count; -1 unknown
   int buffer_target = 1;     // b*_i
   bool reorder = false;      // ordered now, and the config allows turning `deterministic` off
@@ -260,6 +275,17 @@ void SetBufferTargets(Model& m, const Analysis& a, double x) {
   }
 }
 
+// The busiest a server's workers are planned: kWaitingHeadroom where the stages j..o they run
+// mostly wait, kServerHeadroom otherwise.
+double Headroom(const Model& m, int j, int o) {
+  double wall = 0, cpu = 0;
+  for (int i = j; i <= o; ++i) {
+    wall += m.stages[i].owner_wall;
+    cpu += m.stages[i].cpu;
+  }
+  return Waiting(wall, cpu) ? kWaitingHeadroom : kServerHeadroom;
+}
+
 // Builds the MILP described at the top of this file; the objective is set by the caller.
 Lp BuildProgram(const Model& m, Columns& c) {
   Lp lp(glp_create_prob());
@@ -341,7 +367,7 @@ Lp BuildProgram(const Model& m, Columns& c) {
       if (!has_work(j, o)) continue;
       Row row;
       add_work(row, j, o, o);
-      row.Add(c.q[o], -kServerHeadroom).Add(c.a[o], big_m);
+      row.Add(c.q[o], -Headroom(m, j, o)).Add(c.a[o], big_m);
       for (int i = j; i < o; ++i) row.Add(c.a[i], -big_m);
       row.AddTo(p, GLP_UP, 0, big_m);
       if (j < o && has_work(j, o - 1)) {
@@ -568,6 +594,29 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
     }
     m.stages.push_back(sm);
   }
+  // Ordered workers of a CPU-bound stage beyond its share of the cores wait for each other: with
+  // more such workers than the cores its CPU demand would get on a saturated host, one of them is
+  // always descheduled and the others idle until it emits (on 2 cores a third worker for a
+  // 400 us burn stage measured 2-6 % slower in 15 of 18 configs, docs/benchmarks.md). The polish
+  // gives such a stage no more workers than that share.
+  // The share counts the CPU demand left after a cache upstream of the stage, where one may go.
+  for (size_t i = 0; i < n; ++i) {
+    StageModel& sm = m.stages[i];
+    const bool ordered = a.stages[i].ordered && !sm.reorder;
+    double total_cpu = std::max(0.0, m.other_cpu);
+    for (size_t j = 0; j < n; ++j) total_cpu += m.stages[j].cpu;
+    for (size_t k = 0; k < i; ++k) {
+      if (!m.stages[k].cache_ok) continue;
+      double left = std::max(0.0, m.other_cpu);
+      for (size_t j = k + 1; j < n; ++j) left += m.stages[j].cpu;
+      total_cpu = std::min(total_cpu, left);
+    }
+    if (!ordered || !sm.parallelizable || total_cpu <= 0 || sm.cpu < kCpuBoundShare * sm.wall) {
+      continue;
+    }
+    const int share = std::max(1, static_cast<int>(std::ceil(m.cores * sm.cpu / total_cpu - 1e-9)));
+    sm.share_cap = std::min(sm.cap, share);
+  }
   // An upper bound on X, for the big-M rows: the best of no cache and each cache, taking every
   // stage alone on its most workers, the CPU and disk budgets and the consumer.
   auto bound_after = [&](int k) {
@@ -659,8 +708,17 @@ Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, 
   auto ordered_for = [&](size_t i, int workers) {
     return a.stages[i].ordered && !(m.stages[i].reorder && workers > 1);
   };
+  auto most = [&](size_t i) {
+    return m.stages[i].share_cap > 0 ? std::min(m.stages[i].cap, m.stages[i].share_cap)
+                                     : m.stages[i].cap;
+  };
   for (size_t i = 0; i < knobs.stages.size(); ++i) {
-    knobs.stages[i].ordered = ordered_for(i, knobs.stages[i].parallelism);
+    analyzer::StageKnobs& k = knobs.stages[i];
+    k.ordered = ordered_for(i, k.parallelism);
+    if (k.ordered && k.parallelism > most(i)) {
+      k.parallelism = std::max(1, most(i));
+      if (k.parallelism == 1) k.buffer_size = std::max(k.buffer_size, 1);  // stays async
+    }
   }
   double best = predict(knobs);
   for (int round = 0; round < 16; ++round) {
@@ -673,7 +731,10 @@ Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, 
       for (int delta : {-1, +1}) {
         const int workers = k.parallelism + delta;
         if (workers < 1 || workers > m.stages[i].cap) continue;
+        if (delta > 0 && ordered_for(i, workers) && workers > most(i)) continue;
         if (workers == 1 && k.buffer_size == 0) continue;  // would turn the stage inline
+        // The program planned waiting workers half busy for load the prediction cannot see.
+        if (delta < 0 && Waiting(m.stages[i].owner_wall, m.stages[i].cpu)) continue;
         Knobs t = knobs;
         t.stages[i].parallelism = workers;
         t.stages[i].ordered = ordered_for(i, workers);

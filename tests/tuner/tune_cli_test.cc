@@ -165,6 +165,7 @@ TEST_F(TuneCliTest, ProfileTrialsKeepTheFastestMeasuredConfig) {
   EXPECT_EQ(kept, last_kept) << trials.dump(2);
   // The kept config is the fastest measured, and tuned.json is exactly it.
   EXPECT_DOUBLE_EQ(trials["measured_outputs_per_s"].get<double>(), best);
+  EXPECT_DOUBLE_EQ(trials["expected_outputs_per_s"].get<double>(), best);
   const std::string tuned = test_util::ReadFile(prof / "tuned.json");
   if (kept == 0) {
     EXPECT_EQ(tuned, kConfig);

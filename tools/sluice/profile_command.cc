@@ -153,12 +153,13 @@ int ProfileConfig(const ProfileOptions& opt) {
     const config::Document* best = &doc;
     std::optional<config::Document> best_tuned;
     double best_measured = tuning.analysis.measured_outputs_per_s;
-    double best_predicted = tuning.plan.current_predicted_outputs_per_s;
+    double best_model = tuning.plan.current_predicted_outputs_per_s;  // the model's figure for it
+    bool best_was_run = true;  // false for a plan kept on the model's word
     int best_round = 0;
     rounds.push_back({{"round", 0},
                       {"trace", trace_path.string()},
                       {"measured_outputs_per_s", best_measured},
-                      {"model_outputs_per_s", best_predicted},
+                      {"model_outputs_per_s", best_model},
                       {"proposes", ChangeList(tuning.plan)},
                       {"proposed_speedup", tuning.plan.speedup}});
     fmt::print("round 0 (your config): {} {} measured; the tuner proposes {} ({}x predicted)\n",
@@ -175,8 +176,13 @@ int ProfileConfig(const ProfileOptions& opt) {
         best_tuned = tuning.tuned;
         best = &*best_tuned;
         best_round = round;
-        best_predicted = plan.predicted_outputs_per_s;
-        rounds.push_back({{"round", round}, {"tried", false}, {"changes", ChangeList(plan)}});
+        best_model = plan.predicted_outputs_per_s;
+        best_was_run = false;
+        rounds.push_back({{"round", round},
+                          {"tried", false},
+                          {"changes", ChangeList(plan)},
+                          {"predicted_outputs_per_s", best_model},
+                          {"kept", true}});
         break;
       }
       const fs::path dir = out / fmt::format("trial-{}", round);
@@ -210,28 +216,36 @@ int ProfileConfig(const ProfileOptions& opt) {
         best_tuned = tuning.tuned;
         best = &*best_tuned;
         best_measured = measured;
-        best_predicted = next.plan.current_predicted_outputs_per_s;
+        best_model = next.plan.current_predicted_outputs_per_s;
         best_round = round;
       }
       tuning = std::move(next);
       if (r.interrupted || !better) break;
     }
     best->Save(tuned_path, fs::path(tuned_path.string() + ".bak"));
-    nlohmann::json summary = {{"rounds", rounds},
-                              {"kept_round", best_round},
-                              {"measured_outputs_per_s", best_measured},
-                              {"predicted_outputs_per_s", best_predicted}};
+    // What sluice expects of the kept config: its measured rate where it ran, else the model's.
+    const double expected = best_was_run ? best_measured : best_model;
+    nlohmann::json summary = {
+        {"rounds", rounds},
+        {"kept_round", best_round},
+        {"measured_outputs_per_s",
+         best_was_run ? nlohmann::json(best_measured) : nlohmann::json(nullptr)},
+        {"model_outputs_per_s", best_model},
+        {"expected_outputs_per_s", expected}};
     WriteFileAtomically(out / "trials.json", summary.dump(2) + "\n", "the trials");
+    const double now = rounds[0]["measured_outputs_per_s"].get<double>();
     if (best_round == 0) {
       fmt::print("tuned: kept your config: no tuned candidate measured faster ({} {})\n",
                  Num(best_measured), unit);
+    } else if (!best_was_run) {
+      fmt::print("tuned: round {}'s plan, {} {} predicted ({} now, {}x), not tried\n", best_round,
+                 Num(expected), unit, Num(now), Num(now > 0 ? expected / now : 1.0));
     } else {
       fmt::print(
-          "tuned: round {}'s config, {} {} measured in its trial ({} predicted from its "
-          "trace; {} now, {}x)\n",
-          best_round, Num(best_measured), unit, Num(best_predicted),
-          Num(rounds[0]["measured_outputs_per_s"].get<double>()),
-          Num(best_measured / rounds[0]["measured_outputs_per_s"].get<double>()));
+          "tuned: round {}'s config, {} {} measured in its trial (the model says {} at its knobs; "
+          "{} now, {}x)\n",
+          best_round, Num(best_measured), unit, Num(best_model), Num(now),
+          Num(now > 0 ? best_measured / now : 1.0));
     }
     fmt::print("wrote {} (rounds in {}): apply it with `sluice apply {}`\n", tuned_path.string(),
                (out / "trials.json").string(), tuned_path.string());
