@@ -325,11 +325,12 @@ def oracle_search(runner, naive, axes, work, mode, clock):
 
 
 def sluice_tune(runner, naive_path, work, mode, memory):
-    """One `sluice profile` of the naive config, then `sluice tune` with the memory budget."""
+    """One `sluice profile` of the naive config, then `sluice tune` with the memory budget: the
+    tuner's one-shot plan, without the profile's trials (bench/tuner_grid.sh measures those)."""
     prof = os.path.join(work, "profile")
     shutil.rmtree(prof, ignore_errors=True)
     _, profile_s = runner.call(["profile", naive_path, "--seconds", str(mode["profile_s"]),
-                                "--out", prof])
+                                "--trials", "0", "--out", prof])
     tuned_path = os.path.join(work, "sluice.json")
     out, tune_s = runner.call(["tune", os.path.join(prof, "trace.json"), "--config", naive_path,
                                "--memory", memory, "--json", "-o", tuned_path])

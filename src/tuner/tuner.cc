@@ -15,10 +15,10 @@
 //   z_k      = X y_k, linearized (z <= X_max y, z <= X, z >= X - X_max (1 - y))
 // Constraints (tf.data's iterator model: a run of inline stages j..o-1 is served by the thread
 // of the next async stage o; docs/model.md "Servers"):
-//   servers  X W(j..o) - sum_k W(j..min(o,k)) z_k <= h q_o  when a_o = 1 and a_j..a_{o-1} = 0
-//   lock     X W(j..o-1) - ...                    <= h      (parallel workers pull one at a time)
-//            (h = 0.9: each thread is planned at most 90 % busy, kServerHeadroom; 0.5 for workers
-//            that mostly wait, kWaitingHeadroom)
+//   servers  X W'(j..o) - sum_k W'(j..min(o,k)) z_k <= q_o  when a_o = 1 and a_j..a_{o-1} = 0
+//   lock     X W'(j..o-1) - ...                     <= 1    (parallel workers pull one at a time)
+//            (W'_i = W_i / h_i: each thread is planned at most h = 90 % busy while it computes,
+//            kServerHeadroom, and 50 % while it runs a stage that mostly waits, kWaitingHeadroom)
 //   consumer X (W(j..n-1) + step) - ...           <= 1      when a_j..a_{n-1} = 0
 //            (each conditional row is relaxed by big-M terms in the a's)
 //   CPU      X (sum D + D_other) - sum_k D(0..k) z_k <= C
@@ -275,15 +275,10 @@ void SetBufferTargets(Model& m, const Analysis& a, double x) {
   }
 }
 
-// The busiest a server's workers are planned: kWaitingHeadroom where the stages j..o they run
-// mostly wait, kServerHeadroom otherwise.
-double Headroom(const Model& m, int j, int o) {
-  double wall = 0, cpu = 0;
-  for (int i = j; i <= o; ++i) {
-    wall += m.stages[i].owner_wall;
-    cpu += m.stages[i].cpu;
-  }
-  return Waiting(wall, cpu) ? kWaitingHeadroom : kServerHeadroom;
+// The busiest a thread is planned while it runs stage i: kWaitingHeadroom where the stage mostly
+// waits, kServerHeadroom otherwise.
+double Headroom(const StageModel& s) {
+  return Waiting(s.owner_wall, s.cpu) ? kWaitingHeadroom : kServerHeadroom;
 }
 
 // Builds the MILP described at the top of this file; the objective is set by the caller.
@@ -342,12 +337,15 @@ Lp BuildProgram(const Model& m, Columns& c) {
 
   double total_wall = m.step;
   for (const StageModel& s : m.stages) total_wall += s.owner_wall;
-  const double big_m = m.x_max * total_wall + 1;
+  const double big_m = m.x_max * total_wall / kWaitingHeadroom + 1;
   // X sum_{i in seg} W_i - sum_k (sum_{i in seg, i <= k} W_i) z_k: the segment's work per second
   // not relieved by a cache (stages at or before the cache stop running once it is filled).
-  auto add_work = [&](Row& row, int from, int to, int owner) {
+  // With `planned`, each stage's work counts divided by its headroom (Headroom): the share of
+  // its thread's time it may take.
+  auto add_work = [&](Row& row, int from, int to, int owner, bool planned) {
     for (int i = from; i <= to; ++i) {
-      const double w = i == owner ? m.stages[i].owner_wall : m.stages[i].wall;
+      double w = i == owner ? m.stages[i].owner_wall : m.stages[i].wall;
+      if (planned) w /= Headroom(m.stages[i]);
       row.Add(c.x, w);
       for (int k = i; k < n; ++k) row.Add(c.z[k], -w);
     }
@@ -360,22 +358,22 @@ Lp BuildProgram(const Model& m, Columns& c) {
   };
   // Servers (tf.data's iterator model, docs/model.md "Servers"): an async stage o runs the inline
   // stages j..o-1 upstream of it on its q_o workers; the row binds only when o is async and
-  // j..o-1 are not (big-M otherwise): X W(j..o) <= h q_o, and under its input lock
-  // X W(j..o-1) <= h.
+  // j..o-1 are not (big-M otherwise): X sum_i W_i / h_i <= q_o over j..o, and under its input
+  // lock X sum_i W_i / h_i <= 1 over j..o-1.
   for (int o = 0; o < n; ++o) {
     for (int j = 0; j <= o; ++j) {
       if (!has_work(j, o)) continue;
       Row row;
-      add_work(row, j, o, o);
-      row.Add(c.q[o], -Headroom(m, j, o)).Add(c.a[o], big_m);
+      add_work(row, j, o, o, true);
+      row.Add(c.q[o], -1).Add(c.a[o], big_m);
       for (int i = j; i < o; ++i) row.Add(c.a[i], -big_m);
       row.AddTo(p, GLP_UP, 0, big_m);
       if (j < o && has_work(j, o - 1)) {
         Row lock;
-        add_work(lock, j, o - 1, -1);
+        add_work(lock, j, o - 1, -1, true);
         lock.Add(c.a[o], big_m);
         for (int i = j; i < o; ++i) lock.Add(c.a[i], -big_m);
-        lock.AddTo(p, GLP_UP, 0, kServerHeadroom + big_m);
+        lock.AddTo(p, GLP_UP, 0, 1 + big_m);
       }
     }
   }
@@ -383,7 +381,7 @@ Lp BuildProgram(const Model& m, Columns& c) {
   for (int j = 0; j <= n; ++j) {
     if (m.step <= 0 && (j == n || !has_work(j, n - 1))) continue;
     Row row;
-    if (j < n) add_work(row, j, n - 1, -1);
+    if (j < n) add_work(row, j, n - 1, -1, false);
     row.Add(c.x, m.step);
     for (int i = j; i < n; ++i) row.Add(c.a[i], -big_m);
     row.AddTo(p, GLP_UP, 0, 1);
@@ -809,15 +807,19 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
   plan.speedup = plan.current_predicted_outputs_per_s > 0
                      ? plan.predicted_outputs_per_s / plan.current_predicted_outputs_per_s
                      : 1.0;
-  // The program plans each thread 90 % busy, so the prediction may exceed its X by up to 1/0.9;
-  // outside that band the two models disagree, and the plan says so.
+  // The program plans each thread at most 90 % busy (50 % on waiting work), so the prediction may
+  // exceed its X by up to 1/h; outside that band the two models disagree, and the plan says so.
+  double headroom = kServerHeadroom;
+  for (size_t i = 0; i < n; ++i) {
+    if (sol.async[i]) headroom = std::min(headroom, Headroom(m.stages[i]));
+  }
   if (sol.x > 0 && (plan.predicted_outputs_per_s < 0.95 * sol.x ||
-                    plan.predicted_outputs_per_s > 1.05 * sol.x / kServerHeadroom)) {
+                    plan.predicted_outputs_per_s > 1.05 * sol.x / headroom)) {
     plan.notes.push_back(fmt::format(
         "the program's throughput ({} {}, with every thread at most {}% busy) and the analyzer's "
         "prediction for the chosen knobs ({} {}) differ by {:.0f}%; the prediction is the one "
         "reported",
-        Num(sol.x), unit, static_cast<int>(std::lround(100 * kServerHeadroom)),
+        Num(sol.x), unit, static_cast<int>(std::lround(100 * headroom)),
         Num(plan.predicted_outputs_per_s), unit,
         100 * std::abs(plan.predicted_outputs_per_s / sol.x - 1)));
   }

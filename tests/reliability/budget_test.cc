@@ -68,8 +68,8 @@ void BudgetTest::ProfileTuneApplyRun(const std::string& name) {
   const fs::path config = dir_ / name;
   std::ofstream(config) << text;
 
-  const auto profile =
-      Cli({"profile", config.string(), "--seconds", "4", "--out", (dir_ / "prof").string()});
+  const auto profile = Cli({"profile", config.string(), "--seconds", "4", "--trials", "0", "--out",
+                            (dir_ / "prof").string()});
   ASSERT_TRUE(profile.exited_ok()) << profile.err;
   const fs::path tuned = dir_ / "tuned.json";
   const auto tune = Cli({"tune", (dir_ / "prof" / "trace.json").string(), "--memory",
