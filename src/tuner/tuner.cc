@@ -276,9 +276,11 @@ void SetBufferTargets(Model& m, const Analysis& a, double x) {
 }
 
 // The busiest a thread is planned while it runs stage i: kWaitingHeadroom where the stage mostly
-// waits, kServerHeadroom otherwise.
+// waits and more workers could share its waits, kServerHeadroom otherwise (a sequential stage
+// gets one thread however busy: planning it half busy would only hide the rate it can reach).
 double Headroom(const StageModel& s) {
-  return Waiting(s.owner_wall, s.cpu) ? kWaitingHeadroom : kServerHeadroom;
+  return s.parallelizable && s.cap > 1 && Waiting(s.owner_wall, s.cpu) ? kWaitingHeadroom
+                                                                       : kServerHeadroom;
 }
 
 // Builds the MILP described at the top of this file; the objective is set by the caller.

@@ -92,9 +92,10 @@ void PrintSummary(const trace::Trace& t, const fs::path& path) {
              100 * t.tracer.overhead_fraction);
 }
 
-// Traces one run of `doc` for `seconds` into `trace_path`; returns how the run ended.
+// Traces one run of `doc` for `seconds` into `trace_path` (printing its summary when `summary`);
+// returns how the run ended.
 ConsumeResult TraceRun(const config::Document& doc, const fs::path& trace_path,
-                       const ProfileOptions& opt, double seconds) {
+                       const ProfileOptions& opt, double seconds, bool summary) {
   fs::create_directories(trace_path.parent_path());
   tracer::TracerOptions topt;
   topt.trace_path = trace_path;
@@ -106,9 +107,7 @@ ConsumeResult TraceRun(const config::Document& doc, const fs::path& trace_path,
   pipe->Stop();
   pipe.reset();  // the tracer records its final counters
   tracer.Stop(r.interrupted ? "signal SIGINT" : r.ended ? "completed" : "window elapsed");
-  if (trace_path.filename() == "trace.json" && trace_path.parent_path() == fs::path(opt.out)) {
-    PrintSummary(tracer.Current(), trace_path);
-  }
+  if (summary) PrintSummary(tracer.Current(), trace_path);
   return r;
 }
 
@@ -135,7 +134,7 @@ int ProfileConfig(const ProfileOptions& opt) {
   const fs::path out(opt.out);
   fs::create_directories(out);
   const fs::path trace_path = out / "trace.json";
-  const ConsumeResult first = TraceRun(doc, trace_path, opt, opt.seconds);
+  const ConsumeResult first = TraceRun(doc, trace_path, opt, opt.seconds, true);
   const fs::path tuned_path = out / "tuned.json";
   const double trial_seconds = opt.trial_seconds > 0 ? opt.trial_seconds : opt.seconds / 2;
   if (opt.trials == 0 || first.interrupted) {
@@ -186,11 +185,25 @@ int ProfileConfig(const ProfileOptions& opt) {
         break;
       }
       const fs::path dir = out / fmt::format("trial-{}", round);
-      fs::create_directories(dir);
-      tuning.tuned.Save(dir / "pipeline.json");
-      const ConsumeResult r = TraceRun(tuning.tuned, dir / "trace.json", opt, trial_seconds);
       const double predicted = plan.predicted_outputs_per_s;
-      TraceTuning next = TuneTrace((dir / "trace.json").string(), &tuning.tuned);
+      ConsumeResult r;
+      std::optional<TraceTuning> tried;
+      try {
+        fs::create_directories(dir);
+        tuning.tuned.Save(dir / "pipeline.json");
+        r = TraceRun(tuning.tuned, dir / "trace.json", opt, trial_seconds, false);
+        tried = TuneTrace((dir / "trace.json").string(), &tuning.tuned);
+      } catch (const std::exception& e) {
+        // A candidate that cannot run or be analyzed is not kept; what was measured stands.
+        fmt::print(stderr, "sluice: warning: round {}: the trial failed: {}\n", round, e.what());
+        rounds.push_back({{"round", round},
+                          {"tried", true},
+                          {"changes", ChangeList(plan)},
+                          {"error", e.what()},
+                          {"kept", false}});
+        break;
+      }
+      TraceTuning next = std::move(*tried);
       const double measured = next.analysis.measured_outputs_per_s;
       // Any gain over the config as given counts; replacing an earlier candidate takes a gain
       // above run-to-run noise.
