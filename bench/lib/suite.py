@@ -654,9 +654,10 @@ def render(results, meta):
       f"{mode['search_s']:g} s, the best kept; it stops when the best step gains under "
       f"{pct(HILL_MIN_GAIN)} (or after {mode['hill_rounds']} rounds). Its cost is the time of "
       f"those measurements.")
-    w(f"- **sluice-tuned**: one `sluice profile` of the naive config for {mode['profile_s']:g} s, "
-      f"then `sluice tune --memory {meta['memory']}`; its cost is the profile's and the tune's "
-      f"wall time.")
+    w(f"- **sluice-tuned**: one `sluice profile --trials 0` of the naive config for "
+      f"{mode['profile_s']:g} s, then `sluice tune --memory {meta['memory']}`: the tuner's "
+      f"one-shot plan, without the profile's trials of tuned candidates (measured in the tuner's "
+      f"section above); its cost is the profile's and the tune's wall time.")
     w(f"- **oracle**: every point of a bounded grid (bounds below) measured for "
       f"{mode['search_s']:g} s, the best {mode['confirm']} measured again for {mode['run_s']:g} s, "
       f"the best of those kept; its cost is the whole search.")
