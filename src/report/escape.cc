@@ -1,14 +1,5 @@
 // HTML escaping of every user-supplied string, and the report's atomic write.
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <system_error>
-
-#include <fmt/format.h>
-
-#include "sluice/common/error.h"
 #include "sluice/common/files.h"
 #include "sluice/report/report.h"
 
