@@ -394,6 +394,40 @@ std::string TimelineSection(const View& v) {
   return s + "</div></section>";
 }
 
+// The profile's trials: each candidate the tuner proposed, predicted, then run and measured.
+std::string TrialsPart(const View& v, const ReportInput& in) {
+  if (in.trials.empty()) return "";
+  auto rate = [&](const std::optional<double>& x) {
+    return x ? Num(*x) + " " + Escape(v.unit) : std::string("—");
+  };
+  std::string s = fmt::format(
+      "<h3>Trials</h3><p id=\"trials-kept\">sluice profile ran the tuned candidates and kept "
+      "{}: its <code>tuned.json</code> is that config, measured rather than predicted.</p>",
+      in.kept_round == 0 ? std::string("the config as given (no candidate measured faster)")
+                         : fmt::format("round {}", in.kept_round));
+  s += "<table id=\"trials-table\">";
+  s += Head({"round", "changes", "predicted before", "measured", "outcome"});
+  for (const TrialRound& r : in.trials) {
+    std::string outcome;
+    if (!r.error.empty()) {
+      outcome = "the trial failed: " + r.error;
+    } else if (!r.tried) {
+      outcome = "kept on the model's word: a cache, which a short trial would spend filling";
+    } else if (r.round == in.kept_round) {
+      outcome = "kept";
+    } else if (r.round == 0) {
+      outcome = "the starting point";
+    } else {
+      outcome = r.kept ? "kept, then beaten" : "not kept: no faster than the best before it";
+    }
+    s += Row({fmt::format("{}", r.round),
+              r.round == 0 ? std::string("the config as given") : Escape(r.changes),
+              rate(r.predicted_outputs_per_s), rate(r.measured_outputs_per_s), Escape(outcome)},
+             r.round == in.kept_round ? "kept" : "");
+  }
+  return s + "</table>";
+}
+
 std::string PlanSection(const View& v, const ReportInput& in) {
   std::string s = "<section id=\"plan\"><h2>Tuning plan</h2>";
   if (!in.plan) {
@@ -444,7 +478,7 @@ std::string PlanSection(const View& v, const ReportInput& in) {
       "<p>Write the tuned config with <code>sluice tune {0} -o tuned.json</code> and apply it "
       "with <code>sluice apply tuned.json</code>.</p>",
       Escape(v.run.origin));
-  return s + "</section>";
+  return s + TrialsPart(v, in) + "</section>";
 }
 
 std::string WhatIfSection(const View& v, const ReportInput& in) {

@@ -132,6 +132,34 @@ TEST(ReportTest, ShowsThePlanWithReasonsAndPredictedEffect) {
               HasSubstr(fmt::format("predicted {} batches/s", Num(plan.predicted_outputs_per_s))));
 }
 
+// The profile's trials: one row per round, the kept one marked, names from the trial as text.
+TEST(ReportTest, ShowsTheProfilesTrials) {
+  ReportInput in = InputOf(ImageLikeSpec());
+  EXPECT_EQ(HtmlDom(Render(in)).Count("//table[@id='trials-table']"), 0u) << "no trials given";
+  in.trials = {{.round = 0, .measured_outputs_per_s = 23.1},
+               {.round = 1,
+                .changes = "crop.parallelism 1->2",
+                .predicted_outputs_per_s = 46.4,
+                .measured_outputs_per_s = 40.8,
+                .kept = true},
+               {.round = 2,
+                .changes = "<b>decode</b>.buffer_size 0->64",
+                .predicted_outputs_per_s = 48.1,
+                .measured_outputs_per_s = 40.9}};
+  in.kept_round = 1;
+  const HtmlDom dom(Render(in));
+  ASSERT_TRUE(dom.ok());
+  EXPECT_EQ(dom.Count("//table[@id='trials-table']//tr"), 1u + 3u);
+  EXPECT_EQ(dom.Count("//table[@id='trials-table']//tr[@class='kept']"), 1u);
+  EXPECT_EQ(dom.Text("//table[@id='trials-table']//tr[@class='kept']/td[1]"), "1");
+  EXPECT_EQ(dom.Text("//table[@id='trials-table']//tr[3]/td[4]"), "40.8 batches/s");
+  EXPECT_EQ(dom.Text("//table[@id='trials-table']//tr[4]/td[2]"),
+            "<b>decode</b>.buffer_size 0->64");
+  EXPECT_EQ(dom.Count("//section[@id='plan']//b"), 0u) << "a name is text, never markup";
+  EXPECT_THAT(dom.Text("//table[@id='trials-table']//tr[4]/td[5]"), HasSubstr("not kept"));
+  EXPECT_THAT(dom.Text("//p[@id='trials-kept']"), HasSubstr("round 1"));
+}
+
 TEST(ReportTest, SaysWhyThereIsNoPlan) {
   ReportInput in = InputOf(ImageLikeSpec(), false);
   in.plan_error = "memory budget 10 MB is below what the pipeline's buffers need: 24 MB";

@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // One burn stage does 80 % of the work and runs inline; the rest is light. Unknown keys
 // ("owner", "note") and the file's layout must survive the rewrite.
@@ -173,14 +174,19 @@ TEST_F(TuneCliTest, ProfileTrialsKeepTheFastestMeasuredConfig) {
     EXPECT_EQ(tuned, test_util::ReadFile(rounds[kept]["config"].get<std::string>()));
     EXPECT_GE(best, rounds[0]["measured_outputs_per_s"].get<double>());
   }
-  EXPECT_TRUE(fs::exists(prof / "report.html"));
+  // The report beside the trace shows the same rounds.
+  const std::string report = test_util::ReadFile(prof / "report.html");
+  EXPECT_THAT(report, HasSubstr("id=\"trials-table\""));
 
-  // --trials 0 trusts the model: no trial runs.
+  // --trials 0 trusts the model: no trial runs, and no earlier profile's trials remain.
   const fs::path once = dir_ / "once";
+  fs::create_directories(once / "trial-1");
+  std::ofstream(once / "trials.json") << "{\"rounds\": []}";
   ASSERT_EQ(Sluice(fmt::format("profile {} --seconds 1 --trials 0 --out {}", config.string(),
                                once.string())),
             0)
       << out_ << err_;
+  EXPECT_THAT(test_util::ReadFile(once / "report.html"), Not(HasSubstr("trials-table")));
   EXPECT_TRUE(fs::exists(once / "tuned.json"));
   EXPECT_FALSE(fs::exists(once / "trials.json"));
   EXPECT_FALSE(fs::exists(once / "trial-1"));

@@ -36,6 +36,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::sluice::Num;
 
+constexpr int kMaxTrials = 10;
+
 struct ProfileOptions {
   std::vector<std::string> args;  // CONFIG, or CMD ARGS...
   double seconds = 10;
@@ -111,6 +113,15 @@ ConsumeResult TraceRun(const config::Document& doc, const fs::path& trace_path,
   return r;
 }
 
+// An earlier profile's trials in `out` would be taken for this one's (the report reads them).
+void RemoveEarlierTrials(const fs::path& out) {
+  std::error_code ignored;
+  fs::remove(out / "trials.json", ignored);
+  for (int round = 1; round <= kMaxTrials; ++round) {
+    fs::remove_all(out / fmt::format("trial-{}", round), ignored);
+  }
+}
+
 // A plan is tried only when it promises more than this gain.
 constexpr double kTrialGain = 0.05;
 // Two short runs of the same config differ by up to about this much.
@@ -133,6 +144,7 @@ int ProfileConfig(const ProfileOptions& opt) {
   for (const std::string& w : doc.warnings()) fmt::print(stderr, "sluice: warning: {}\n", w);
   const fs::path out(opt.out);
   fs::create_directories(out);
+  RemoveEarlierTrials(out);
   const fs::path trace_path = out / "trace.json";
   const ConsumeResult first = TraceRun(doc, trace_path, opt, opt.seconds, true);
   const fs::path tuned_path = out / "tuned.json";
@@ -275,6 +287,7 @@ int ProfileCommand(const ProfileOptions& opt) {
   fs::create_directories(out);
   const fs::path trace_path = out / "trace.json";
   fs::remove(trace_path);
+  RemoveEarlierTrials(out);
   int progress[2];
   int exec_error[2];
   if (::pipe2(progress, O_CLOEXEC) != 0 || ::pipe2(exec_error, O_CLOEXEC) != 0) {
@@ -432,7 +445,7 @@ Action AddProfileCommand(CLI::App& app) {
   sub->add_option("--trials", opt->trials,
                   "CONFIG mode: tuned configs to run and measure before keeping one (default 2; "
                   "0: trust the model)")
-      ->check(CLI::Range(0, 10));
+      ->check(CLI::Range(0, kMaxTrials));
   sub->add_option("--trial-seconds", opt->trial_seconds,
                   "CONFIG mode: seconds per trial (default: half of --seconds)")
       ->check(CLI::PositiveNumber);

@@ -4,11 +4,13 @@
 //   sluice report TRACE [--baseline TRACE] [-o report.html] [--pipeline NAME] [--cores N]
 //                 [--memory SIZE]
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "sluice/analyzer/analysis.h"
 #include "sluice/common/error.h"
@@ -62,6 +64,44 @@ int64_t ConfigEpochs(const trace::PipelineTrace& p) {
   return 0;
 }
 
+// The trials of the `sluice profile CONFIG` that wrote `trace_path`: DIR/trials.json beside it,
+// when its round 0 names this very trace. A trials file that cannot be read is left out with a
+// warning: the report stands without it.
+void ReadTrials(const std::string& trace_path, report::ReportInput& in) {
+  const fs::path file = fs::path(trace_path).parent_path() / "trials.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return;
+  try {
+    std::ifstream f(file);
+    const nlohmann::json j = nlohmann::json::parse(f);
+    const nlohmann::json& rounds = j.at("rounds");
+    if (rounds.empty() ||
+        !fs::equivalent(rounds[0].at("trace").get<std::string>(), trace_path, ec)) {
+      return;  // another profile's trials
+    }
+    auto rate = [](const nlohmann::json& r, const char* key) -> std::optional<double> {
+      if (!r.contains(key) || !r[key].is_number()) return std::nullopt;
+      return r[key].get<double>();
+    };
+    for (const nlohmann::json& r : rounds) {
+      report::TrialRound t;
+      t.round = r.at("round").get<int>();
+      t.changes = r.value("changes", "");
+      t.tried = r.value("tried", true);
+      t.predicted_outputs_per_s = rate(r, "predicted_outputs_per_s");
+      t.measured_outputs_per_s = rate(r, "measured_outputs_per_s");
+      t.kept = r.value("kept", false);
+      t.error = r.value("error", "");
+      in.trials.push_back(std::move(t));
+    }
+    in.kept_round = j.at("kept_round").get<int>();
+  } catch (const std::exception& e) {
+    in.trials.clear();
+    fmt::print(stderr, "sluice: warning: {}: trials left out of the report: {}\n", file.string(),
+               e.what());
+  }
+}
+
 report::ReportInput BuildInput(const ReportCommandOptions& opt) {
   report::ReportInput in;
   in.generator = fmt::format("sluice {}", SLUICE_VERSION);
@@ -83,6 +123,7 @@ report::ReportInput BuildInput(const ReportCommandOptions& opt) {
     // The report still shows the analysis; the plan section says why there is no plan.
     in.plan_error = e.what();
   }
+  ReadTrials(opt.trace, in);
   return in;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sluice/analyzer/analysis.h"
 #include "sluice/trace/trace.h"
@@ -22,6 +23,18 @@ struct Run {
   analyzer::Analysis analysis;
 };
 
+// One round of `sluice profile CONFIG`'s trials (DIR/trials.json): round 0 is the config as
+// given; each later round ran the tuner's next candidate traced and measured it.
+struct TrialRound {
+  int round = 0;
+  std::string changes;                            // the knobs the round changed ("" for round 0)
+  bool tried = true;                              // false: kept on the model's word (a cache)
+  std::optional<double> predicted_outputs_per_s;  // by the model, before the trial
+  std::optional<double> measured_outputs_per_s;
+  bool kept = false;
+  std::string error;  // why the trial failed, if it did
+};
+
 // Everything the report shows. The report renders what it is given and computes nothing but
 // chart data and the what-if curve (through analyzer::Predict).
 struct ReportInput {
@@ -32,6 +45,10 @@ struct ReportInput {
   // An earlier run to compare with ("before"); `run` is then "after".
   std::optional<Run> baseline;
   std::string generator = "sluice";  // who wrote the report, e.g. "sluice 0.1.0"
+  // The trials of the profile that wrote `run`'s trace, when it ran any; `kept_round` is the
+  // round whose config the profile kept.
+  std::vector<TrialRound> trials;
+  int kept_round = 0;
 };
 
 // The id of every section the report always has, in page order; "comparison" is added after
