@@ -536,9 +536,10 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
   // that only drains the pipeline (a step under a hand-off, or ten times faster than the host's
   // cores could ever feed it) would gain nothing from another thread but its hand-off cost (on
   // the suite's cacheable pipeline a forced prefetch measured 13-23 % slower).
-  double stage_cpu = std::max(0.0, a.other_cpu_demand);
-  for (const StageAnalysis& s : a.stages) stage_cpu += s.cpu_demand;
-  const bool drain = m.step > 0 && stage_cpu > 0 && 1 / m.step > 10 * m.cores / stage_cpu;
+  // The CPU demand per output of the whole pipeline (with the rest of the process).
+  double pipeline_cpu = std::max(0.0, a.other_cpu_demand);
+  for (const StageAnalysis& s : a.stages) pipeline_cpu += s.cpu_demand;
+  const bool drain = m.step > 0 && pipeline_cpu > 0 && 1 / m.step > 10 * m.cores / pipeline_cpu;
   m.input_bound =
       a.input_bound.verdict != analyzer::Verdict::kNot && m.step >= kMinHandoffSeconds && !drain;
   const int cap = o.max_workers > 0
@@ -609,8 +610,7 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
   for (size_t i = 0; i < n; ++i) {
     StageModel& sm = m.stages[i];
     const bool ordered = a.stages[i].ordered && !sm.reorder;
-    double total_cpu = std::max(0.0, m.other_cpu);
-    for (size_t j = 0; j < n; ++j) total_cpu += m.stages[j].cpu;
+    double total_cpu = pipeline_cpu;
     for (size_t k = 0; k < i; ++k) {
       if (!m.stages[k].cache_ok) continue;
       double left = std::max(0.0, m.other_cpu);
