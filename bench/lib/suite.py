@@ -465,9 +465,12 @@ def run_peer(args, mode, cores, clock):
         return {"skipped": why}
     log(f"== peer: PyTorch DataLoader grid [{clock.elapsed():6.1f} s]")
     out = os.path.join(args.out, "peer.json")
+    # The peer batches as the suite's image pipeline does (torch_image.py's default is 64).
+    batch = next(s["args"]["size"] for s in load(os.path.join(ROOT, "bench", "suite", "image.json"))
+                 ["stages"] if s["op"] == "batch")
     cmd = ["/usr/bin/python3", os.path.join(ROOT, "bench", "peer", "torch_image.py"),
            "--data", os.path.join(args.data, "images"), "--seconds", str(mode["peer_s"]),
-           "--cores", str(cores), "--json", out]
+           "--cores", str(cores), "--batch", str(batch), "--json", out]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     if proc.returncode != 0:
@@ -553,7 +556,7 @@ def estimate(mode, cores, names, peer, gpu):
         lo += fixed + (1 + typical_rounds * knobs) * run(mode["search_s"])
         hi += fixed + (1 + mode["hill_rounds"] * knobs) * run(mode["search_s"])
     if peer:
-        extra = 10 + (1 + 2 * cores) * (mode["peer_s"] + 1.5)
+        extra = 10 + (1 + 4 * cores) * (mode["peer_s"] + 1.5)  # num_workers 0..2*cores
         lo += extra
         hi += extra
     if gpu:

@@ -491,7 +491,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   std::vector<std::string> on_consumer;
   double inline_wall = 0;
   for (const internal::Server& server :
-       internal::BuildServers(CurrentKnobs(a).stages, wall, a.consumer_step_seconds)) {
+       internal::BuildServers(CurrentKnobs(a).stages, wall, a.consumer_step_seconds,
+                              internal::Fusible(a))) {
     const double capacity = std::isfinite(server.capacity) ? server.capacity : 0;
     for (size_t i : server.stages) {
       StageAnalysis& s = a.stages[i];

@@ -36,8 +36,14 @@ std::vector<double> EffectiveDemand(const std::vector<double>& demand, const Kno
 
 // The servers of the pipeline under `knobs` (tf.data's iterator model: consecutive inline stages
 // run on the thread that pulls them). `wall` holds W_i per stage, `step` the consumer's step.
+// `fusible[i]`: stage i is a parallelizable map, which runs on the workers of a parallel map
+// stage directly below it outside their input lock (the runtime's map fusion).
 std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
-                                 const std::vector<double>& wall, double step);
+                                 const std::vector<double>& wall, double step,
+                                 const std::vector<bool>& fusible);
+
+// Per stage of the analysis: whether it is a parallelizable map (fusible, as above).
+std::vector<bool> Fusible(const Analysis& a);
 
 // Seconds per output that stage `s`'s workers wait for their turn to emit in order under knobs
 // `k`: the measured wait at the traced knobs, scaled by (1 - 1/p) to other worker counts; none

@@ -52,7 +52,8 @@ std::vector<double> EffectiveDemand(const std::vector<double>& demand, const Kno
 }
 
 std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
-                                 const std::vector<double>& wall, double step) {
+                                 const std::vector<double>& wall, double step,
+                                 const std::vector<bool>& fusible) {
   std::vector<Server> servers;
   auto sum = [&](const std::vector<size_t>& stages) {
     double w = 0;
@@ -71,8 +72,13 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
       continue;
     }
     if (k.parallelism > 1) {
-      // Each worker pulls (running the inline run under the input lock), then runs the op:
-      // the workers' time per output is both, and the lock admits one pull at a time.
+      // Each worker pulls (running the inline run under the input lock), then runs the fused
+      // maps and the op: the workers' time per output is all of it, and the lock admits one
+      // pull at a time. The fused maps are the inline parallelizable maps directly above.
+      std::vector<size_t> locked = inline_run;
+      while (!locked.empty() && locked.back() < fusible.size() && fusible[locked.back()]) {
+        locked.pop_back();
+      }
       Server workers;
       workers.stages = inline_run;
       workers.stages.push_back(i);
@@ -80,12 +86,12 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
       workers.workers = k.parallelism;
       workers.wall = sum(workers.stages);
       workers.capacity = capacity(workers.workers, workers.wall);
-      if (!inline_run.empty() && std::isfinite(workers.capacity)) {
+      if (!locked.empty() && std::isfinite(workers.capacity)) {
         // The workers queue for the lock: exact mean-value analysis of a closed network whose
         // customers are the workers, cycling through the lock (a FCFS station with demand L)
         // and their own work (a delay station with demand Z) (Reiser & Lavenberg, 1980):
         // R(n) = L (1 + Q(n-1)), X(n) = n / (R(n) + Z), Q(n) = X(n) R(n).
-        const double lock = sum(inline_run);
+        const double lock = sum(locked);
         const double own = workers.wall - lock;
         double queue = 0, x = 0, response = lock;
         for (int n = 1; n <= workers.workers; ++n) {
@@ -97,9 +103,9 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
         workers.capacity = x;
       }
       servers.push_back(workers);
-      if (!inline_run.empty()) {
+      if (!locked.empty()) {
         Server lock;
-        lock.stages = inline_run;
+        lock.stages = locked;
         lock.owner = i;
         lock.input_lock = true;
         lock.wall = sum(lock.stages);
@@ -125,6 +131,12 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
   consumer.capacity = capacity(1, consumer.wall);
   servers.push_back(consumer);
   return servers;
+}
+
+std::vector<bool> Fusible(const Analysis& a) {
+  std::vector<bool> fusible(a.stages.size(), false);
+  for (size_t i = 1; i < a.stages.size(); ++i) fusible[i] = a.stages[i].parallelizable;
+  return fusible;
 }
 
 double TurnWait(const StageAnalysis& s, const StageKnobs& k) {
@@ -356,7 +368,7 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
   const std::string per = " per " + a.output_noun;
 
   // Stages and the consumer: X_s = p_s / W_s for each server (the utilization law, U <= 1).
-  for (const Server& s : internal::BuildServers(k, wall, step)) {
+  for (const Server& s : internal::BuildServers(k, wall, step, internal::Fusible(a))) {
     if (!std::isfinite(s.capacity)) continue;
     pred.limits.push_back(ServerLimit(a, k, wall, cpu, s));
   }

@@ -128,6 +128,22 @@ bool FromMainFile(CXCursor c) {
   return clang_Location_isFromMainFile(clang_getCursorLocation(c)) != 0;
 }
 
+// A definition whose code the inspector follows: in the file itself, or inline in a header of
+// the user's own (helpers shared by several ops). The runtime's public headers
+// (include/sluice/) are judged by the known-call lists instead, like system headers.
+bool FollowableDefinition(CXCursor def) {
+  if (FromMainFile(def)) return true;
+  if (InSystemHeader(def)) return false;
+  CXFile file = nullptr;
+  clang_getSpellingLocation(clang_getCursorLocation(def), &file, nullptr, nullptr, nullptr);
+  if (file == nullptr) return false;
+  CXString name = clang_getFileName(file);
+  const std::string path = clang_getCString(name) != nullptr ? clang_getCString(name) : "";
+  clang_disposeString(name);
+  return path.find("/include/sluice/") == std::string::npos &&
+         path.find("include/sluice/") != 0;
+}
+
 // The enclosing namespaces and classes of a declaration, outermost first ("std::chrono").
 std::string Scope(CXCursor c) {
   std::vector<std::string> parts;
@@ -399,7 +415,7 @@ class OpAnalyzer {
       return;
     }
     CXCursor def = clang_getCursorDefinition(callee);
-    if (!clang_Cursor_isNull(def) && FromMainFile(def)) {
+    if (!clang_Cursor_isNull(def) && FollowableDefinition(def)) {
       const CXCursorKind k = clang_getCursorKind(def);
       if (k == CXCursor_FunctionDecl || k == CXCursor_CXXMethod || k == CXCursor_Constructor ||
           k == CXCursor_FunctionTemplate || k == CXCursor_ConversionFunction) {

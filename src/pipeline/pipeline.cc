@@ -2,493 +2,42 @@
 //
 // Execution model (tf.data's iterator model): every stage is an iterator pulled by its
 // consumer. A stage with parallelism 1 and buffer_size 0 runs inline on the thread that pulls
-// it. Any other stage is asynchronous: `parallelism` workers pull from upstream (serialized by
-// a lock), run the op, and push into a bounded queue of `buffer_size` that the consumer pops.
-// An epoch is one pass of the chain; the chain is rebuilt for each epoch, ops persist.
+// it. Any other stage is asynchronous (async_iter.cc): `parallelism` workers pull from upstream
+// (serialized by a lock), run the op, and deliver into a bounded queue of `buffer_size` (an
+// ordered parallel map: a reorder buffer) that the consumer pops. Inline parallelizable maps
+// directly above a parallel map stage are fused into it: they run on its workers, outside the
+// lock. An epoch is one pass of the chain; the chain is rebuilt for each epoch, ops persist.
 #include "sluice/pipeline/pipeline.h"
-
-#include <pthread.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <limits>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "pipeline/internal/bounded_queue.h"
+#include "pipeline/internal/inline_iters.h"
+#include "pipeline/internal/pipeline_impl.h"
 #include "pipeline/internal/registry.h"
-#include "pipeline/internal/stage_counters.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/common/strings.h"
 
 namespace sluice::pipeline {
-namespace {
 
-using internal::BoundedQueue;
-using internal::QueueStats;
-using internal::tl_busy_ns;
+using internal::CallOp;
+using internal::Iter;
+using internal::MapIter;
+using internal::SourceIter;
+using internal::Stage;
+using internal::StreamIter;
 using internal::tl_cpu;
 using internal::WorkerCounters;
-
-// An op failure already tagged with its stage; passes through downstream stages untouched.
-class StageFailure : public Error {
- public:
-  using Error::Error;
-};
-
-// What a stage is, for the whole life of the pipeline (its per-epoch iterators come and go).
-struct Stage {
-  size_t index = 0;
-  std::string name;
-  std::string op_name;
-  std::unique_ptr<Op> op;
-  OpProperties props;
-  int parallelism = 1;
-  int buffer_size = 0;
-  bool deterministic = true;
-  bool async = false;
-  std::vector<std::unique_ptr<WorkerCounters>> workers;  // one slot per worker (1 inline)
-  QueueStats queue;
-};
-
-// Runs `fn` (an op call) and tags any exception with the stage's name.
-template <typename Fn>
-auto CallOp(const Stage& stage, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const StageFailure&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw StageFailure(fmt::format("stage '{}' ({}): {}", stage.name, stage.op_name, e.what()));
-  } catch (...) {
-    throw StageFailure(
-        fmt::format("stage '{}' ({}): unknown exception", stage.name, stage.op_name));
-  }
-}
-
-// Records a finished call of an op: wall time, and CPU (exact for long calls, else apportioned).
-class CallTimer {
- public:
-  CallTimer(WorkerCounters* c, bool may_time_exactly)
-      : c_(c),
-        exact_(may_time_exactly && c->mean_call_ns >= internal::CpuAccountant::kExactCallNs),
-        cpu0_(exact_ ? ThreadCpuNanos() : 0),
-        t0_(MonotonicNanos()) {}
-  // `excluded_ns`: time inside the call spent pulling upstream (charged to the upstream).
-  void Finish(int64_t excluded_ns = 0) {
-    int64_t busy = MonotonicNanos() - t0_ - excluded_ns;
-    if (busy < 0) busy = 0;
-    c_->busy_ns.Add(busy);
-    tl_busy_ns += busy;
-    c_->mean_call_ns += (busy - c_->mean_call_ns) / 8;
-    if (exact_) {
-      tl_cpu.ChargeExact(c_, ThreadCpuNanos() - cpu0_);
-    } else {
-      tl_cpu.Charge(c_, busy);
-    }
-  }
-
- private:
-  WorkerCounters* c_;
-  bool exact_;
-  int64_t cpu0_;
-  int64_t t0_;
-};
-
-void CountOut(WorkerCounters* c, const Element& e) {
-  c->elements_out.Add(1);
-  c->bytes_out.Add(static_cast<int64_t>(e.ByteSize()));
-}
-
-// A per-epoch iterator over one stage's outputs.
-class Iter {
- public:
-  virtual ~Iter() = default;
-  virtual bool Next(Element* out) = 0;
-  virtual void Start() {}
-  virtual void Cancel() {}
-  // Waits until `deadline_ns` (MonotonicNanos) for the iterator's threads; false when some are
-  // still running then (they are detached and the iterator must be kept alive).
-  virtual bool Join(int64_t /*deadline_ns*/) { return true; }
-};
-
-// The view of an upstream iterator a stage pulls through: counts inputs and time blocked.
-class CountingInput final : public Input {
- public:
-  CountingInput(Iter* upstream, WorkerCounters* c) : upstream_(upstream), c_(c) {}
-  bool Next(Element* out) override {
-    int64_t busy0 = tl_busy_ns;
-    int64_t t0 = MonotonicNanos();
-    bool ok = upstream_->Next(out);
-    int64_t spent = MonotonicNanos() - t0;
-    pulled_ns_ += spent;
-    c_->blocked_in_ns.Add(std::max<int64_t>(0, spent - (tl_busy_ns - busy0)));
-    if (ok) c_->elements_in.Add(1);
-    return ok;
-  }
-  int64_t TakePulledNanos() { return std::exchange(pulled_ns_, 0); }
-  void set_counters(WorkerCounters* c) { c_ = c; }
-
- private:
-  Iter* upstream_;
-  WorkerCounters* c_;
-  int64_t pulled_ns_ = 0;
-};
-
-class SourceIter final : public Iter {
- public:
-  // `count_out`: false when an asynchronous stage counts outputs as it queues them.
-  SourceIter(Stage& s, int64_t epoch, int worker, bool count_out = true)
-      : s_(s),
-        op_(static_cast<SourceOp*>(s.op.get())),
-        c_(s.workers[worker].get()),
-        count_out_(count_out) {
-    ctx_ = {epoch, worker, s.name};
-  }
-  bool Next(Element* out) override {
-    CallTimer timer(c_, true);
-    bool ok = CallOp(s_, [&] { return op_->Next(out, ctx_); });
-    timer.Finish();
-    if (ok && count_out_) CountOut(c_, *out);
-    return ok;
-  }
-
- private:
-  Stage& s_;
-  SourceOp* op_;
-  WorkerCounters* c_;
-  bool count_out_;
-  OpContext ctx_;
-};
-
-class MapIter final : public Iter {
- public:
-  MapIter(Stage& s, Iter* upstream, int64_t epoch)
-      : s_(s), op_(static_cast<MapOp*>(s.op.get())), c_(s.workers[0].get()), in_(upstream, c_) {
-    ctx_ = {epoch, 0, s.name};
-  }
-  bool Next(Element* out) override {
-    while (pending_pos_ == pending_.size()) {
-      pending_.clear();
-      pending_pos_ = 0;
-      Element e;
-      if (!in_.Next(&e)) return false;
-      CallTimer timer(c_, true);
-      CallOp(s_, [&] { op_->Process(std::move(e), pending_, ctx_); });
-      timer.Finish();
-    }
-    *out = std::move(pending_[pending_pos_++]);
-    CountOut(c_, *out);
-    return true;
-  }
-
- private:
-  Stage& s_;
-  MapOp* op_;
-  WorkerCounters* c_;
-  CountingInput in_;
-  OpContext ctx_;
-  std::vector<Element> pending_;
-  size_t pending_pos_ = 0;
-};
-
-class StreamIter final : public Iter {
- public:
-  StreamIter(Stage& s, Iter* upstream, int64_t epoch, int worker, bool count_out = true)
-      : s_(s),
-        op_(static_cast<StreamOp*>(s.op.get())),
-        c_(s.workers[worker].get()),
-        count_out_(count_out),
-        in_(upstream, c_) {
-    ctx_ = {epoch, worker, s.name};
-  }
-  bool Next(Element* out) override {
-    // Stream ops pull inside their call, so CPU is apportioned rather than timed exactly.
-    CallTimer timer(c_, false);
-    bool ok = CallOp(s_, [&] { return op_->Next(in_, out, ctx_); });
-    timer.Finish(in_.TakePulledNanos());
-    if (ok && count_out_) CountOut(c_, *out);
-    return ok;
-  }
-
- private:
-  Stage& s_;
-  StreamOp* op_;
-  WorkerCounters* c_;
-  bool count_out_;
-  CountingInput in_;
-  OpContext ctx_;
-};
-
-}  // namespace
-
-// Shared by the pipeline and its worker threads.
-class PipelineImpl {
- public:
-  void Fail(std::exception_ptr error) {
-    {
-      std::lock_guard lock(error_mu_);
-      if (!error_) error_ = error;
-    }
-    failed_.store(true, std::memory_order_release);
-    CancelChain();
-  }
-  void RethrowIfFailed() {
-    if (!failed_.load(std::memory_order_acquire)) return;
-    std::lock_guard lock(error_mu_);
-    std::rethrow_exception(error_);
-  }
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-  void CancelChain() {
-    stopping_.store(true, std::memory_order_release);
-    std::lock_guard lock(chain_mu_);
-    for (auto& it : chain_) it->Cancel();
-  }
-
-  bool Next(Element* out);
-  void StartEpoch();
-  // Cancels and joins the current chain. When a thread outlives `deadline_ns`, the chain is kept
-  // (never destroyed) and its stage named in stuck_stages_.
-  void TearDownChain(int64_t deadline_ns = std::numeric_limits<int64_t>::max());
-  void Stop();
-  // True once a thread was left running: the pipeline's state must then never be destroyed.
-  bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
-  std::vector<std::string> StuckStages() const {
-    std::lock_guard lock(stuck_mu_);
-    return stuck_stages_;
-  }
-  void NoteStuck(const std::string& stage, int threads);
-  PipelineSnapshot Snapshot() const;
-
-  std::string name;
-  uint64_t id = 0;
-  std::string config_path;
-  std::string config_text;
-  std::vector<std::unique_ptr<Stage>> stages;
-  int64_t epochs = 1;
-  int64_t stop_timeout_ns = 5'000'000'000;
-  std::atomic<int> running_threads{0};
-
-  // Consumer counters: written by the consumer thread, read by snapshots.
-  internal::RelaxedCounter next_calls, wait_ns, between_ns;
-  int64_t last_return_ns = 0;  // consumer-thread private
-
-  std::atomic<int64_t> start_ns{0};
-  std::atomic<int64_t> epoch{0};
-  std::atomic<bool> finished{false};
-
- private:
-  std::mutex error_mu_;
-  std::exception_ptr error_;  // guarded by error_mu_
-  std::atomic<bool> failed_{false};
-  std::atomic<bool> stopping_{false};
-  std::mutex chain_mu_;                       // guards chain_ against Cancel from other threads
-  std::vector<std::unique_ptr<Iter>> chain_;  // per-epoch iterators, source first
-  std::mutex consumer_mu_;                    // held by Next for its whole call, and by Stop
-  bool started_ = false;                      // guarded by consumer_mu_
-  bool consumer_runs_stages_ = false;         // guarded by consumer_mu_; the last stage is inline
-  bool epoch_had_output_ = false;             // guarded by consumer_mu_
-  std::atomic<bool> abandoned_{false};
-  mutable std::mutex stuck_mu_;
-  std::vector<std::string> stuck_stages_;           // guarded by stuck_mu_
-  std::vector<std::unique_ptr<Iter>> kept_chains_;  // guarded by stuck_mu_; never destroyed
-};
-
-namespace {
-
-// An asynchronous stage: worker threads feeding a bounded queue.
-class AsyncIter final : public Iter {
- public:
-  AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch)
-      : p_(p),
-        s_(s),
-        upstream_(upstream),
-        epoch_(epoch),
-        queue_(static_cast<size_t>(std::max(1, s.buffer_size)), &s.queue),
-        ordered_(s.deterministic && s.parallelism > 1) {}
-  ~AsyncIter() override {
-    Cancel();
-    Join(std::numeric_limits<int64_t>::max());
-  }
-
-  void Start() override {
-    live_workers_ = s_.parallelism;
-    exited_.assign(static_cast<size_t>(s_.parallelism), false);
-    for (int w = 0; w < s_.parallelism; ++w) {
-      threads_.emplace_back([this, w] { Run(w); });
-    }
-  }
-  bool Next(Element* out) override {
-    bool ok = queue_.Pop(out);
-    if (!ok) p_.RethrowIfFailed();
-    return ok;
-  }
-  void Cancel() override {
-    // Set before taking order_mu_: a worker waiting for its turn re-checks it under the lock.
-    cancelled_.store(true, std::memory_order_release);
-    queue_.Cancel();
-    std::lock_guard lock(order_mu_);
-    order_cv_.notify_all();
-  }
-  bool Join(int64_t deadline_ns) override {
-    std::unique_lock lock(exit_mu_);
-    const auto all_left = [&] {
-      return std::all_of(exited_.begin(), exited_.end(), [](bool e) { return e; });
-    };
-    while (!all_left()) {
-      const int64_t now = MonotonicNanos();
-      if (now >= deadline_ns) break;
-      exit_cv_.wait_for(
-          lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
-    }
-    int stuck = 0;
-    for (size_t w = 0; w < threads_.size(); ++w) {
-      if (!threads_[w].joinable()) continue;
-      if (exited_[w]) {
-        threads_[w].join();  // it has left Run(): returns at once
-      } else {
-        threads_[w].detach();  // still inside the op; this iterator is then kept forever
-        ++stuck;
-      }
-    }
-    lock.unlock();
-    if (stuck > 0) p_.NoteStuck(s_.name, stuck);
-    return stuck == 0;
-  }
-
- private:
-  void Run(int w) {
-    p_.running_threads.fetch_add(1);
-    std::string thread_name = s_.name.substr(0, 15);
-    pthread_setname_np(pthread_self(), thread_name.c_str());
-    tl_cpu.Start(s_.workers[w].get());
-    s_.workers[w]->tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
-    try {
-      if (s_.props.kind == OpKind::kMap) {
-        RunMap(w);
-      } else {
-        RunInner(w);
-      }
-    } catch (...) {
-      p_.Fail(std::current_exception());
-    }
-    tl_cpu.Flush();
-    if (--live_workers_ == 0) queue_.Close();
-    s_.workers[w]->tid.store(0, std::memory_order_relaxed);
-    p_.running_threads.fetch_sub(1);
-    std::lock_guard lock(exit_mu_);
-    exited_[static_cast<size_t>(w)] = true;
-    exit_cv_.notify_all();
-  }
-
-  // The pipeline stops, or this epoch's chain is torn down (a downstream stream op ended the
-  // epoch without reading all of its input): a worker waiting for its turn must not wait on.
-  bool done() const { return p_.stopping() || cancelled_.load(std::memory_order_acquire); }
-
-  bool Push(WorkerCounters* c, Element&& e) {
-    int64_t size = static_cast<int64_t>(e.ByteSize());
-    int64_t t0 = MonotonicNanos();
-    bool ok = queue_.Push(std::move(e));
-    c->blocked_out_ns.Add(MonotonicNanos() - t0);
-    if (ok) {
-      c->elements_out.Add(1);
-      c->bytes_out.Add(size);
-    }
-    return ok;
-  }
-
-  // A source or stream op (always one worker): run the stage's own iterator on this thread.
-  void RunInner(int w) {
-    std::unique_ptr<Iter> inner;
-    if (s_.props.kind == OpKind::kSource) {
-      inner = std::make_unique<SourceIter>(s_, epoch_, w, /*count_out=*/false);
-    } else {
-      inner = std::make_unique<StreamIter>(s_, upstream_, epoch_, w, /*count_out=*/false);
-    }
-    WorkerCounters* c = s_.workers[w].get();
-    Element e;
-    while (!done() && inner->Next(&e)) {
-      if (!Push(c, std::move(e))) return;
-    }
-  }
-
-  // A map op on `parallelism` workers; in order when the stage is deterministic.
-  void RunMap(int w) {
-    WorkerCounters* c = s_.workers[w].get();
-    auto* op = static_cast<MapOp*>(s_.op.get());
-    OpContext ctx{epoch_, w, s_.name};
-    CountingInput input(upstream_, c);
-    std::vector<Element> outs;
-    while (!done()) {
-      Element in;
-      uint64_t seq = 0;
-      {
-        int64_t t0 = MonotonicNanos();
-        std::unique_lock lock(input_mu_);
-        c->blocked_in_ns.Add(MonotonicNanos() - t0);
-        if (input_done_) break;
-        if (!input.Next(&in)) {
-          input_done_ = true;
-          break;
-        }
-        seq = next_seq_++;
-      }
-      outs.clear();
-      CallTimer timer(c, true);
-      CallOp(s_, [&] { op->Process(std::move(in), outs, ctx); });
-      timer.Finish();
-      if (ordered_) {
-        int64_t t0 = MonotonicNanos();
-        std::unique_lock lock(order_mu_);
-        order_cv_.wait(lock, [&] { return next_emit_ == seq || done(); });
-        c->blocked_out_ns.Add(MonotonicNanos() - t0);
-        if (next_emit_ != seq) return;
-      }
-      for (Element& e : outs) {
-        if (!Push(c, std::move(e))) return;
-      }
-      if (ordered_) {
-        std::lock_guard lock(order_mu_);
-        ++next_emit_;
-        order_cv_.notify_all();
-      }
-    }
-  }
-
-  PipelineImpl& p_;
-  Stage& s_;
-  Iter* upstream_;
-  int64_t epoch_;
-  BoundedQueue<Element> queue_;
-  const bool ordered_;
-  std::vector<std::thread> threads_;
-  std::atomic<int> live_workers_{0};
-  std::atomic<bool> cancelled_{false};
-
-  std::mutex input_mu_;      // serializes pulls from upstream
-  bool input_done_ = false;  // guarded by input_mu_
-  uint64_t next_seq_ = 0;    // guarded by input_mu_
-
-  std::mutex order_mu_;
-  std::condition_variable order_cv_;
-  uint64_t next_emit_ = 0;  // guarded by order_mu_
-
-  std::mutex exit_mu_;
-  std::condition_variable exit_cv_;
-  std::vector<bool> exited_;  // guarded by exit_mu_: worker w has left Run()
-};
-
-}  // namespace
 
 void PipelineImpl::StartEpoch() {
   for (auto& s : stages) {
@@ -507,9 +56,10 @@ void PipelineImpl::StartEpoch() {
   Iter* upstream = nullptr;
   for (size_t i = first; i < stages.size(); ++i) {
     Stage& s = *stages[i];
+    if (s.fused_into != nullptr) continue;  // runs on the workers of the stage it is fused into
     std::unique_ptr<Iter> it;
     if (s.async) {
-      it = std::make_unique<AsyncIter>(*this, s, upstream, epoch);
+      it = internal::MakeAsyncIter(*this, s, upstream, epoch);
     } else if (s.props.kind == OpKind::kSource) {
       it = std::make_unique<SourceIter>(s, epoch, 0);
     } else if (s.props.kind == OpKind::kMap) {
@@ -684,6 +234,30 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
   return snap;
 }
 
+namespace {
+
+// Map fusion: the inline, parallelizable maps directly above a parallel map stage run on its
+// workers. Then gives every stage one counter slot per thread that runs it.
+void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
+  for (size_t i = 1; i < stages.size(); ++i) {
+    Stage& owner = *stages[i];
+    if (owner.props.kind != OpKind::kMap || owner.parallelism <= 1) continue;
+    for (size_t j = i - 1; j > 0; --j) {
+      Stage& up = *stages[j];
+      if (up.async || up.props.kind != OpKind::kMap || !up.props.parallelizable) break;
+      up.fused_into = &owner;
+      owner.fused.insert(owner.fused.begin(), &up);
+    }
+  }
+  for (auto& s : stages) {
+    const int slots = std::max(1, s->fused_into != nullptr ? s->fused_into->parallelism
+                                                           : s->parallelism);
+    for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
                                            const PipelineOptions& options) {
   auto impl = std::make_unique<PipelineImpl>();
@@ -757,10 +331,10 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
            "false reorders outputs; set \"allow_reorder\": true on the stage to permit it");
     }
     s->async = s->parallelism > 1 || s->buffer_size > 0;
-    int slots = std::max(1, s->parallelism);
-    for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
+    s->props.parallelizable = parallelizable;  // what the trace and the model see
     impl->stages.push_back(std::move(s));
   }
+  FuseMaps(impl->stages);
   static std::atomic<uint64_t> next_id{1};
   impl->id = next_id.fetch_add(1);
   impl->config_path = config.origin().string();

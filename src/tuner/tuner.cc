@@ -16,7 +16,9 @@
 // Constraints (tf.data's iterator model: a run of inline stages j..o-1 is served by the thread
 // of the next async stage o; docs/model.md "Servers"):
 //   servers  X W'(j..o) - sum_k W'(j..min(o,k)) z_k <= q_o  when a_o = 1 and a_j..a_{o-1} = 0
-//   lock     X W'(j..o-1) - ...                     <= 1    (parallel workers pull one at a time)
+//   lock     X W'(j..f-1) - ...                     <= 1    (parallel workers pull one at a time;
+//            f: the first of the parallelizable maps directly above o, which run on o's workers
+//            outside the lock: the runtime's map fusion)
 //            (W'_i = W_i / h_i: each thread is planned at most h = 90 % busy while it computes,
 //            kServerHeadroom, and 50 % while it runs a stage that mostly waits, kWaitingHeadroom)
 //   consumer X (W(j..n-1) + step) - ...           <= 1      when a_j..a_{n-1} = 0
@@ -183,10 +185,13 @@ struct StageModel {
   double bytes = 0;         // bytes per element
   double worker_bytes = 0;  // what one worker holds: its output and the input it consumes
   bool parallelizable = false;
+  bool fusible = false;      // a parallelizable map: runs on the workers of a parallel map stage
+                             // directly below it, outside their input lock (map fusion)
   bool fixed_async = false;  // async in the config: it stays async
   int cap = 1;               // most workers
   int share_cap = 0;         // most ordered workers the cores keep running (0: no limit beyond
                              // cap); applied after the program, by the polish
+  double share_cpu_total = 0;  // the CPU demand the share is taken of (with share_cap)
   double rate_cv = -1;       // CV of its per-interval output count; -1 unknown
   int buffer_target = 1;     // b*_i
   bool reorder = false;      // ordered now, and the config allows turning `deterministic` off
@@ -370,9 +375,14 @@ Lp BuildProgram(const Model& m, Columns& c) {
       row.Add(c.q[o], -1).Add(c.a[o], big_m);
       for (int i = j; i < o; ++i) row.Add(c.a[i], -big_m);
       row.AddTo(p, GLP_UP, 0, big_m);
-      if (j < o && has_work(j, o - 1)) {
+      // Only the stages above the fused maps run under the lock (the runtime's map fusion).
+      int locked_end = o;
+      while (m.stages[o].parallelizable && locked_end > j && m.stages[locked_end - 1].fusible) {
+        --locked_end;
+      }
+      if (j < locked_end && has_work(j, locked_end - 1)) {
         Row lock;
-        add_work(lock, j, o - 1, -1, true);
+        add_work(lock, j, locked_end - 1, -1, true);
         lock.Add(c.a[o], big_m);
         for (int i = j; i < o; ++i) lock.Add(c.a[i], -big_m);
         lock.AddTo(p, GLP_UP, 0, 1 + big_m);
@@ -583,6 +593,7 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
     sm.worker_bytes =
         s.bytes_per_element + (i > 0 ? inputs_per_output * a.stages[i - 1].bytes_per_element : 0);
     sm.parallelizable = s.parallelizable;
+    sm.fusible = i > 0 && s.parallelizable;
     sm.fixed_async = s.async || s.parallelism > 1 || s.buffer_size > 0;
     sm.cap = s.parallelizable ? std::max(cap, s.parallelism) : 1;
     const double service = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;
@@ -622,6 +633,7 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
     }
     const int share = std::max(1, static_cast<int>(std::ceil(m.cores * sm.cpu / total_cpu - 1e-9)));
     sm.share_cap = std::min(sm.cap, share);
+    sm.share_cpu_total = total_cpu;
   }
   // An upper bound on X, for the big-M rows: the best of no cache and each cache, taking every
   // stage alone on its most workers, the CPU and disk budgets and the consumer.
@@ -701,6 +713,28 @@ double Memory(const Model& m, const Knobs& knobs) {
   return bytes;
 }
 
+// Map fusion as a knob change: async stage `i`, a parallelizable map, turns inline and its
+// workers join those of the parallel map stage below it (past inline fusible maps only), so the
+// maps run as one group of workers with no hand-off between them. None where that shape is absent.
+template <typename Most>
+std::optional<Knobs> FoldIntoGroup(const Model& m, const Knobs& knobs, size_t i, const Most& most) {
+  const auto async = [&](size_t j) {
+    return knobs.stages[j].parallelism > 1 || knobs.stages[j].buffer_size > 0;
+  };
+  if (!m.stages[i].fusible || !async(i) || (knobs.cache_after && *knobs.cache_after >= i)) {
+    return std::nullopt;
+  }
+  size_t o = i + 1;
+  while (o < knobs.stages.size() && !async(o) && m.stages[o].fusible) ++o;
+  if (o >= knobs.stages.size() || !async(o) || !m.stages[o].parallelizable) return std::nullopt;
+  Knobs t = knobs;
+  t.stages[i] = analyzer::StageKnobs{1, 0, knobs.stages[i].ordered};
+  const int workers = knobs.stages[o].parallelism + knobs.stages[i].parallelism;
+  t.stages[o].parallelism = std::min(workers, std::max(1, std::min(m.stages[o].cap, most(o, t))));
+  if (t.stages[o].parallelism < 2) return std::nullopt;
+  return t;
+}
+
 // The program is linear, so it takes an ordered stage's turn wait as measured at the traced
 // workers and ignores queueing for an input lock; the analyzer's prediction models both. The
 // polish walks from the solution one worker at a time, judged by the prediction: a worker less
@@ -714,15 +748,24 @@ Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, 
   auto ordered_for = [&](size_t i, int workers) {
     return a.stages[i].ordered && !(m.stages[i].reorder && workers > 1);
   };
-  auto most = [&](size_t i) {
-    return m.stages[i].share_cap > 0 ? std::min(m.stages[i].cap, m.stages[i].share_cap)
-                                     : m.stages[i].cap;
+  // The share of the cores counts the CPU of the maps fused onto the stage's workers too.
+  auto most = [&](size_t i, const Knobs& in) {
+    const StageModel& sm = m.stages[i];
+    if (sm.share_cap <= 0) return sm.cap;
+    double cpu = sm.cpu;
+    for (size_t j = i; j-- > 1;) {
+      const analyzer::StageKnobs& k = in.stages[j];
+      if (k.parallelism > 1 || k.buffer_size > 0 || !m.stages[j].fusible) break;
+      cpu += m.stages[j].cpu;
+    }
+    const double share = std::ceil(m.cores * cpu / sm.share_cpu_total - 1e-9);
+    return std::min(sm.cap, std::max(1, static_cast<int>(share)));
   };
   for (size_t i = 0; i < knobs.stages.size(); ++i) {
     analyzer::StageKnobs& k = knobs.stages[i];
     k.ordered = ordered_for(i, k.parallelism);
-    if (k.ordered && k.parallelism > most(i)) {
-      k.parallelism = std::max(1, most(i));
+    if (k.ordered && k.parallelism > most(i, knobs)) {
+      k.parallelism = std::max(1, most(i, knobs));
       if (k.parallelism == 1) k.buffer_size = std::max(k.buffer_size, 1);  // stays async
     }
   }
@@ -730,6 +773,17 @@ Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, 
   for (int round = 0; round < 16; ++round) {
     std::optional<Knobs> fewer, more;
     double more_x = best * (1 + kPolishGain);
+    for (size_t i = 0; i < knobs.stages.size() && !fewer; ++i) {
+      // One fused group of workers rather than a chain of threads, where it needs fewer threads
+      // for no less throughput, or gains.
+      std::optional<Knobs> t = FoldIntoGroup(m, knobs, i, most);
+      if (!t || Memory(m, *t) > m.memory_budget) continue;
+      const double x = predict(*t);
+      if ((Threads(*t) < Threads(knobs) && x >= best * (1 - 1e-3)) ||
+          x > best * (1 + kPolishGain)) {
+        fewer = t;
+      }
+    }
     for (size_t i = 0; i < knobs.stages.size(); ++i) {
       const analyzer::StageKnobs& k = knobs.stages[i];
       const bool async = k.parallelism > 1 || k.buffer_size > 0;
@@ -737,7 +791,7 @@ Knobs Polish(const Model& m, const Analysis& a, const analyzer::Resources& res, 
       for (int delta : {-1, +1}) {
         const int workers = k.parallelism + delta;
         if (workers < 1 || workers > m.stages[i].cap) continue;
-        if (delta > 0 && ordered_for(i, workers) && workers > most(i)) continue;
+        if (delta > 0 && ordered_for(i, workers) && workers > most(i, knobs)) continue;
         if (workers == 1 && k.buffer_size == 0) continue;  // would turn the stage inline
         // The program planned waiting workers half busy for load the prediction cannot see.
         if (delta < 0 && Waiting(m.stages[i].owner_wall, m.stages[i].cpu)) continue;

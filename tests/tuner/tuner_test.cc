@@ -405,19 +405,21 @@ TEST_F(TunerTest, PlanSaysWhatCoresTheConsumerNeeds) {
 }
 
 // 2 cores: burn 12.8 ms of CPU per batch, sleep 5.8 ms of wall (0.8 ms CPU). The CPU allows
-// 2 / 13.7 ms = 146 batches/s, at which the sleep needs 0.85 of a worker: planned at most half
-// busy (a waiting worker's wake-ups slow as the cores fill), it gets 2 workers, and the polish
-// keeps them though the prediction, bound by the CPU, would not drop without one. The burn is
-// ordered and CPU-bound: no more workers than its share of the cores, ceil(2 x 12.8 / 13.7) = 2.
-TEST_F(TunerTest, WaitingStageGetsWorkersHalfBusyAndComputingStageItsShareOfCores) {
+// 2 / 13.7 ms = 146 batches/s. Both maps are parallelizable, so they run as one fused group on
+// the sleep's workers (no hand-off between them): 18.6 ms of wall per batch, with the sleep's
+// share planned at most half busy (a waiting worker's wake-ups slow as the cores fill), gives
+// 4 workers, as many threads as a separate burn (its share of the cores, 2) and sleep (2).
+TEST_F(TunerTest, WaitingAndComputingMapsRunAsOneFusedGroupPlannedWithHeadroom) {
   Build({{.name = "src", .op = "generate", .wall = 0.0001},
          {.name = "heavy", .op = "burn", .parallelizable = true, .wall = 0.0128},
          {.name = "wait", .op = "sleep", .parallelizable = true, .wall = 0.0058, .cpu = 0.0008},
          {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
         0, analyzer::Verdict::kHighly, 2);
   const Plan plan = Tune(analysis_, pipeline_);
-  EXPECT_EQ(plan.knobs.stages[Index("wait")].parallelism, 2);
-  EXPECT_EQ(plan.knobs.stages[Index("heavy")].parallelism, 2);
+  EXPECT_EQ(plan.knobs.stages[Index("wait")].parallelism, 4);
+  EXPECT_EQ(plan.knobs.stages[Index("heavy")].parallelism, 1);
+  EXPECT_EQ(plan.knobs.stages[Index("heavy")].buffer_size, 0);
+  EXPECT_EQ(plan.threads, 5);  // and the prefetch's
   EXPECT_NEAR(plan.predicted_outputs_per_s, 2 / 0.0137, 0.5);
   ExpectPredictedByAnalyzer(plan);
 }

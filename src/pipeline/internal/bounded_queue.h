@@ -58,22 +58,7 @@ class BoundedQueue {
 
  private:
   // Updates occupancy statistics; called with mu_ held after every change in size.
-  void Record() {
-    int64_t now = MonotonicNanos();
-    int64_t old_size = stats_->size.load(std::memory_order_relaxed);
-    int64_t last = stats_->last_change_ns.load(std::memory_order_relaxed);
-    if (last != 0) {
-      stats_->area_ns.store(
-          stats_->area_ns.load(std::memory_order_relaxed) + old_size * (now - last),
-          std::memory_order_relaxed);
-    }
-    auto size = static_cast<int64_t>(items_.size());
-    stats_->size.store(size, std::memory_order_relaxed);
-    stats_->last_change_ns.store(now, std::memory_order_relaxed);
-    if (size > stats_->max.load(std::memory_order_relaxed)) {
-      stats_->max.store(size, std::memory_order_relaxed);
-    }
-  }
+  void Record() { stats_->Record(static_cast<int64_t>(items_.size())); }
 
   std::mutex mu_;
   std::condition_variable not_full_;

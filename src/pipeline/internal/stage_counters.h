@@ -61,6 +61,23 @@ struct QueueStats {
   std::atomic<int64_t> max{0};
   std::atomic<int64_t> area_ns{0};  // integral of size over time
   std::atomic<int64_t> last_change_ns{0};
+
+  // Records a change of the occupancy to `new_size`; called by the queue's only writer at a
+  // time (with the queue's mutex held).
+  void Record(int64_t new_size) {
+    const int64_t now = MonotonicNanos();
+    const int64_t old_size = size.load(std::memory_order_relaxed);
+    const int64_t last = last_change_ns.load(std::memory_order_relaxed);
+    if (last != 0) {
+      area_ns.store(area_ns.load(std::memory_order_relaxed) + old_size * (now - last),
+                    std::memory_order_relaxed);
+    }
+    size.store(new_size, std::memory_order_relaxed);
+    last_change_ns.store(now, std::memory_order_relaxed);
+    if (new_size > max.load(std::memory_order_relaxed)) {
+      max.store(new_size, std::memory_order_relaxed);
+    }
+  }
 };
 
 // Wall time spent in op work on the calling thread, summed over all stages; a stage subtracts

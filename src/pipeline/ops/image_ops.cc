@@ -15,163 +15,16 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <stb_image_resize.h>  // implementation lives in libstb (Debian's libstb-dev)
 
 #include "sluice/common/error.h"
 #include "sluice/pipeline/element.h"
 #include "sluice/pipeline/op.h"
+#include "pipeline/ops/image_common.h"
 
 namespace sluice::pipeline {
 namespace {
 
-// Names the element in error messages: its file when known, else its id.
-std::string Where(const Element& e) {
-  return e.path.empty() ? fmt::format("element {}", e.id) : fmt::format("'{}'", e.path);
-}
-
-// Throws "stage 'S': OP: WHERE: WHAT". Out of line so that the hot paths stay small.
-[[noreturn]] void FailElement(const OpContext& ctx, std::string_view op, const Element& e,
-                              std::string_view what) {
-  Fail("stage '{}': {}: {}: {}", ctx.stage, op, Where(e), what);
-}
-
-std::string DTypeList(std::initializer_list<DType> dtypes) {
-  std::string s;
-  for (DType d : dtypes) {
-    if (!s.empty()) s += " or ";
-    s += DTypeName(d);
-  }
-  return s;
-}
-
-// The image of an element: its first tensor, which must be [H, W, C] with a dtype in `dtypes`
-// and dimensions that stb_image_resize's int parameters can hold. Further tensors (a label)
-// ride along untouched.
-const Tensor& ImageOf(const Element& e, const OpContext& ctx, std::string_view op,
-                      std::initializer_list<DType> dtypes) {
-  if (e.tensors.empty()) {
-    FailElement(
-        ctx, op, e,
-        fmt::format("expected a {} image tensor [H, W, C], got an element with no "
-                    "tensors{}",
-                    DTypeList(dtypes), e.bytes ? " (undecoded bytes: decode it first)" : ""));
-  }
-  const Tensor& t = e.tensors.front();
-  bool dtype_ok = std::find(dtypes.begin(), dtypes.end(), t.dtype()) != dtypes.end();
-  if (!dtype_ok || t.rank() != 3) {
-    FailElement(ctx, op, e,
-                fmt::format("expected a {} image tensor [H, W, C], got {}", DTypeList(dtypes),
-                            t.Describe()));
-  }
-  if (t.dim(0) <= 0 || t.dim(1) <= 0 || t.dim(2) <= 0) {
-    FailElement(ctx, op, e, fmt::format("image {} is empty", t.Describe()));
-  }
-  int64_t row_bytes = t.dim(1) * t.dim(2) * static_cast<int64_t>(DTypeSize(t.dtype()));
-  if (t.dim(0) > INT_MAX || row_bytes > INT_MAX) {
-    FailElement(ctx, op, e, fmt::format("image {} is too large", t.Describe()));
-  }
-  return t;
-}
-
-// An output size [h, w] from `size` (an int for a square, or [h, w]), each > 0.
-std::pair<int64_t, int64_t> SizeArg(OpArgs& args) {
-  std::vector<int64_t> size = args.Ints("size");
-  if (size.size() != 1 && size.size() != 2) {
-    args.Fail("size",
-              fmt::format("expected an integer or [height, width], got {} values", size.size()));
-  }
-  int64_t h = size[0];
-  int64_t w = size.back();
-  constexpr int64_t kMaxSide = 1 << 16;  // keeps every stb_image_resize int in range
-  if (h <= 0 || w <= 0 || h > kMaxSide || w > kMaxSide) {
-    args.Fail("size", fmt::format("each side must be in [1, {}], got [{}, {}]", kMaxSide, h, w));
-  }
-  return {h, w};
-}
-
-// A [min, max] range argument with lo_limit < min <= max <= hi_limit (`lo_open`: min must be
-// strictly above lo_limit).
-std::pair<double, double> RangeArg(OpArgs& args, std::string_view key, std::vector<double> fallback,
-                                   double lo_limit, bool lo_open, double hi_limit) {
-  std::vector<double> r = args.Doubles(key, std::move(fallback));
-  if (r.size() != 2) {
-    args.Fail(key, fmt::format("expected [min, max], got {} values", r.size()));
-  }
-  bool lo_ok = lo_open ? r[0] > lo_limit : r[0] >= lo_limit;
-  if (!lo_ok || !(r[1] <= hi_limit) || !(r[0] <= r[1])) {
-    args.Fail(key, fmt::format("expected {}{}, {}] with min <= max, got [{}, {}]",
-                               lo_open ? "(" : "[", lo_limit, hi_limit, r[0], r[1]));
-  }
-  return {r[0], r[1]};
-}
-
-// Resizes the h x w region at (top, left) of `src` [H, W, C] into a new [out_h, out_w, C] tensor
-// of the same dtype. stb_image_resize reads the region in place through the source's row
-// stride, so a crop costs no copy; its edge mode clamps at the region's border.
-Tensor ResizeRegion(const Tensor& src, int64_t top, int64_t left, int64_t h, int64_t w,
-                    int64_t out_h, int64_t out_w, const OpContext& ctx, std::string_view op,
-                    const Element& e) {
-  const int64_t channels = src.dim(2);
-  const size_t value_size = DTypeSize(src.dtype());
-  const int in_stride = static_cast<int>(src.dim(1) * channels * value_size);
-  const int out_stride = static_cast<int>(out_w * channels * value_size);
-  if (channels > 64) {  // STBIR_MAX_CHANNELS in Debian's build
-    FailElement(ctx, op, e, fmt::format("cannot resize {}: more than 64 channels", src.Describe()));
-  }
-  Tensor out = Tensor::Allocate(src.dtype(), {out_h, out_w, channels});
-  const size_t offset = static_cast<size_t>((top * src.dim(1) + left) * channels);
-  int ok = 0;
-  if (src.dtype() == DType::kUInt8) {
-    ok = stbir_resize_uint8(src.data<uint8_t>() + offset, static_cast<int>(w), static_cast<int>(h),
-                            in_stride, out.data<uint8_t>(), static_cast<int>(out_w),
-                            static_cast<int>(out_h), out_stride, static_cast<int>(channels));
-  } else {
-    ok = stbir_resize_float(src.data<float>() + offset, static_cast<int>(w), static_cast<int>(h),
-                            in_stride, out.data<float>(), static_cast<int>(out_w),
-                            static_cast<int>(out_h), out_stride, static_cast<int>(channels));
-  }
-  if (!ok) {
-    FailElement(ctx, op, e,
-                fmt::format("stb_image_resize failed resizing {} to [{}, {}]", src.Describe(),
-                            out_h, out_w));
-  }
-  return out;
-}
-
-// splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014):
-// tiny state, so a fresh generator per element costs nothing, and ample quality for a handful
-// of augmentation draws. Written out rather than <random> so that the draws are the same with
-// every standard library.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1), from the top 53 bits.
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
-  // Uniform integer in [0, n] (n >= 0 and far below 2^53, as image sides are).
-  int64_t UpTo(int64_t n) {
-    return std::min(n, static_cast<int64_t>(Uniform() * static_cast<double>(n + 1)));
-  }
-
- private:
-  uint64_t state_;
-};
-
-// The random stream of one element: reproducible for a given seed, epoch and element id.
-SplitMix64 ElementRng(uint64_t seed, const OpContext& ctx, const Element& e) {
-  return SplitMix64(MixSeed(MixSeed(seed, static_cast<uint64_t>(ctx.epoch)), e.id));
-}
-
-// Per-op salts mixed into the user's seed, so that stages given the same seed (a global one)
-// do not make correlated draws (e.g. flipping exactly the elements that got small crops).
-constexpr uint64_t kCropSalt = 0x63726f70;  // "crop"
-constexpr uint64_t kFlipSalt = 0x666c6970;  // "flip"
+using namespace image;  // NOLINT(google-build-using-namespace): the ops' own helpers
 
 // ---------------------------------------------------------------------------------------------
 // decode_jpeg
@@ -326,17 +179,6 @@ class DecodeJpegOp : public MapOp {
     }
   }
 
-  // Adobe CMYK JPEGs store inverted ink values (255 = no ink), so R = C * K / 255 and so on;
-  // the same conversion libjpeg-turbo's own tools use (a colour-managed one is out of scope).
-  static void CmykToRgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels) {
-    for (int64_t i = 0; i < pixels; ++i, cmyk += 4, rgb += 3) {
-      const unsigned k = cmyk[3];
-      rgb[0] = static_cast<uint8_t>((cmyk[0] * k + 127) / 255);
-      rgb[1] = static_cast<uint8_t>((cmyk[1] * k + 127) / 255);
-      rgb[2] = static_cast<uint8_t>((cmyk[2] * k + 127) / 255);
-    }
-  }
-
   int64_t target_size_ = 0;
   int flags_ = 0;
   bool allow_truncated_ = false;
@@ -383,19 +225,7 @@ SLUICE_REGISTER_OP("resize", ResizeOp);
 // epoch and the element id, so a parallel stage crops the same way whatever thread runs it.
 class RandomResizedCropOp : public MapOp {
  public:
-  explicit RandomResizedCropOp(OpArgs& args) {
-    std::tie(height_, width_) = SizeArg(args);
-    std::tie(scale_min_, scale_max_) = RangeArg(args, "scale", {0.08, 1.0}, 0.0, true, 1.0);
-    double ratio_min, ratio_max;
-    std::tie(ratio_min, ratio_max) =
-        RangeArg(args, "ratio", {3.0 / 4.0, 4.0 / 3.0}, 0.0, true, HUGE_VAL);
-    log_ratio_min_ = std::log(ratio_min);
-    log_ratio_max_ = std::log(ratio_max);
-    ratio_min_ = ratio_min;
-    ratio_max_ = ratio_max;
-    seed_ = MixSeed(args.Seed("seed"), kCropSalt);
-    args.Finish();
-  }
+  explicit RandomResizedCropOp(OpArgs& args) : sampler_(args) { args.Finish(); }
 
   OpProperties properties() const override {
     return {
@@ -405,52 +235,20 @@ class RandomResizedCropOp : public MapOp {
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& src = ImageOf(in, ctx, "random_resized_crop", {DType::kUInt8, DType::kFloat32});
     const int64_t img_h = src.dim(0), img_w = src.dim(1);
-    SplitMix64 rng = ElementRng(seed_, ctx, in);
-    const Crop c = DrawCrop(rng, img_h, img_w);
-    if (c.h == img_h && c.w == img_w && img_h == height_ && img_w == width_) {
+    const int64_t height = sampler_.height(), width = sampler_.width();
+    SplitMix64 rng = ElementRng(sampler_.seed(), ctx, in);
+    const Crop c = sampler_.Draw(rng, img_h, img_w);
+    if (c.h == img_h && c.w == img_w && img_h == height && img_w == width) {
       out.push_back(std::move(in));  // the whole image at its own size: nothing to do
       return;
     }
     in.tensors.front() =
-        ResizeRegion(src, c.top, c.left, c.h, c.w, height_, width_, ctx, "random_resized_crop", in);
+        ResizeRegion(src, c.top, c.left, c.h, c.w, height, width, ctx, "random_resized_crop", in);
     out.push_back(std::move(in));
   }
 
  private:
-  struct Crop {
-    int64_t top, left, h, w;
-  };
-
-  // torchvision.transforms.RandomResizedCrop.get_params: ten tries, then a centre crop with
-  // the aspect ratio clamped into `ratio`.
-  Crop DrawCrop(SplitMix64& rng, int64_t img_h, int64_t img_w) const {
-    const double area = static_cast<double>(img_h) * static_cast<double>(img_w);
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      const double target_area = area * rng.Uniform(scale_min_, scale_max_);
-      const double aspect = std::exp(rng.Uniform(log_ratio_min_, log_ratio_max_));
-      const auto w = static_cast<int64_t>(std::lround(std::sqrt(target_area * aspect)));
-      const auto h = static_cast<int64_t>(std::lround(std::sqrt(target_area / aspect)));
-      if (w > 0 && w <= img_w && h > 0 && h <= img_h) {
-        const int64_t top = rng.UpTo(img_h - h);
-        const int64_t left = rng.UpTo(img_w - w);
-        return {top, left, h, w};
-      }
-    }
-    const double in_ratio = static_cast<double>(img_w) / static_cast<double>(img_h);
-    int64_t w = img_w, h = img_h;
-    if (in_ratio < ratio_min_) {
-      h = std::clamp<int64_t>(std::lround(static_cast<double>(w) / ratio_min_), 1, img_h);
-    } else if (in_ratio > ratio_max_) {
-      w = std::clamp<int64_t>(std::lround(static_cast<double>(h) * ratio_max_), 1, img_w);
-    }
-    return {(img_h - h) / 2, (img_w - w) / 2, h, w};
-  }
-
-  int64_t height_ = 0, width_ = 0;
-  double scale_min_ = 0, scale_max_ = 0;
-  double ratio_min_ = 0, ratio_max_ = 0;
-  double log_ratio_min_ = 0, log_ratio_max_ = 0;
-  uint64_t seed_ = 0;
+  CropSampler sampler_;
 };
 
 SLUICE_REGISTER_OP("random_resized_crop", RandomResizedCropOp);

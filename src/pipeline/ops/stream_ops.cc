@@ -1,4 +1,5 @@
 // Built-in ops that reshape the stream: batch, shuffle, filter, cache, prefetch.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -6,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/internal/buffer_pool.h"
 #include "sluice/common/error.h"
 #include "sluice/pipeline/op.h"
 
@@ -50,7 +52,11 @@ class BatchOp final : public StreamOp {
       const Tensor& proto = first.tensors[t];
       std::vector<int64_t> shape = proto.shape();
       shape.insert(shape.begin(), n);
-      Tensor stacked = Tensor::Allocate(proto.dtype(), shape);
+      int64_t values = 1;
+      for (int64_t d : shape) values *= d;
+      Tensor stacked = Tensor::Wrap(
+          proto.dtype(), shape,
+          pool_->Get(std::max<size_t>(1, static_cast<size_t>(values) * DTypeSize(proto.dtype()))));
       const size_t each = proto.byte_size();
       uint8_t* dst = stacked.data<uint8_t>();
       for (const Element& item : items_) {
@@ -75,6 +81,9 @@ class BatchOp final : public StreamOp {
   bool drop_remainder_ = false;
   uint64_t batches_ = 0;
   std::vector<Element> items_;
+  // A consumer frees a batch about as often as this op makes one, so a couple of idle buffers
+  // recycle them all; more would only hold memory the tuner's budget does not see.
+  std::shared_ptr<internal::BufferPool> pool_ = internal::BufferPool::Create(2);
 };
 SLUICE_REGISTER_OP("batch", BatchOp);
 

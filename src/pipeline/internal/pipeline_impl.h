@@ -1,0 +1,96 @@
+// The pipeline's shared state: its stages, the per-epoch chain of iterators, failure and stop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pipeline/internal/stage.h"
+#include "sluice/pipeline/pipeline.h"
+
+namespace sluice::pipeline {
+
+// Shared by the pipeline and its worker threads.
+class PipelineImpl {
+ public:
+  void Fail(std::exception_ptr error) {
+    {
+      std::lock_guard lock(error_mu_);
+      if (!error_) error_ = error;
+    }
+    failed_.store(true, std::memory_order_release);
+    CancelChain();
+  }
+  void RethrowIfFailed() {
+    if (!failed_.load(std::memory_order_acquire)) return;
+    std::lock_guard lock(error_mu_);
+    std::rethrow_exception(error_);
+  }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  void CancelChain() {
+    stopping_.store(true, std::memory_order_release);
+    std::lock_guard lock(chain_mu_);
+    for (auto& it : chain_) it->Cancel();
+  }
+
+  bool Next(Element* out);
+  void StartEpoch();
+  // Cancels and joins the current chain. When a thread outlives `deadline_ns`, the chain is kept
+  // (never destroyed) and its stage named in stuck_stages_.
+  void TearDownChain(int64_t deadline_ns = std::numeric_limits<int64_t>::max());
+  void Stop();
+  // True once a thread was left running: the pipeline's state must then never be destroyed.
+  bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
+  std::vector<std::string> StuckStages() const {
+    std::lock_guard lock(stuck_mu_);
+    return stuck_stages_;
+  }
+  void NoteStuck(const std::string& stage, int threads);
+  PipelineSnapshot Snapshot() const;
+
+  std::string name;
+  uint64_t id = 0;
+  std::string config_path;
+  std::string config_text;
+  std::vector<std::unique_ptr<internal::Stage>> stages;
+  int64_t epochs = 1;
+  int64_t stop_timeout_ns = 5'000'000'000;
+  std::atomic<int> running_threads{0};
+
+  // Consumer counters: written by the consumer thread, read by snapshots.
+  internal::RelaxedCounter next_calls, wait_ns, between_ns;
+  int64_t last_return_ns = 0;  // consumer-thread private
+
+  std::atomic<int64_t> start_ns{0};
+  std::atomic<int64_t> epoch{0};
+  std::atomic<bool> finished{false};
+
+ private:
+  std::mutex error_mu_;
+  std::exception_ptr error_;  // guarded by error_mu_
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex chain_mu_;                       // guards chain_ against Cancel from other threads
+  std::vector<std::unique_ptr<internal::Iter>> chain_;  // per-epoch iterators, source first
+  std::mutex consumer_mu_;                    // held by Next for its whole call, and by Stop
+  bool started_ = false;                      // guarded by consumer_mu_
+  bool consumer_runs_stages_ = false;         // guarded by consumer_mu_; the last stage is inline
+  bool epoch_had_output_ = false;             // guarded by consumer_mu_
+  std::atomic<bool> abandoned_{false};
+  mutable std::mutex stuck_mu_;
+  std::vector<std::string> stuck_stages_;           // guarded by stuck_mu_
+  std::vector<std::unique_ptr<internal::Iter>> kept_chains_;  // guarded by stuck_mu_; never destroyed
+};
+
+namespace internal {
+// An asynchronous stage's iterator: worker threads feeding a bounded queue (or, for an ordered
+// parallel map, a reorder buffer). Defined in async_iter.cc.
+std::unique_ptr<Iter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch);
+}  // namespace internal
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,112 @@
+// The output of an ordered parallel map stage: results parked by input sequence number and
+// delivered in that order, so that no worker ever waits for its turn (tf.data's deterministic
+// ParallelMap keeps its result slots the same way).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "pipeline/internal/stage_counters.h"
+
+namespace sluice::pipeline::internal {
+
+// A window of `window` result slots over the input sequence: input `seq` may be taken only
+// while seq < next + window, where `next` is the oldest input not yet fully delivered. A worker
+// that finishes early parks its outputs in their slot and takes the next input; the consumer
+// pops outputs strictly in input order. So at most `window` inputs are in flight or parked
+// (the stage's workers plus its buffer_size), whatever their processing times.
+template <typename T>
+class ReorderBuffer {
+ public:
+  ReorderBuffer(size_t window, QueueStats* stats)
+      : window_(window < 1 ? 1 : window), slots_(window_), stats_(stats) {}
+
+  // Blocks until input `seq` is inside the window. False once cancelled.
+  bool WaitForRoom(uint64_t seq) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return seq < next_ + window_ || cancelled_; });
+    return !cancelled_;
+  }
+
+  // Parks the outputs (possibly none) of input `seq`, which WaitForRoom admitted.
+  void Put(uint64_t seq, std::vector<T>&& items) {
+    std::lock_guard lock(mu_);
+    if (cancelled_) return;
+    Slot& slot = slots_[seq % window_];
+    slot.items = std::move(items);
+    slot.pos = 0;
+    slot.filled = true;
+    parked_ += static_cast<int64_t>(slot.items.size());
+    stats_->Record(parked_);
+    if (seq == next_) ready_.notify_one();
+  }
+
+  // No input at or after `end` will come: Pop returns false once everything before is delivered.
+  void Close(uint64_t end) {
+    std::lock_guard lock(mu_);
+    end_ = end;
+    closed_ = true;
+    ready_.notify_all();
+  }
+
+  // The next output in input order; blocks until its input's slot is filled. False at the end
+  // (closed and delivered) or on cancel.
+  bool Pop(T* out) {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ready_.wait(lock, [&] {
+        return cancelled_ || (closed_ && next_ >= end_) || slots_[next_ % window_].filled;
+      });
+      if (cancelled_ || !slots_[next_ % window_].filled) return false;
+      Slot& slot = slots_[next_ % window_];
+      if (slot.pos < slot.items.size()) {
+        *out = std::move(slot.items[slot.pos++]);
+        --parked_;
+        stats_->Record(parked_);
+        if (slot.pos == slot.items.size()) Release(slot);
+        return true;
+      }
+      Release(slot);  // an input with no outputs (a filter dropped it)
+    }
+  }
+
+  // Wakes every waiter; WaitForRoom and Pop return false from now on.
+  void Cancel() {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    room_.notify_all();
+    ready_.notify_all();
+  }
+
+ private:
+  struct Slot {
+    std::vector<T> items;
+    size_t pos = 0;
+    bool filled = false;
+  };
+
+  // Frees the oldest slot and opens the window by one; called with mu_ held.
+  void Release(Slot& slot) {
+    slot.items.clear();
+    slot.pos = 0;
+    slot.filled = false;
+    ++next_;
+    room_.notify_all();
+  }
+
+  const size_t window_;
+  std::mutex mu_;
+  std::condition_variable room_;
+  std::condition_variable ready_;
+  std::vector<Slot> slots_;  // guarded by mu_; input seq lives in slots_[seq % window_]
+  uint64_t next_ = 0;        // guarded by mu_: the oldest input not fully delivered
+  uint64_t end_ = 0;         // guarded by mu_: valid once closed_
+  bool closed_ = false;      // guarded by mu_
+  bool cancelled_ = false;   // guarded by mu_
+  int64_t parked_ = 0;       // guarded by mu_: outputs parked, for the occupancy statistics
+  QueueStats* stats_;        // written under mu_
+};
+
+}  // namespace sluice::pipeline::internal
