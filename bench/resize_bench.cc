@@ -1,5 +1,6 @@
 // Resampler benchmark: times random-resized crops of real photos with each resize library found
-// and scores each against a float area-average / bilinear reference (PSNR). Prints a Markdown table.
+// and scores each against a float area-average / bilinear reference (PSNR). Prints a Markdown
+// table.
 //
 //   build/bin/resize_bench /work/data/photos [--images 64] [--crops 4] [--runs 7] [--size 224]
 #include <turbojpeg.h>
@@ -87,8 +88,8 @@ std::vector<Image> LoadImages(const std::string& dir, int max_images) {
       continue;
     }
     img.rgb.resize(static_cast<size_t>(img.w) * img.h * 3);
-    if (tjDecompress2(tj, jpeg.data(), jpeg.size(), img.rgb.data(), img.w, 0, img.h, TJPF_RGB,
-                      0) != 0) {
+    if (tjDecompress2(tj, jpeg.data(), jpeg.size(), img.rgb.data(), img.w, 0, img.h, TJPF_RGB, 0) !=
+        0) {
       continue;
     }
     img.rgbf.assign(img.rgb.begin(), img.rgb.end());
@@ -175,7 +176,8 @@ std::vector<double> Reference(const Image& img, const Crop& c, int size) {
   for (int y = 0; y < size; ++y) {
     for (size_t k = 0; k < ty[y].w.size(); ++k) {
       const double* r = &rows[static_cast<size_t>(ty[y].first + k) * size * 3];
-      for (int i = 0; i < size * 3; ++i) out[static_cast<size_t>(y) * size * 3 + i] += ty[y].w[k] * r[i];
+      for (int i = 0; i < size * 3; ++i)
+        out[static_cast<size_t>(y) * size * 3 + i] += ty[y].w[k] * r[i];
     }
   }
   return out;
@@ -205,8 +207,8 @@ const uint8_t* RgbAt(const Image& img, const Crop& c) {
 void AddStb(std::vector<Method>& m) {
   m.push_back({"stb stbir_resize_uint8 (Mitchell; current)", Out::kRgb8,
                [](const Image& img, const Crop& c, int size, void* dst) {
-                 stbir_resize_uint8(RgbAt(img, c), c.w, c.h, img.w * 3,
-                                    static_cast<uint8_t*>(dst), size, size, size * 3, 3);
+                 stbir_resize_uint8(RgbAt(img, c), c.w, c.h, img.w * 3, static_cast<uint8_t*>(dst),
+                                    size, size, size * 3, 3);
                }});
   m.push_back({"stb stbir_resize_float (float32)", Out::kRgbF32,
                [](const Image& img, const Crop& c, int size, void* dst) {
@@ -232,7 +234,7 @@ void OpenCvResize(const Image& img, const Crop& c, int size, void* dst, bool is_
                        : static_cast<void*>(const_cast<uint8_t*>(&img.rgb[offset]));
   const cv::Mat in(c.h, c.w, type, src, static_cast<size_t>(img.w) * 3 * (is_float ? 4 : 1));
   cv::Mat out(size, size, type, dst);
-  const bool shrinks = size < c.w || size < c.h, grows = size > c.w || size > c.h;
+  const bool shrinks = size < c.w || size<c.h, grows = size> c.w || size > c.h;
   if (policy == CvPolicy::kPerSide && shrinks && grows) {
     thread_local cv::Mat mid;
     cv::resize(in, mid, cv::Size(std::min(c.w, size), std::min(c.h, size)), 0, 0, cv::INTER_AREA);
@@ -297,7 +299,8 @@ void AddLibyuv(std::vector<Method>& m) {
   for (int i = 0; i < 2; ++i) {
     m.push_back({names[i], Out::kArgb8,
                  [mode = modes[i]](const Image& img, const Crop& c, int size, void* dst) {
-                   const uint8_t* src = &img.argb[(static_cast<size_t>(c.top) * img.w + c.left) * 4];
+                   const uint8_t* src =
+                       &img.argb[(static_cast<size_t>(c.top) * img.w + c.left) * 4];
                    libyuv::ARGBScale(src, img.w * 4, c.w, c.h, static_cast<uint8_t*>(dst), size * 4,
                                      size, size, mode);
                  }});
@@ -329,10 +332,10 @@ void AddSwscale(std::vector<Method>& m) {
       sws_freeContext(*p);
       delete p;
     });
-    m.push_back({name, Out::kRgb8,
-                 [flags, ctx](const Image& img, const Crop& c, int size, void* dst) {
-                   SwsResize(img, c, size, dst, flags, *ctx);
-                 }});
+    m.push_back(
+        {name, Out::kRgb8, [flags, ctx](const Image& img, const Crop& c, int size, void* dst) {
+           SwsResize(img, c, size, dst, flags, *ctx);
+         }});
   }
 }
 #endif
@@ -409,7 +412,8 @@ std::vector<std::vector<double>> Time(const std::vector<Method>& methods,
     for (size_t i = 0; i < methods.size(); ++i) {
       const auto start = std::chrono::steady_clock::now();
       for (const Crop& c : crops) methods[i].run(images[c.image], c, size, dst.data());
-      const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+      const std::chrono::duration<double, std::milli> took =
+          std::chrono::steady_clock::now() - start;
       ms[i].push_back(took.count() / static_cast<double>(crops.size()));
     }
   }
@@ -419,7 +423,8 @@ std::vector<std::vector<double>> Time(const std::vector<Method>& methods,
 void PrintTable(const std::vector<Method>& methods, const std::vector<std::vector<double>>& ms,
                 const std::vector<std::array<double, kRegimes>>& psnr) {
   const double base = Median(ms.front());
-  fmt::print("| method | ms/crop median | min | max | vs stb | PSNR all | shrink | grow | mixed |\n");
+  fmt::print(
+      "| method | ms/crop median | min | max | vs stb | PSNR all | shrink | grow | mixed |\n");
   fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < methods.size(); ++i) {
     const double med = Median(ms[i]);
@@ -458,15 +463,17 @@ int main(int argc, char** argv) {
   double pixels = 0;
   for (int i = 0; i < static_cast<int>(images.size()); ++i) {
     pixels += static_cast<double>(images[i].w) * images[i].h;
-    for (int k = 0; k < crops_per_image; ++k) crops.push_back(DrawCrop(rng, i, images[i].h, images[i].w));
+    for (int k = 0; k < crops_per_image; ++k)
+      crops.push_back(DrawCrop(rng, i, images[i].h, images[i].w));
   }
   const std::vector<Method> methods = Methods();
   std::array<int, kRegimes> regimes{};
   for (const Crop& c : crops) ++regimes[RegimeOf(c, size)];
-  fmt::print("{} photos from {} (mean {:.0f} pixels), {} crops to {}x{} ({} shrink, {} grow, {} "
-             "mixed), {} runs\n\n",
-             images.size(), dir, pixels / images.size(), crops.size(), size, size,
-             regimes[kShrink], regimes[kGrow], regimes[kMixed], runs);
+  fmt::print(
+      "{} photos from {} (mean {:.0f} pixels), {} crops to {}x{} ({} shrink, {} grow, {} "
+      "mixed), {} runs\n\n",
+      images.size(), dir, pixels / images.size(), crops.size(), size, size, regimes[kShrink],
+      regimes[kGrow], regimes[kMixed], runs);
   const auto psnr = Quality(methods, images, crops, size);
   Time(methods, images, crops, size, 1);  // warm-up: caches, lazily built tables
   PrintTable(methods, Time(methods, images, crops, size, runs), psnr);

@@ -670,25 +670,28 @@ Model BuildModel(const Analysis& a, const trace::PipelineTrace& p, const TuneOpt
   return m;
 }
 
-// The wall time per output of the thread(s) async stage `owner` runs on: itself and the inline
-// stages it pulls.
-double ServerWall(const Model& m, const Solution& s, size_t owner, std::vector<size_t>* inl) {
-  double w = m.stages[owner].owner_wall;
+// The work of async stage `owner`'s thread(s) under `knobs`: the maps fused onto its workers
+// (run outside the input lock) and the inline stages it pulls under the lock, each list first
+// upstream first; and the wall time per output of all of it (stages a cache relieves excluded).
+struct Group {
+  std::vector<size_t> fused, locked;
+  double wall = 0;
+};
+Group GroupOf(const Model& m, const Knobs& knobs, size_t owner) {
+  Group g;
+  const auto runs = [&](size_t j) { return !knobs.cache_after || j > *knobs.cache_after; };
+  if (runs(owner)) g.wall = m.stages[owner].owner_wall;
+  bool fusing = knobs.stages[owner].parallelism > 1 && m.stages[owner].parallelizable;
   for (size_t j = owner; j-- > 0;) {
-    if (s.async[j]) break;
-    w += m.stages[j].wall;
-    if (inl) inl->push_back(j);
+    const analyzer::StageKnobs& k = knobs.stages[j];
+    if (k.parallelism > 1 || k.buffer_size > 0) break;
+    fusing = fusing && m.stages[j].fusible;
+    (fusing ? g.fused : g.locked).push_back(j);
+    if (runs(j)) g.wall += m.stages[j].wall;
   }
-  if (s.cache_after) {
-    // Stages at or before the cache no longer run.
-    w = 0;
-    if (owner > *s.cache_after) w = m.stages[owner].owner_wall;
-    for (size_t j = owner; j-- > 0;) {
-      if (s.async[j]) break;
-      if (j > *s.cache_after) w += m.stages[j].wall;
-    }
-  }
-  return w;
+  std::reverse(g.fused.begin(), g.fused.end());
+  std::reverse(g.locked.begin(), g.locked.end());
+  return g;
 }
 
 int Threads(const Knobs& knobs) {
@@ -901,11 +904,22 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
     const analyzer::StageKnobs& to = knobs.stages[i];
     if (to.parallelism != from.parallelism) {
       applied.stages[i].parallelism = to.parallelism;
-      std::vector<size_t> inl;
-      const double w = ServerWall(m, sol, i, &inl);
-      const std::string with = inl.empty() ? ""
-                                           : fmt::format(" (with the {} inline stage{} it pulls)",
-                                                         inl.size(), inl.size() == 1 ? "" : "s");
+      const Group g = GroupOf(m, knobs, i);
+      const double w = g.wall;
+      const auto names = [&](const std::vector<size_t>& idx) {
+        std::vector<std::string> v;
+        for (size_t j : idx) v.push_back(a.stages[j].name);
+        return Quoted(v);
+      };
+      std::string with;
+      if (!g.fused.empty()) {
+        with += fmt::format(", with {} fused onto its workers", names(g.fused));
+      }
+      if (!g.locked.empty()) {
+        with += fmt::format("{} {} pulled under its input lock", g.fused.empty() ? ", with" : " and",
+                            names(g.locked));
+      }
+      if (!with.empty()) with = " (" + with.substr(2) + ")";
       Change c{s.name, "parallelism", from.parallelism, to.parallelism, "", "", 0};
       c.why = fmt::format(
           "stage '{}' needs {} of wall time{}{}, so the planned {} {} keep {} of its {} worker{} "

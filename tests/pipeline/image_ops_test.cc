@@ -360,12 +360,13 @@ TEST(ResizeTest, SmoothGradientMatchesTheExactAreaAverageAndBilinearValues) {
   for (DType dtype : {DType::kUInt8, DType::kFloat32}) {
     for (const Shape& size : sizes) {
       auto op = MakeOp("resize", Json{{"size", size}});
-      Element in = dtype == DType::kUInt8
-                       ? ImageElement<uint8_t>(62, 50, 3, gradient)
-                       : ImageElement<float>(
-                             62, 50, 3, [&](int64_t y, int64_t x, int64_t c) {
-                               return static_cast<float>(gradient(y, x, c));
-                             }, DType::kFloat32);
+      Element in = dtype == DType::kUInt8 ? ImageElement<uint8_t>(62, 50, 3, gradient)
+                                          : ImageElement<float>(
+                                                62, 50, 3,
+                                                [&](int64_t y, int64_t x, int64_t c) {
+                                                  return static_cast<float>(gradient(y, x, c));
+                                                },
+                                                DType::kFloat32);
       const Tensor t = Apply(*op, std::move(in)).tensors.at(0);
       ASSERT_EQ(t.shape(), (Shape{size[0], size[1], 3}));
       const double tolerance = dtype == DType::kUInt8 ? 1.25 : 0.01;
