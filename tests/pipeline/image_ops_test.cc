@@ -666,6 +666,48 @@ TEST(NormalizeTest, ChwLayoutAndCustomArgs) {
   }
 }
 
+TEST(NormalizeTest, ThreeChannelChwInOnePass) {
+  auto op = MakeOp("normalize", Json{{"layout", "chw"}});
+  Element out = Apply(*op, ImageElement<uint8_t>(5, 7, 3, Noise));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.shape(), (Shape{3, 5, 7}));
+  const double mean[] = {0.485, 0.456, 0.406}, std[] = {0.229, 0.224, 0.225};
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t y = 0; y < 5; ++y) {
+      for (int64_t x = 0; x < 7; ++x) {
+        EXPECT_NEAR(t.data<float>()[(c * 5 + y) * 7 + x], Expected(Noise(y, x, c), mean[c], std[c]),
+                    1e-5);
+      }
+    }
+  }
+}
+
+// uint8 output for jobs that normalize on the GPU: the values pass unchanged, only the layout
+// changes; mean/std/scale would have no effect and are refused.
+TEST(NormalizeTest, Uint8OutputKeepsTheValues) {
+  auto chw = MakeOp("normalize", Json{{"layout", "chw"}, {"dtype", "uint8"}});
+  Element out = Apply(*chw, ImageElement<uint8_t>(3, 4, 3, Noise));
+  const Tensor& t = out.tensors.at(0);
+  ASSERT_EQ(t.dtype(), DType::kUInt8);
+  ASSERT_EQ(t.shape(), (Shape{3, 3, 4}));
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t y = 0; y < 3; ++y) {
+      for (int64_t x = 0; x < 4; ++x) {
+        EXPECT_EQ(t.data<uint8_t>()[(c * 3 + y) * 4 + x], Noise(y, x, c));
+      }
+    }
+  }
+  auto hwc = MakeOp("normalize", Json{{"dtype", "uint8"}});
+  Element in = ImageElement<uint8_t>(2, 2, 1, Noise);
+  const uint8_t* before = in.tensors.at(0).data<uint8_t>();
+  Element same = Apply(*hwc, std::move(in));
+  EXPECT_EQ(same.tensors.at(0).data<uint8_t>(), before);  // passed through, no copy
+  EXPECT_NE(CreateError("normalize", Json{{"dtype", "uint8"}, {"mean", {0.5, 0.5, 0.5}}}).find("args.mean"),
+            std::string::npos);
+  EXPECT_NE(CreateError("normalize", Json{{"dtype", "float16"}}).find("args.dtype"),
+            std::string::npos);
+}
+
 TEST(NormalizeTest, FloatInput) {
   auto op = MakeOp("normalize", Json{{"mean", 1.0}, {"std", 2.0}, {"scale", 1.0}});
   Element out =
