@@ -126,6 +126,15 @@ TEST_F(TuneCliTest, ProfileTuneApplyRun) {
   // The tuned config runs.
   ASSERT_EQ(Sluice(fmt::format("run {} --seconds 1 --json", copy.string())), 0) << out_ << err_;
   EXPECT_GT(nlohmann::json::parse(out_)["outputs_per_s"].get<double>(), 0);
+  EXPECT_FALSE(nlohmann::json::parse(out_).contains("steady_outputs_per_s"));
+
+  // With a warm-up, the steady window after it is reported too.
+  ASSERT_EQ(Sluice(fmt::format("run {} --seconds 1.5 --warmup 0.5 --json", copy.string())), 0)
+      << out_ << err_;
+  const nlohmann::json run = nlohmann::json::parse(out_);
+  EXPECT_EQ(run["warmup_seconds"].get<double>(), 0.5);
+  EXPECT_NEAR(run["steady_seconds"].get<double>(), 1.0, 0.2);
+  EXPECT_GT(run["steady_outputs_per_s"].get<double>(), 0);
 }
 
 // `sluice profile CONFIG` runs the tuned candidates it proposes and keeps the one that measured

@@ -26,6 +26,7 @@ struct RunOptions {
   double consumer_ms = 0;  // simulated training step per output
   bool json = false;
   int64_t epochs = 0;  // 0: as the config says
+  double warmup = 0;   // seconds before the steady window
 };
 
 // Elements counted at the pipeline's widest stage (images before batching, lines of text).
@@ -104,15 +105,25 @@ int Run(const RunOptions& opt) {
   auto pipe = pipeline::Pipeline::Create(doc, popt);
 
   const bool progress = ::isatty(STDERR_FILENO) && !opt.json;
-  ConsumeResult r = Consume(*pipe, opt.seconds, opt.consumer_ms, progress);
+  ConsumeResult r = Consume(*pipe, opt.seconds, opt.consumer_ms, progress, opt.warmup);
   pipe->Stop();
   const int64_t outputs = r.outputs;
   const double seconds = r.seconds;
   auto snap = pipe->Snapshot();
   if (opt.json) {
-    fmt::print("{}\n", ToJson(snap, outputs, seconds).dump(2));
+    nlohmann::ordered_json j = ToJson(snap, outputs, seconds);
+    if (opt.warmup > 0) {
+      j["warmup_seconds"] = opt.warmup;
+      j["steady_seconds"] = r.steady_seconds;
+      j["steady_outputs_per_s"] = r.steady_seconds > 0 ? r.steady_outputs / r.steady_seconds : 0.0;
+    }
+    fmt::print("{}\n", j.dump(2));
   } else {
     PrintText(snap, outputs, seconds);
+    if (opt.warmup > 0 && r.steady_seconds > 0) {
+      fmt::print("steady: {:.1f} outputs/s over {:.2f} s after a {:.1f} s warm-up\n",
+                 r.steady_outputs / r.steady_seconds, r.steady_seconds, opt.warmup);
+    }
   }
   return 0;
 }
@@ -129,6 +140,9 @@ Action AddRunCommand(CLI::App& app) {
                   "Simulate a training step of this many milliseconds per output")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--epochs", opt->epochs, "Override the config's epochs (-1: forever)");
+  sub->add_option("--warmup", opt->warmup,
+                  "Also report the steady rate over the time after this many seconds")
+      ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", opt->json, "Print machine-readable JSON");
   return [opt] { return Run(*opt); };
 }
