@@ -155,6 +155,8 @@ def main():
     ap.add_argument("--per-transform", action="store_true",
                     help="time each step in the main process instead of running the grid")
     ap.add_argument("--images", type=int, default=300, help="images for --per-transform")
+    ap.add_argument("--only", metavar="WORKERS[,PREFETCH]",
+                    help="run this one setting instead of the grid (a re-measure of the best)")
     args = ap.parse_args()
 
     files = sorted(glob.glob(os.path.join(args.data, "**", "*.jpg"), recursive=True))
@@ -175,6 +177,10 @@ def main():
 
     dataset = JpegFiles(files, args.size)
     settings = [(0, None)] + [(w, p) for w in range(1, 2 * args.cores + 1) for p in (2, 4)]
+    if args.only:
+        parts = [int(v) for v in args.only.split(",")]
+        settings = [(parts[0], parts[1] if parts[0] > 0 and len(parts) > 1 else
+                     (2 if parts[0] > 0 else None))]
     results = []
     for workers, prefetch in settings:
         rate = measure(dataset, args.batch, workers, prefetch, args.seconds)
