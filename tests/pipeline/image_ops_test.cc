@@ -152,6 +152,19 @@ TEST(DecodeJpegTest, DecodesToHwcRgbCloseToTheSource) {
   EXPECT_LE(max_diff, 12);  // JPEG is lossy; quality 95, 4:4:4
 }
 
+// A label that rides along with the bytes stays, after the decoded image.
+TEST(DecodeJpegTest, KeepsTheElementsOtherTensorsAfterTheImage) {
+  auto op = MakeOp("decode_jpeg", Json::object());
+  Element in = JpegElement(EncodeJpeg(Gradient(16, 8), 16, 8));
+  Tensor label = Tensor::Allocate(DType::kInt64, {});
+  *label.data<int64_t>() = 42;
+  in.tensors.push_back(label);
+  Element out = Apply(*op, std::move(in));
+  ASSERT_EQ(out.tensors.size(), 2u);
+  EXPECT_EQ(out.tensors[0].shape(), (Shape{8, 16, 3}));
+  EXPECT_EQ(*out.tensors[1].data<int64_t>(), 42);
+}
+
 TEST(DecodeJpegTest, TargetSizePicksTheSmallestDctScalingThatKeepsTheShortSide) {
   const std::string jpeg = EncodeJpeg(Gradient(640, 480), 640, 480, TJPF_RGB, TJSAMP_420);
   auto shape_for = [&](int64_t target) {
@@ -385,6 +398,26 @@ TEST(ResizeTest, SmoothGradientMatchesTheExactAreaAverageAndBilinearValues) {
       EXPECT_LE(worst, tolerance) << DTypeName(dtype) << " to " << size[0] << "x" << size[1];
     }
   }
+}
+
+// OpenCV's area resampler takes at most 4 channels; more (up to 64) go through stb_image_resize,
+// shrinking and enlarging, uint8 and float32 alike. Beyond 64 the op says so.
+TEST(ResizeTest, ResizesImagesOfManyChannels) {
+  auto op = MakeOp("resize", Json{{"size", {7, 30}}});  // from 20 x 17: rows shrink, columns grow
+  for (int64_t c : {5, 64}) {
+    auto value = [](int64_t, int64_t, int64_t k) { return static_cast<uint8_t>(3 * k); };
+    const Tensor t = Apply(*op, ImageElement<uint8_t>(20, 17, c, value)).tensors.at(0);
+    ASSERT_EQ(t.shape(), (Shape{7, 30, c}));
+    for (int64_t i = 0; i < t.num_values(); ++i) ASSERT_EQ(t.data<uint8_t>()[i], 3 * (i % c));
+    const Tensor f = Apply(*op, ImageElement<float>(
+                                    20, 17, c, [](int64_t, int64_t, int64_t k) { return 0.5f * k; },
+                                    DType::kFloat32))
+                         .tensors.at(0);
+    for (int64_t i = 0; i < f.num_values(); ++i)
+      ASSERT_NEAR(f.data<float>()[i], 0.5 * (i % c), 1e-4);
+  }
+  const std::string msg = ErrorOf([&] { Apply(*op, ImageElement<uint8_t>(4, 4, 65, Noise)); });
+  EXPECT_NE(msg.find("more than 64 channels"), std::string::npos) << msg;
 }
 
 // The runtime parallelizes across elements; the resampler must not start threads of its own

@@ -131,8 +131,8 @@ class DecodeJpegOp : public MapOp {
     }
 
     in.bytes.reset();  // the encoded data is no longer needed downstream
-    in.tensors.clear();
-    in.tensors.push_back(std::move(image));
+    // The image goes first; tensors the element already carries (a label) follow it.
+    in.tensors.insert(in.tensors.begin(), std::move(image));
     out.push_back(std::move(in));
   }
 
