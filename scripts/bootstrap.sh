@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
   nlohmann-json3-dev libeigen3-dev libfmt-dev libglpk-dev libclang-dev
-  libturbojpeg0-dev libjpeg62-turbo-dev libstb-dev libcli11-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libstb-dev libopencv-imgproc-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libxml2-dev chromium
   clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh

@@ -88,12 +88,13 @@ std::vector<uint8_t> Pattern(int w, int h, bool textured = true) {
 
 // Encodes packed pixels of `pixel_format` as a JPEG file's contents, at quality 90.
 std::string EncodeJpeg(const std::vector<uint8_t>& pixels, int w, int h, int pixel_format,
-                       int subsamp) {
+                       int subsamp, int flags = 0) {
   tjhandle tj = tjInitCompress();
   EXPECT_NE(tj, nullptr);
   unsigned char* jpeg = nullptr;
   unsigned long size = 0;
-  const int rc = tjCompress2(tj, pixels.data(), w, 0, h, pixel_format, &jpeg, &size, subsamp, 90, 0);
+  const int rc =
+      tjCompress2(tj, pixels.data(), w, 0, h, pixel_format, &jpeg, &size, subsamp, 90, flags);
   EXPECT_EQ(rc, 0) << tjGetErrorStr2(tj);
   std::string out(reinterpret_cast<const char*>(jpeg), size);
   tjFree(jpeg);
@@ -113,8 +114,8 @@ struct TestJpeg {
 TestJpeg MakeJpeg(int w, int h, int subsamp, bool cmyk = false, bool textured = true) {
   std::vector<uint8_t> rgb = Pattern(w, h, textured);
   static const char* const kNames[] = {"444", "422", "420", "gray", "440", "411"};
-  std::string name = fmt::format("{}x{} {}{}", w, h, cmyk ? "cmyk" : kNames[subsamp],
-                                 textured ? "" : " smooth");
+  std::string name =
+      fmt::format("{}x{} {}{}", w, h, cmyk ? "cmyk" : kNames[subsamp], textured ? "" : " smooth");
   if (subsamp == TJSAMP_GRAY) {
     std::vector<uint8_t> gray(static_cast<size_t>(w) * h);
     for (size_t i = 0; i < gray.size(); ++i) gray[i] = rgb[i * 3 + 1];
@@ -172,13 +173,13 @@ Tensor Unfused(const std::string& jpeg, uint64_t id, const std::string& second, 
 // Images smaller than the output: every crop window is too, so no DCT scaling can apply (8/8 is
 // forced) and the fused op must decode the very pixels of a full decode in the same window.
 // Tolerance: mean |diff| <= 0.01 and max |diff| <= 1 per channel value (the two paths resize
-// identical pixels, so they agree exactly; the slack only allows a resampler that rounds
-// differently by where its input lies in memory).
+// identical pixels, so they agree exactly, as measured in every case here; the slack only
+// allows a resampler that rounds differently by where its input lies in memory).
 TEST(DecodeRandomResizedCropTest, AtFullScaleEqualsDecodeThenCrop) {
   const std::vector<TestJpeg> images = {
-      MakeJpeg(97, 75, TJSAMP_420),  MakeJpeg(120, 90, TJSAMP_444), MakeJpeg(75, 97, TJSAMP_422),
-      MakeJpeg(64, 81, TJSAMP_GRAY), MakeJpeg(90, 70, TJSAMP_444, true),
-      MakeJpeg(33, 47, TJSAMP_420)};
+      MakeJpeg(97, 75, TJSAMP_420),       MakeJpeg(120, 90, TJSAMP_444),
+      MakeJpeg(75, 97, TJSAMP_422),       MakeJpeg(64, 81, TJSAMP_GRAY),
+      MakeJpeg(90, 70, TJSAMP_444, true), MakeJpeg(33, 47, TJSAMP_420)};
   const Json args = {{"size", 128}, {"seed", 5}};
   auto fused = MakeOp("decode_random_resized_crop", args);
   for (const TestJpeg& img : images) {
@@ -193,13 +194,14 @@ TEST(DecodeRandomResizedCropTest, AtFullScaleEqualsDecodeThenCrop) {
   }
 }
 
-// The decode the fused op should make, worked out here on its own: the smallest DCT scale num/8
-// at which the window keeps the output size, the window's ends rounded onto that scale's pixel
-// grid, a whole-image TurboJPEG decode at that scale, and the resize of the window.
-Tensor DecodeAtScaleThenResize(const std::string& jpeg, double top, double left, double h,
-                               double w, int64_t out_h, int64_t out_w) {
+// The decode the fused op should make, worked out here on its own: the smallest DCT scale of
+// 1/8, 2/8, 4/8 and 8/8 at which the window keeps the output size, the window's ends rounded
+// onto that scale's pixel grid, a whole-image TurboJPEG decode at that scale, and the resize of
+// the window.
+Tensor DecodeAtScaleThenResize(const std::string& jpeg, double top, double left, double h, double w,
+                               int64_t out_h, int64_t out_w) {
   int num = 1;
-  while (num < 8 && !(h * num >= double(out_h * 8) && w * num >= double(out_w * 8))) ++num;
+  while (num < 8 && !(h * num >= double(out_h * 8) && w * num >= double(out_w * 8))) num *= 2;
   tjhandle tj = tjInitDecompress();
   int img_w = 0, img_h = 0, subsamp = 0, colorspace = 0;
   EXPECT_EQ(tjDecompressHeader3(tj, reinterpret_cast<const unsigned char*>(jpeg.data()),
@@ -248,8 +250,8 @@ TEST(DecodeRandomResizedCropTest, ScaledDecodeEqualsWholeDecodeAtThatScale) {
 // What the pictures show stays that of decode_jpeg + random_resized_crop at full resolution.
 // The DCT-scaled window's ends sit on the scaled pixel grid, up to half an output pixel from the
 // exact ones, and the DCT scaling filters differently from the resampler; so this compares on
-// a smooth card (no aliasing to amplify either): mean |diff| <= 3 per image (1.9 measured with
-// stb_image_resize), where a wrong window gives about 47.
+// a smooth card (no aliasing to amplify either): mean |diff| <= 4 per image (2.0 and 2.1
+// measured with OpenCV's resize), where a wrong window gives about 47.
 TEST(DecodeRandomResizedCropTest, ScaledDecodeShowsWhatDecodeThenCropShows) {
   const std::vector<TestJpeg> images = {MakeJpeg(640, 480, TJSAMP_420, false, false),
                                         MakeJpeg(383, 517, TJSAMP_444, false, false)};
@@ -261,7 +263,32 @@ TEST(DecodeRandomResizedCropTest, ScaledDecodeShowsWhatDecodeThenCropShows) {
       const Tensor want = Unfused(img.bytes, id, "random_resized_crop", args);
       total += Compare(Apply(*fused, JpegElement(img.bytes, id)).tensors.at(0), want).mean;
     }
-    EXPECT_LE(total / 20, 3.0) << img.name;
+    EXPECT_LE(total / 20, 4.0) << img.name;
+  }
+}
+
+// Progressive JPEGs (libjpeg reads every scan before the first row): the same pixels as the
+// unfused chain at full scale, and as the whole decode at a DCT scale.
+TEST(DecodeRandomResizedCropTest, ProgressiveJpegsDecodeTheSame) {
+  const std::string small =
+      EncodeJpeg(Pattern(91, 77), 91, 77, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE);
+  const std::string large =
+      EncodeJpeg(Pattern(517, 403), 517, 403, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE);
+  const Json args = {{"size", 100}, {"seed", 21}};
+  OpArgs sampler_args(args, "test.json", "stage", "random_resized_crop", "/tmp");
+  const image::CropSampler sampler(sampler_args);
+  auto fused = MakeOp("decode_random_resized_crop", args);
+  for (uint64_t id = 0; id < 10; ++id) {
+    const Diff full = Compare(Apply(*fused, JpegElement(small, id)).tensors.at(0),
+                              Unfused(small, id, "random_resized_crop", args));
+    EXPECT_LE(full.max, 1) << "id " << id;
+    const Element e = JpegElement(large, id);
+    image::SplitMix64 rng = image::ElementRng(sampler.seed(), OpContext{}, e);
+    const image::Crop c = sampler.Draw(rng, 403, 517);
+    const Diff scaled = Compare(Apply(*fused, e).tensors.at(0),
+                                DecodeAtScaleThenResize(large, double(c.top), double(c.left),
+                                                        double(c.h), double(c.w), 100, 100));
+    EXPECT_LE(scaled.max, 1) << "id " << id;
   }
 }
 
@@ -318,7 +345,9 @@ TEST(CropWindowTest, AreaAndLogAspectFollowTorchvisionsDistributions) {
   constexpr int kBins = 20;
   constexpr double kBound = 50;
   constexpr double kScaleLo = 0.08, kScaleHi = 0.5, kRatioLo = 3.0 / 4.0, kRatioHi = 4.0 / 3.0;
-  Json json = {{"size", 224}, {"scale", {kScaleLo, kScaleHi}}, {"ratio", {kRatioLo, kRatioHi}},
+  Json json = {{"size", 224},
+               {"scale", {kScaleLo, kScaleHi}},
+               {"ratio", {kRatioLo, kRatioHi}},
                {"seed", 17}};
   OpArgs args(json, "test.json", "stage", "random_resized_crop", "/tmp");
   const image::CropSampler sampler(args);
@@ -385,24 +414,26 @@ TEST(DecodeResizeTest, AtFullScaleIsTheCentreCropOfTheFullDecode) {
 
 // Larger images decode at a DCT scale and resize the centre window directly: exactly the
 // resized window of a whole decode at that scale (tolerance as above), and close to
-// torchvision's order, resize everything then crop (smooth card, mean |diff| <= 3 as for the
-// random crops).
+// torchvision's order, resize everything then crop (smooth card, mean |diff| <= 4 as for the
+// random crops; 0.5 and 0.7 measured).
 TEST(DecodeResizeTest, ScaledDecodeEqualsWholeDecodeAtThatScale) {
   for (const TestJpeg& img : {MakeJpeg(640, 480, TJSAMP_420), MakeJpeg(377, 555, TJSAMP_444),
-                              MakeJpeg(1001, 333, TJSAMP_GRAY)}) {
+                              MakeJpeg(1001, 333, TJSAMP_GRAY), MakeJpeg(900, 1100, TJSAMP_420),
+                              MakeJpeg(1100, 1030, TJSAMP_422)}) {
     auto op = MakeOp("decode_resize", {{"size", 112}});  // resize defaults to 128
     // torchvision: the shorter side becomes 128, the crop's corner is round((new - 112) / 2).
     const bool portrait = img.h > img.w;
     const double f = double(std::min(img.h, img.w)) / 128;
-    const auto longer = static_cast<int64_t>(128.0 * std::max(img.h, img.w) / std::min(img.h, img.w));
+    const auto longer =
+        static_cast<int64_t>(128.0 * std::max(img.h, img.w) / std::min(img.h, img.w));
     const double fl = double(std::max(img.h, img.w)) / double(longer);
     const double fy = portrait ? fl : f, fx = portrait ? f : fl;
     const double new_h = double(img.h) / fy, new_w = double(img.w) / fx;
     const double top = std::nearbyint((new_h - 112) / 2) * fy;
     const double left = std::nearbyint((new_w - 112) / 2) * fx;
     const Tensor got = Apply(*op, JpegElement(img.bytes)).tensors.at(0);
-    const Diff d = Compare(got, DecodeAtScaleThenResize(img.bytes, top, left, 112 * fy, 112 * fx,
-                                                        112, 112));
+    const Diff d =
+        Compare(got, DecodeAtScaleThenResize(img.bytes, top, left, 112 * fy, 112 * fx, 112, 112));
     EXPECT_LE(d.mean, 0.01) << img.name;
     EXPECT_LE(d.max, 1) << img.name;
   }
@@ -411,14 +442,12 @@ TEST(DecodeResizeTest, ScaledDecodeEqualsWholeDecodeAtThatScale) {
     auto op = MakeOp("decode_resize", {{"size", 112}});
     const Diff d = Compare(Apply(*op, JpegElement(img.bytes)).tensors.at(0),
                            ResizeThenCentreCrop(img.bytes, 128, 112));
-    EXPECT_LE(d.mean, 3.0) << img.name << " (max " << d.max << ")";
+    EXPECT_LE(d.mean, 4.0) << img.name << " (max " << d.max << ")";
   }
 }
 
 TEST(DecodeResizeTest, BadArgsAreRejected) {
-  auto error = [](const Json& json) {
-    return ErrorOf([&] { MakeOp("decode_resize", json); });
-  };
+  auto error = [](const Json& json) { return ErrorOf([&] { MakeOp("decode_resize", json); }); };
   EXPECT_EQ(error({{"size", 224}, {"resize", 200}}),
             "test.json: stage 'stage': args.resize: must be in [224, 65536] (at least each side "
             "of size, so that the centre crop fits), got 200");
@@ -464,8 +493,9 @@ TEST(DecodeCropErrorTest, TruncatedScanFailsUnlessAllowed) {
             "stage 'stage': decode_resize: 'bad/short.jpg': truncated JPEG (Premature end of "
             "JPEG file); set args.allow_truncated to decode what is there");
   auto crop = MakeOp("decode_random_resized_crop", {{"size", 64}, {"scale", {0.9, 1.0}}});
-  EXPECT_NE(ErrorOf([&] { Apply(*crop, JpegElement(cut, 1, "bad/short.jpg")); })
-                .find("decode_random_resized_crop: 'bad/short.jpg': truncated JPEG"),
+  EXPECT_NE(ErrorOf([&] {
+              Apply(*crop, JpegElement(cut, 1, "bad/short.jpg"));
+            }).find("decode_random_resized_crop: 'bad/short.jpg': truncated JPEG"),
             std::string::npos);
 
   auto lenient = MakeOp("decode_resize", {{"size", 64}, {"allow_truncated", true}});
@@ -493,7 +523,8 @@ TEST(DecodeCropTest, DecodesConcurrentlyFromSeveralThreads) {
   const TestJpeg img = MakeJpeg(256, 192, TJSAMP_420);
   auto op = MakeOp("decode_random_resized_crop", {{"size", 40}, {"seed", 2}});
   std::vector<Tensor> want;
-  for (uint64_t id = 0; id < 16; ++id) want.push_back(Apply(*op, JpegElement(img.bytes, id)).tensors[0]);
+  for (uint64_t id = 0; id < 16; ++id)
+    want.push_back(Apply(*op, JpegElement(img.bytes, id)).tensors[0]);
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -519,9 +550,8 @@ TEST(DecodeCropPipelineTest, RunsFromFilesToBatches) {
       fmt::format("sluice_decode_crop_test_{}_{}", ::getpid(), counter++);
   std::filesystem::create_directories(dir);
   const std::vector<TestJpeg> images = {
-      MakeJpeg(160, 120, TJSAMP_420), MakeJpeg(121, 163, TJSAMP_444),
-      MakeJpeg(99, 99, TJSAMP_GRAY),  MakeJpeg(200, 90, TJSAMP_422),
-      MakeJpeg(64, 64, TJSAMP_420)};
+      MakeJpeg(160, 120, TJSAMP_420), MakeJpeg(121, 163, TJSAMP_444), MakeJpeg(99, 99, TJSAMP_GRAY),
+      MakeJpeg(200, 90, TJSAMP_422), MakeJpeg(64, 64, TJSAMP_420)};
   for (size_t i = 0; i < images.size(); ++i) {
     std::ofstream(dir / fmt::format("{}.jpg", i), std::ios::binary) << images[i].bytes;
   }
@@ -537,8 +567,12 @@ TEST(DecodeCropPipelineTest, RunsFromFilesToBatches) {
   Element e;
   while (p->Next(&e)) shapes.push_back(e.tensors.at(0).shape());
   std::filesystem::remove_all(dir);
-  EXPECT_EQ(shapes, (std::vector<Shape>{{2, 56, 56, 3}, {2, 56, 56, 3}, {1, 56, 56, 3},
-                                         {2, 56, 56, 3}, {2, 56, 56, 3}, {1, 56, 56, 3}}));
+  EXPECT_EQ(shapes, (std::vector<Shape>{{2, 56, 56, 3},
+                                        {2, 56, 56, 3},
+                                        {1, 56, 56, 3},
+                                        {2, 56, 56, 3},
+                                        {2, 56, 56, 3},
+                                        {1, 56, 56, 3}}));
 }
 
 }  // namespace

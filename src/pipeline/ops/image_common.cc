@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <stb_image_resize.h>  // implementation lives in libstb (Debian's libstb-dev)
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -37,8 +38,8 @@ std::string DTypeList(std::initializer_list<DType> dtypes) {
 }  // namespace
 
 // The image of an element: its first tensor, which must be [H, W, C] with a dtype in `dtypes`
-// and dimensions that OpenCV's int rows, columns and row strides can hold. Further tensors (a
-// label) ride along untouched.
+// and dimensions that the resamplers' int rows, columns and row strides can hold. Further
+// tensors (a label) ride along untouched.
 const Tensor& ImageOf(const Element& e, const OpContext& ctx, std::string_view op,
                       std::initializer_list<DType> dtypes) {
   if (e.tensors.empty()) {
@@ -74,7 +75,7 @@ std::pair<int64_t, int64_t> SizeArg(OpArgs& args) {
   }
   int64_t h = size[0];
   int64_t w = size.back();
-  constexpr int64_t kMaxSide = 1 << 16;  // keeps every OpenCV int (cv::Size, row bytes) in range
+  constexpr int64_t kMaxSide = 1 << 16;  // keeps every resampler int (sides, row bytes) in range
   if (h <= 0 || w <= 0 || h > kMaxSide || w > kMaxSide) {
     args.Fail("size", fmt::format("each side must be in [1, {}], got [{}, {}]", kMaxSide, h, w));
   }
@@ -109,23 +110,56 @@ void KeepOpenCvSingleThreaded() {
   (void)once;
 }
 
-// cv::resize with the filter each side needs: an exact area average (INTER_AREA) along a side
-// that shrinks, bilinear interpolation at pixel centres (INTER_LINEAR) along one that grows.
-// OpenCV applies one mode to both sides (its INTER_LINEAR aliases along a shrinking side, its
-// INTER_AREA point-samples there once either side grows), so a region that shrinks one way and
-// grows the other takes two passes, one per side.
+// A shrink by an exact area average (INTER_AREA; its non-integer path is scalar in Debian's
+// build, see docs/benchmarks.md "Resize library" for what faster filters cost in quality).
+void Shrink(const cv::Mat& in, cv::Mat& out) {
+  cv::resize(in, out, out.size(), 0, 0, cv::INTER_AREA);
+}
+
+// cv::resize with the filter each side needs: an area average along a side that shrinks (see
+// Shrink), bilinear interpolation at pixel centres (INTER_LINEAR) along one that grows.
+// OpenCV applies one mode to both sides (its INTER_AREA point-samples once either side grows),
+// so a region that shrinks one way and grows the other takes two passes, one per side.
 void Resample(const cv::Mat& in, cv::Mat& out) {
   const bool shrinks = out.cols < in.cols || out.rows < in.rows;
   const bool grows = out.cols > in.cols || out.rows > in.rows;
   if (!grows) {
-    cv::resize(in, out, out.size(), 0, 0, cv::INTER_AREA);
+    Shrink(in, out);
   } else if (!shrinks) {
     cv::resize(in, out, out.size(), 0, 0, cv::INTER_LINEAR);
   } else {
-    cv::Mat mid;
-    cv::resize(in, mid, cv::Size(std::min(in.cols, out.cols), std::min(in.rows, out.rows)), 0, 0,
-               cv::INTER_AREA);
+    cv::Mat mid(std::min(in.rows, out.rows), std::min(in.cols, out.cols), in.type());
+    Shrink(in, mid);
     cv::resize(mid, out, out.size(), 0, 0, cv::INTER_LINEAR);
+  }
+}
+
+// stb_image_resize (Mitchell filter when shrinking, Catmull-Rom when enlarging) for images of
+// more than 4 channels, which OpenCV's INTER_AREA does not take (cv::resize asserts cn <= 4).
+// Its INTER_LINEAR would, but every crop of such an image should get the same filter, whether it
+// shrinks or grows. Debian's libstb takes at most 64 channels.
+void ResizeWithStb(const Tensor& src, size_t offset, int64_t h, int64_t w, Tensor& out,
+                   const OpContext& ctx, std::string_view op, const Element& e) {
+  const int64_t channels = src.dim(2);
+  if (channels > 64) {  // STBIR_MAX_CHANNELS in Debian's build
+    FailElement(ctx, op, e, fmt::format("cannot resize {}: more than 64 channels", src.Describe()));
+  }
+  const size_t value_size = DTypeSize(src.dtype());
+  const int in_stride = static_cast<int>(static_cast<size_t>(src.dim(1) * channels) * value_size);
+  const int out_w = static_cast<int>(out.dim(1)), out_h = static_cast<int>(out.dim(0));
+  const int out_stride = static_cast<int>(static_cast<size_t>(out_w * channels) * value_size);
+  const uint8_t* in = src.data<uint8_t>() + offset;
+  const int ok = src.dtype() == DType::kUInt8
+                     ? stbir_resize_uint8(in, static_cast<int>(w), static_cast<int>(h), in_stride,
+                                          out.data<uint8_t>(), out_w, out_h, out_stride,
+                                          static_cast<int>(channels))
+                     : stbir_resize_float(reinterpret_cast<const float*>(in), static_cast<int>(w),
+                                          static_cast<int>(h), in_stride, out.data<float>(), out_w,
+                                          out_h, out_stride, static_cast<int>(channels));
+  if (!ok) {
+    FailElement(ctx, op, e,
+                fmt::format("stb_image_resize failed resizing {} to [{}, {}]", src.Describe(),
+                            out_h, out_w));
   }
 }
 
@@ -135,27 +169,26 @@ void Resample(const cv::Mat& in, cv::Mat& out) {
 // of the same dtype, with OpenCV's cv::resize (bench/resize_bench.cc and docs/benchmarks.md,
 // "Resize library", say why this library): an exact area average along a side that shrinks,
 // bilinear at pixel centres along one that grows. The region is read in place through the
-// source's row stride, so a crop costs no copy, and edges clamp at its border.
-// OpenCV handles uint8 and float32 with up to CV_CN_MAX (512) channels, so stb_image_resize
-// (Mitchell filter, 64 channels at most) is no longer needed for any case.
+// source's row stride, so a crop costs no copy, and edges clamp at its border. Images of more
+// than 4 channels go to stb_image_resize (see ResizeWithStb).
 Tensor ResizeRegion(const Tensor& src, int64_t top, int64_t left, int64_t h, int64_t w,
                     int64_t out_h, int64_t out_w, const OpContext& ctx, std::string_view op,
                     const Element& e) {
-  KeepOpenCvSingleThreaded();
   const int64_t channels = src.dim(2);
-  if (channels > CV_CN_MAX) {
-    FailElement(ctx, op, e,
-                fmt::format("cannot resize {}: more than {} channels", src.Describe(), CV_CN_MAX));
-  }
-  const bool is_float = src.dtype() == DType::kFloat32;
-  const int type = CV_MAKETYPE(is_float ? CV_32F : CV_8U, static_cast<int>(channels));
   const size_t value_size = DTypeSize(src.dtype());
-  const size_t in_step = static_cast<size_t>(src.dim(1) * channels) * value_size;
   const size_t offset = static_cast<size_t>((top * src.dim(1) + left) * channels) * value_size;
+  Tensor out = Tensor::Allocate(src.dtype(), {out_h, out_w, channels});
+  if (channels > 4) {
+    ResizeWithStb(src, offset, h, w, out, ctx, op, e);
+    return out;
+  }
+  KeepOpenCvSingleThreaded();
+  const int type =
+      CV_MAKETYPE(src.dtype() == DType::kFloat32 ? CV_32F : CV_8U, static_cast<int>(channels));
   // cv::Mat has no const view; cv::resize only reads its source.
   const cv::Mat in(static_cast<int>(h), static_cast<int>(w), type,
-                   const_cast<uint8_t*>(src.data<uint8_t>()) + offset, in_step);
-  Tensor out = Tensor::Allocate(src.dtype(), {out_h, out_w, channels});
+                   const_cast<uint8_t*>(src.data<uint8_t>()) + offset,
+                   static_cast<size_t>(src.dim(1) * channels) * value_size);
   cv::Mat dst(static_cast<int>(out_h), static_cast<int>(out_w), type, out.data<uint8_t>());
   try {
     Resample(in, dst);
