@@ -247,22 +247,20 @@ Confidence Judge(const PipelineView& view, const std::vector<int64_t>& next, siz
   return c;
 }
 
-}  // namespace
+// The steady window as a span of the pipeline's samples, [first, last].
+struct Span {
+  size_t first = 0, last = 0;
+  size_t samples = 0;  // the pipeline's samples, the window's and the others
+  double seconds = 0;  // its length
+  double outputs = 0;  // n_0: outputs delivered to the consumer in it
+};
 
-Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
-  const size_t index = SelectPipeline(trace, opt);
+// The steady-state window: from the warm-up cut (the tracer's, for the pipeline it cut for) to
+// the end of the trace or the pipeline's last output. Fills a.window, a.outputs and the measured
+// rate.
+Span SelectWindow(const trace::Trace& trace, size_t index, const PipelineView& view, Analysis& a) {
   const trace::PipelineTrace& p = trace.pipelines[index];
-  const PipelineView view(trace, index, opt.origin);
-  Analysis a;
-  a.pipeline = p.name;
   const size_t n = view.Samples();
-  if (n < 2) {
-    view.FailAt("series", fmt::format("{} sample{}; at least 2 are needed to measure rates", n,
-                                      n == 1 ? "" : "s"));
-  }
-  if (opt.cores && !(*opt.cores > 0)) Fail("--cores: expected a number of cores > 0");
-
-  // ---- The steady-state window. ----
   double start = 0;
   if (index == BusiestPipeline(trace)) {
     start = trace.tracer.warmup_seconds;
@@ -277,30 +275,31 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
         "first sample from which the output rate over 5 samples is within 20% of the median rate "
         "of the second half";
   }
-  size_t first = 0;
-  while (first + 1 < n && view.T(first) < start - 1e-9) ++first;
-  if (first + 1 >= n) {
-    first = 0;
+  Span w;
+  w.samples = n;
+  while (w.first + 1 < n && view.T(w.first) < start - 1e-9) ++w.first;
+  if (w.first + 1 >= n) {
+    w.first = 0;
     a.notes.push_back(fmt::format(
         "the warm-up cut ({} s) leaves no window; the whole trace of the pipeline is used",
         Num(start)));
   }
-  size_t last = n - 1;
+  w.last = n - 1;
   if (p.finished) {
     // A pipeline that ran out of data: the window ends at its last output.
-    while (last > first + 1 && p.consumer_next[last - 1] == p.consumer_next[n - 1]) --last;
-    if (last < n - 1) a.window.method += "; to the pipeline's last output (it finished)";
+    while (w.last > w.first + 1 && p.consumer_next[w.last - 1] == p.consumer_next[n - 1]) --w.last;
+    if (w.last < n - 1) a.window.method += "; to the pipeline's last output (it finished)";
   }
-  a.window.start = view.T(first);
-  a.window.end = view.T(last);
+  a.window.start = view.T(w.first);
+  a.window.end = view.T(w.last);
   a.window.seconds = a.window.end - a.window.start;
-  a.window.samples = last - first + 1;
-  const double window = a.window.seconds;
-  if (!(window > 0)) {
+  a.window.samples = w.last - w.first + 1;
+  w.seconds = a.window.seconds;
+  if (!(w.seconds > 0)) {
     view.FailAt("series", fmt::format("the steady window [{}, {}] s has no length",
                                       Num(a.window.start), Num(a.window.end)));
   }
-  const int64_t outputs = p.consumer_next[last] - p.consumer_next[first];
+  const int64_t outputs = p.consumer_next[w.last] - p.consumer_next[w.first];
   if (outputs <= 0) {
     view.FailAt("consumer",
                 fmt::format("no output reached the consumer in the steady window [{}, {}] s: "
@@ -309,88 +308,112 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
                             Num(a.window.start), Num(a.window.end)));
   }
   a.outputs = outputs;
-  const double n0 = static_cast<double>(outputs);
-  a.measured_outputs_per_s = n0 / window;
+  w.outputs = static_cast<double>(outputs);
+  a.measured_outputs_per_s = w.outputs / w.seconds;
+  return w;
+}
 
-  // ---- Stages: counts, routing, visit ratios and demands. ----
+// Elements out of each stage in the window, and from them the routing: gamma_i (elements made
+// without input) and ratio_i (elements out per element in).
+struct Traffic {
+  std::vector<double> out, gamma, ratio;
+};
+
+Traffic CountTraffic(const trace::PipelineTrace& p, const Span& w) {
   const size_t ns = p.stages.size();
-  for (const trace::StageTrace& st : p.stages) {
-    if (st.op == "batch" || st.op == "bucket_by_length") a.output_noun = "batch";
-  }
-  std::vector<double> out(ns), gamma(ns, 0.0), ratio(ns, 0.0);
+  Traffic r{std::vector<double>(ns), std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0)};
   for (size_t i = 0; i < ns; ++i) {
-    out[i] = Delta(p.stage_series[i].elements_out, first, last);
+    r.out[i] = Delta(p.stage_series[i].elements_out, w.first, w.last);
   }
   for (size_t i = 0; i < ns; ++i) {
     // Elements stage i pulled: what its upstream emitted, less what stayed in the upstream's
     // output queue.
     double in = 0;
     if (i > 0) {
-      in = out[i - 1] - Delta(p.stage_series[i - 1].queue_size, first, last);
-      if (in <= 0) in = out[i - 1];
+      in = r.out[i - 1] - Delta(p.stage_series[i - 1].queue_size, w.first, w.last);
+      if (in <= 0) in = r.out[i - 1];
     }
     if (in > 0) {
-      ratio[i] = out[i] / in;
+      r.ratio[i] = r.out[i] / in;
     } else {
-      gamma[i] = out[i];  // a source, or a stage that replays without input (a filled cache)
+      r.gamma[i] = r.out[i];  // a source, or a stage that replays without input (a filled cache)
     }
   }
-  const std::vector<double> visits =
-      SolveTrafficEquations(gamma, ratio, fmt::format("{}: pipelines[{}]", opt.origin, index));
+  return r;
+}
 
+// Stage i's figures over the window: knobs, counts, visit ratio and demands, utilization,
+// blocking and the ordered workers' turn wait. `cpu` receives its CPU seconds.
+StageAnalysis StageFigures(const trace::PipelineTrace& p, size_t i, const Span& w,
+                           const Traffic& traffic, double visit, double measured, double& cpu) {
+  const trace::StageTrace& st = p.stages[i];
+  const trace::StageSeries& ss = p.stage_series[i];
+  const size_t first = w.first, last = w.last;
+  const double n0 = w.outputs, window = w.seconds;
+  StageAnalysis s;
+  s.name = st.name;
+  s.op = st.op;
+  s.parallelizable = st.parallelizable;
+  s.parallelism = std::max(1, st.parallelism);
+  s.buffer_size = std::max(0, st.buffer_size);
+  s.async = s.parallelism > 1 || s.buffer_size > 0;
+  s.ordered = st.ordered;
+  s.elements = static_cast<int64_t>(std::llround(traffic.out[i]));
+  s.elements_per_s = traffic.out[i] / window;
+  s.routing_ratio = i == 0 || traffic.gamma[i] > 0 ? 1.0 : traffic.ratio[i];
+  s.visit_ratio = visit;
+  cpu = std::max(0.0, Delta(ss.cpu_seconds, first, last));
+  const double busy = std::max(0.0, Delta(ss.busy_seconds, first, last));
+  s.cpu_demand = cpu / n0;                                                    // D_i (s per output)
+  s.wall_demand = busy / n0;                                                  // W_i (s per output)
+  s.service_seconds = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;  // S_i = W_i / V_i
+  s.utilization = measured * s.wall_demand / s.parallelism;                   // U = X W / p
+  s.capacity_outputs_per_s = s.wall_demand > 0 ? s.parallelism / s.wall_demand : 0;
+  s.bytes_per_element =
+      st.elements_out > 0 ? static_cast<double>(st.bytes_out) / st.elements_out : 0;
+  const double workers_seconds = window * s.parallelism;
+  s.blocked_input_fraction =
+      std::max(0.0, Delta(ss.blocked_input_seconds, first, last)) / workers_seconds;
+  const double blocked_out = std::max(0.0, Delta(ss.blocked_output_seconds, first, last));
+  s.blocked_output_fraction = blocked_out / workers_seconds;
+  if (s.parallelism > 1 && s.ordered && ss.queue_size.size() == w.samples) {
+    // Blocked on output while the queue had room is waiting for the turn to emit in order;
+    // the share of samples with a full queue estimates the back-pressure part.
+    size_t full = 0;
+    for (size_t k = first; k <= last; ++k) {
+      if (ss.queue_size[k] >= std::max(1, s.buffer_size)) ++full;
+    }
+    const double room = 1 - static_cast<double>(full) / static_cast<double>(last - first + 1);
+    s.turn_wait_demand = blocked_out * room / n0;
+  }
+  return s;
+}
+
+// Every stage's figures (the visit ratios from the traffic equations); returns the stages' CPU
+// seconds in the window.
+double AnalyzeStages(const trace::PipelineTrace& p, const Span& w, const std::string& where,
+                     Analysis& a) {
+  for (const trace::StageTrace& st : p.stages) {
+    if (st.op == "batch" || st.op == "bucket_by_length") a.output_noun = "batch";
+  }
+  const Traffic traffic = CountTraffic(p, w);
+  const std::vector<double> visits = SolveTrafficEquations(traffic.gamma, traffic.ratio, where);
   double stage_cpu_seconds = 0;
-  for (size_t i = 0; i < ns; ++i) {
-    const trace::StageTrace& st = p.stages[i];
-    const trace::StageSeries& ss = p.stage_series[i];
-    StageAnalysis s;
-    s.name = st.name;
-    s.op = st.op;
-    s.parallelizable = st.parallelizable;
-    s.parallelism = std::max(1, st.parallelism);
-    s.buffer_size = std::max(0, st.buffer_size);
-    s.async = s.parallelism > 1 || s.buffer_size > 0;
-    s.ordered = st.ordered;
-    s.elements = static_cast<int64_t>(std::llround(out[i]));
-    s.elements_per_s = out[i] / window;
-    s.routing_ratio = i == 0 || gamma[i] > 0 ? 1.0 : ratio[i];
-    s.visit_ratio = visits[i];
-    const double cpu = std::max(0.0, Delta(ss.cpu_seconds, first, last));
-    const double busy = std::max(0.0, Delta(ss.busy_seconds, first, last));
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    double cpu = 0;
+    a.stages.push_back(StageFigures(p, i, w, traffic, visits[i], a.measured_outputs_per_s, cpu));
     stage_cpu_seconds += cpu;
-    s.cpu_demand = cpu / n0;    // D_i (s per output)
-    s.wall_demand = busy / n0;  // W_i (s per output)
-    s.service_seconds = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;  // S_i = W_i / V_i
-    s.utilization = a.measured_outputs_per_s * s.wall_demand / s.parallelism;   // U = X W / p
-    s.capacity_outputs_per_s = s.wall_demand > 0 ? s.parallelism / s.wall_demand : 0;
-    s.bytes_per_element =
-        st.elements_out > 0 ? static_cast<double>(st.bytes_out) / st.elements_out : 0;
-    const double workers_seconds = window * s.parallelism;
-    s.blocked_input_fraction =
-        std::max(0.0, Delta(ss.blocked_input_seconds, first, last)) / workers_seconds;
-    const double blocked_out = std::max(0.0, Delta(ss.blocked_output_seconds, first, last));
-    s.blocked_output_fraction = blocked_out / workers_seconds;
-    if (s.parallelism > 1 && s.ordered && ss.queue_size.size() == n) {
-      // Blocked on output while the queue had room is waiting for the turn to emit in order;
-      // the share of samples with a full queue estimates the back-pressure part.
-      size_t full = 0;
-      for (size_t k = first; k <= last; ++k) {
-        if (ss.queue_size[k] >= std::max(1, s.buffer_size)) ++full;
-      }
-      const double room = 1 - static_cast<double>(full) / static_cast<double>(last - first + 1);
-      s.turn_wait_demand = blocked_out * room / n0;
-    }
-    a.stages.push_back(std::move(s));
   }
+  return stage_cpu_seconds;
+}
 
-  // ---- The consumer. ----
-  const double wait = std::clamp(Delta(p.consumer_wait, first, last), 0.0, window);
-  a.consumer_step_seconds = (window - wait) / n0;
-  a.consumer_outputs_per_s = a.consumer_step_seconds > 0 ? 1 / a.consumer_step_seconds : 0;
-
-  // ---- Host, process, disk, memory, GPU. ----
+// The host's cores, the CPU the process spent outside the stages, and other processes' CPU.
+// [ga, gb]: the window in the global series.
+void HostFigures(const trace::Trace& trace, const AnalyzeOptions& opt, size_t ga, size_t gb,
+                 const Span& w, double stage_cpu_seconds, Analysis& a) {
   const trace::Series& series = trace.series;
-  const size_t ga = view.Global(first), gb = view.Global(last);
   const size_t total = series.t.size();
+  const double window = w.seconds;
   a.cores_overridden = opt.cores.has_value();
   a.cores = opt.cores.value_or(static_cast<double>(trace.host.cores));
   if (a.cores <= 0) {
@@ -400,7 +423,7 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
     const double process = Delta(series.process_cpu, ga, gb);
     const double tracer_share =
         trace.job.duration > 0 ? trace.tracer.cpu_seconds * window / trace.job.duration : 0;
-    a.other_cpu_demand = std::max(0.0, process - stage_cpu_seconds - tracer_share) / n0;
+    a.other_cpu_demand = std::max(0.0, process - stage_cpu_seconds - tracer_share) / w.outputs;
     if (series.host_busy.size() == total && trace.host.cores > 0 && gb > ga) {
       // host_busy is the share of all CPUs busy; what the process did not use, others did.
       double busy = 0;
@@ -416,7 +439,12 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
                     "competition for the CPU is part of the measured wall times",
                     Num(a.host_other_cores), Num(static_cast<double>(trace.host.cores))));
   }
+}
 
+// The slowest measured disk, and the bytes read from storage per output: the kernel's count where
+// it saw reads, else what the reading stage read.
+void DiskFigures(const trace::Trace& trace, size_t ga, size_t gb, const Span& w, Analysis& a) {
+  const trace::Series& series = trace.series;
   const trace::DiskBandwidth* disk = nullptr;
   for (const trace::DiskBandwidth& d : trace.host.disks) {
     if (d.read_mb_per_s > 0 && (disk == nullptr || d.read_mb_per_s < disk->read_mb_per_s)) {
@@ -427,15 +455,15 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
     a.disk_mb_per_s = disk->read_mb_per_s;
     a.disk_device = disk->device.empty() ? disk->path : disk->device;
   }
-  const bool kernel_known = series.disk_read_bytes.size() == total &&
+  const bool kernel_known = series.disk_read_bytes.size() == series.t.size() &&
                             series.disk_read_bytes[ga] >= 0 && series.disk_read_bytes[gb] >= 0;
   double kernel_bytes = kernel_known ? Delta(series.disk_read_bytes, ga, gb) : 0;
   // A trickle (a config file, /proc, a shared library paged in) bounds nothing: reads under 1%
   // of the disk's bandwidth, or under 1 MB/s when it was not measured, count as none.
   const double trickle = 0.01 * (a.disk_mb_per_s > 0 ? a.disk_mb_per_s : 100) * 1e6;
-  if (kernel_bytes / window < trickle) kernel_bytes = 0;
+  if (kernel_bytes / w.seconds < trickle) kernel_bytes = 0;
   if (kernel_bytes > 0) {
-    a.disk_bytes_per_output = kernel_bytes / n0;
+    a.disk_bytes_per_output = kernel_bytes / w.outputs;
     a.disk_bytes_source =
         "the kernel's count of bytes the process read from storage (/proc/self/io read_bytes)";
   } else {
@@ -454,12 +482,16 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
   if (a.disk_bytes_per_output > 0 && a.disk_mb_per_s <= 0) {
     a.notes.push_back("the disk's read bandwidth was not measured: no disk bound");
   }
+}
 
+// The host's memory and the process's peak resident set; the GPU's idle share of the window.
+void MemoryAndGpuFigures(const trace::Trace& trace, size_t ga, size_t gb, Analysis& a) {
+  const trace::Series& series = trace.series;
+  const size_t total = series.t.size();
   a.memory_bytes = trace.host.memory_bytes;
   if (series.rss_bytes.size() == total) {
     for (size_t k = ga; k <= gb; ++k) a.rss_bytes = std::max(a.rss_bytes, series.rss_bytes[k]);
   }
-
   a.gpu_status = trace.gpu.status;
   if (trace.gpu.status == "ok") {
     double busy = 0, span = 0;
@@ -473,26 +505,22 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
     }
     a.gpu_idle_fraction = span > 0 ? 1 - busy / span : 1 - trace.gpu.busy_fraction;
   }
+}
 
-  // ---- Limits, from the same model the what-if uses. ----
-  const Prediction pred = Predict(a, CurrentKnobs(a), CurrentResources(a));
-  a.limits = pred.limits;
-  a.predicted_outputs_per_s = pred.outputs_per_s;
-  for (const std::string& note : pred.notes) a.notes.push_back(note);
-  if (a.limits.empty()) {
-    view.FailAt("stages",
-                "no stage recorded any work and the consumer took no time: nothing "
-                "bounds the pipeline");
-  }
+// The inline stages on the consumer's thread, and their wall time per output.
+struct ConsumerThread {
+  std::vector<std::string> stages;
+  double wall = 0;
+};
 
-  // Which stages share a thread, from the servers at the current knobs.
+// Which stages share a thread, from the servers at the current knobs: each stage's runs_on,
+// run_by, shares_thread_with and server capacity.
+ConsumerThread AssignServers(Analysis& a) {
   std::vector<double> wall;
   for (const StageAnalysis& s : a.stages) wall.push_back(s.wall_demand);
-  std::vector<std::string> on_consumer;
-  double inline_wall = 0;
-  for (const internal::Server& server :
-       internal::BuildServers(CurrentKnobs(a).stages, wall, a.consumer_step_seconds,
-                              internal::Fusible(a))) {
+  ConsumerThread consumer;
+  for (const internal::Server& server : internal::BuildServers(
+           CurrentKnobs(a).stages, wall, a.consumer_step_seconds, internal::Fusible(a))) {
     const double capacity = std::isfinite(server.capacity) ? server.capacity : 0;
     for (size_t i : server.stages) {
       StageAnalysis& s = a.stages[i];
@@ -508,8 +536,8 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
       }
       if (server.owner == kConsumer) {
         s.runs_on = "the consumer's thread";
-        on_consumer.push_back(s.name);
-        inline_wall += s.wall_demand;
+        consumer.stages.push_back(s.name);
+        consumer.wall += s.wall_demand;
       } else if (server.owner == i) {
         s.runs_on = s.parallelism > 1 ? fmt::format("its {} workers", s.parallelism) : "its worker";
       } else {
@@ -523,41 +551,88 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
       }
     }
   }
-  if (a.consumer_outputs_per_s > 0) {
-    double cpu = a.other_cpu_demand;
-    for (const StageAnalysis& s : a.stages) cpu += s.cpu_demand;
-    a.cores_to_saturate_consumer = a.consumer_outputs_per_s * cpu;
-  }
+  return consumer;
+}
 
-  // ---- The verdict. ----
+// The input-bound verdict from the consumer's wait (`wait` seconds in the window), and why.
+void JudgeInputBound(double wait, const Span& w, const ConsumerThread& consumer, Analysis& a) {
+  const size_t ns = a.stages.size();
   InputBound& v = a.input_bound;
-  v.wait_fraction = wait / window;
+  v.wait_fraction = wait / w.seconds;
   v.verdict = v.wait_fraction >= kHighlyInputBound       ? Verdict::kHighly
               : v.wait_fraction >= kModeratelyInputBound ? Verdict::kModerately
                                                          : Verdict::kNot;
   const std::string waited =
       fmt::format("the consumer spent {} of the window in Next() ({} per {})",
-                  Percent(v.wait_fraction), Duration(wait / n0), a.output_noun);
-  if (on_consumer.size() == ns) {
+                  Percent(v.wait_fraction), Duration(wait / w.outputs), a.output_noun);
+  if (consumer.stages.size() == ns) {
     v.why = fmt::format(
         "{}; every stage runs inline on the consumer's thread, so that time is the pipeline's own "
         "work and the job is input-bound by construction (an asynchronous stage, e.g. a prefetch "
         "with a buffer, would let the pipeline work while the training step runs)",
         waited);
-  } else if (!on_consumer.empty()) {
+  } else if (!consumer.stages.empty()) {
     v.why = fmt::format(
         "{}, {} of it running the inline stage{} {} on its own thread and the rest waiting for "
         "the queue of '{}'",
-        waited, Duration(inline_wall), on_consumer.size() > 1 ? "s" : "", Quoted(on_consumer),
-        a.stages[ns - on_consumer.size() - 1].name);
+        waited, Duration(consumer.wall), consumer.stages.size() > 1 ? "s" : "",
+        Quoted(consumer.stages), a.stages[ns - consumer.stages.size() - 1].name);
   } else {
     v.why = fmt::format("{} waiting for the output queue of '{}'", waited, a.stages.back().name);
   }
   v.why += v.verdict == Verdict::kHighly       ? ": the training step is starved of input"
            : v.verdict == Verdict::kModerately ? ": the training step sometimes waits for input"
                                                : ": the input keeps up with the training step";
+}
 
-  a.confidence = Judge(view, p.consumer_next, first, last,
+}  // namespace
+
+Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
+  const size_t index = SelectPipeline(trace, opt);
+  const trace::PipelineTrace& p = trace.pipelines[index];
+  const PipelineView view(trace, index, opt.origin);
+  Analysis a;
+  a.pipeline = p.name;
+  const size_t n = view.Samples();
+  if (n < 2) {
+    view.FailAt("series", fmt::format("{} sample{}; at least 2 are needed to measure rates", n,
+                                      n == 1 ? "" : "s"));
+  }
+  if (opt.cores && !(*opt.cores > 0)) Fail("--cores: expected a number of cores > 0");
+
+  const Span w = SelectWindow(trace, index, view, a);
+  const double stage_cpu_seconds =
+      AnalyzeStages(p, w, fmt::format("{}: pipelines[{}]", opt.origin, index), a);
+
+  // The consumer.
+  const double wait = std::clamp(Delta(p.consumer_wait, w.first, w.last), 0.0, w.seconds);
+  a.consumer_step_seconds = (w.seconds - wait) / w.outputs;
+  a.consumer_outputs_per_s = a.consumer_step_seconds > 0 ? 1 / a.consumer_step_seconds : 0;
+
+  const size_t ga = view.Global(w.first), gb = view.Global(w.last);
+  HostFigures(trace, opt, ga, gb, w, stage_cpu_seconds, a);
+  DiskFigures(trace, ga, gb, w, a);
+  MemoryAndGpuFigures(trace, ga, gb, a);
+
+  // Limits, from the same model the what-if uses.
+  const Prediction pred = Predict(a, CurrentKnobs(a), CurrentResources(a));
+  a.limits = pred.limits;
+  a.predicted_outputs_per_s = pred.outputs_per_s;
+  for (const std::string& note : pred.notes) a.notes.push_back(note);
+  if (a.limits.empty()) {
+    view.FailAt("stages",
+                "no stage recorded any work and the consumer took no time: nothing "
+                "bounds the pipeline");
+  }
+  const ConsumerThread consumer = AssignServers(a);
+  if (a.consumer_outputs_per_s > 0) {
+    double cpu = a.other_cpu_demand;
+    for (const StageAnalysis& s : a.stages) cpu += s.cpu_demand;
+    a.cores_to_saturate_consumer = a.consumer_outputs_per_s * cpu;
+  }
+
+  JudgeInputBound(wait, w, consumer, a);
+  a.confidence = Judge(view, p.consumer_next, w.first, w.last,
                        trace.tracer.interval > 0 ? trace.tracer.interval : 0.1);
   if (trace.job.cut_short) {
     a.notes.push_back(fmt::format("the trace was cut short ({})", trace.job.end_reason));

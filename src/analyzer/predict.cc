@@ -163,99 +163,115 @@ using internal::Percent;
 using internal::Quoted;
 using internal::Server;
 
-// The bound one server puts on the pipeline, with its sentence.
-Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
-                  const std::vector<double>& wall, const std::vector<double>& cpu,
-                  const Server& s) {
-  const std::string per = " per " + a.output_noun;
-  const std::string at_most =
-      fmt::format(": at most {} {}/s", Num(s.capacity), internal::Plural(a.output_noun));
-  auto name = [&](size_t i) { return a.stages[i].name; };
-  auto described = [&](size_t i) { return fmt::format("'{}' ({})", name(i), a.stages[i].op); };
-  auto others = [&](size_t except) {
-    std::vector<std::string> names;
+// The words for one server's limit: its stages, the heaviest of them, and the clauses every
+// sentence shares.
+class ServerWords {
+ public:
+  ServerWords(const Analysis& a, const std::vector<double>& wall, const std::vector<double>& cpu,
+              const Server& s)
+      : a_(a), wall_(wall), s_(s) {
+    per = " per " + a.output_noun;
+    at_most = fmt::format(": at most {} {}/s", Num(s.capacity), internal::Plural(a.output_noun));
+    // The heaviest stage is the one to act on.
+    heaviest = s.stages.empty() ? kConsumer : s.stages.front();
     for (size_t i : s.stages) {
-      if (i != except) names.push_back(name(i));
+      if (wall[i] > wall[heaviest]) heaviest = i;
+      stage_wall += wall[i];
+      stage_cpu += cpu[i];
+    }
+  }
+
+  std::string Name(size_t i) const { return a_.stages[i].name; }
+  std::string Described(size_t i) const {
+    return fmt::format("'{}' ({})", Name(i), a_.stages[i].op);
+  }
+  // The server's stages but `except`.
+  std::vector<std::string> Others(size_t except) const {
+    std::vector<std::string> names;
+    for (size_t i : s_.stages) {
+      if (i != except) names.push_back(Name(i));
     }
     return names;
-  };
-  // The heaviest stage is the one to act on.
-  size_t heaviest = s.stages.empty() ? kConsumer : s.stages.front();
-  double stage_wall = 0, stage_cpu = 0;
-  for (size_t i : s.stages) {
-    if (wall[i] > wall[heaviest]) heaviest = i;
-    stage_wall += wall[i];
-    stage_cpu += cpu[i];
   }
   // Sleep-, I/O- or lock-bound work shows as wall time well above its CPU time.
-  auto mostly_waits = [&](double w, double c) {
+  static std::string MostlyWaits(double w, double c) {
     return c < 0.5 * w ? fmt::format(", only {} of it CPU (it mostly waits: I/O, sleep, locks)",
                                      Duration(c))
                        : std::string();
-  };
-  Limit limit;
-  limit.kind = LimitKind::kStage;
-  limit.outputs_per_s = s.capacity;
-  for (size_t i : s.stages) limit.stages.push_back(name(i));
-
-  if (s.owner == kConsumer) {
-    if (s.stages.empty() || s.step >= stage_wall) {
-      limit.kind = LimitKind::kConsumer;
-      if (s.stages.empty()) {
-        limit.why =
-            fmt::format("the consumer spends {}{} between Next() calls (its training step){}",
-                        Duration(s.step), per, at_most);
-      } else {
-        limit.why = fmt::format(
-            "the consumer's thread spends {}{} in its training step and {} running the inline "
-            "stage{} {} itself{}",
-            Duration(s.step), per, Duration(stage_wall), s.stages.size() > 1 ? "s" : "",
-            Quoted(limit.stages), at_most);
-      }
-      return limit;
-    }
-    limit.stage = name(heaviest);
-    const std::string step =
-        s.step > 0 ? fmt::format(", plus {} in the training step", Duration(s.step)) : "";
-    if (s.stages.size() == 1) {
-      limit.why = fmt::format(
-          "stage {} runs inline on the consumer's thread and needs {} of wall time{}{}{}{}",
-          described(heaviest), Duration(stage_wall), per, mostly_waits(stage_wall, stage_cpu), step,
-          at_most);
-    } else {
-      limit.why = fmt::format(
-          "stage {} runs inline on the consumer's thread with {}; together they need {} of wall "
-          "time{} ({} in {}){}{}{}",
-          described(heaviest), Quoted(others(heaviest)), Duration(stage_wall), per,
-          Duration(wall[heaviest]), Quoted({name(heaviest)}), mostly_waits(stage_wall, stage_cpu),
-          step, at_most);
-    }
-    return limit;
+  }
+  // "(2 ms in 'decode')": the heaviest stage's share of the server's wall time.
+  std::string HeaviestShare() const {
+    return fmt::format("{} in {}", Duration(wall_[heaviest]), Quoted({Name(heaviest)}));
   }
 
+  std::string per, at_most;
+  size_t heaviest = kConsumer;
+  double stage_wall = 0, stage_cpu = 0;
+
+ private:
+  const Analysis& a_;
+  const std::vector<double>& wall_;
+  const Server& s_;
+};
+
+// The consumer's thread: its training step, or the inline stages it runs itself.
+void ConsumerLimit(const Server& s, const ServerWords& w, Limit& limit) {
+  if (s.stages.empty() || s.step >= w.stage_wall) {
+    limit.kind = LimitKind::kConsumer;
+    if (s.stages.empty()) {
+      limit.why = fmt::format("the consumer spends {}{} between Next() calls (its training step){}",
+                              Duration(s.step), w.per, w.at_most);
+    } else {
+      limit.why = fmt::format(
+          "the consumer's thread spends {}{} in its training step and {} running the inline "
+          "stage{} {} itself{}",
+          Duration(s.step), w.per, Duration(w.stage_wall), s.stages.size() > 1 ? "s" : "",
+          Quoted(limit.stages), w.at_most);
+    }
+    return;
+  }
+  limit.stage = w.Name(w.heaviest);
+  const std::string step =
+      s.step > 0 ? fmt::format(", plus {} in the training step", Duration(s.step)) : "";
+  if (s.stages.size() == 1) {
+    limit.why = fmt::format(
+        "stage {} runs inline on the consumer's thread and needs {} of wall time{}{}{}{}",
+        w.Described(w.heaviest), Duration(w.stage_wall), w.per,
+        ServerWords::MostlyWaits(w.stage_wall, w.stage_cpu), step, w.at_most);
+  } else {
+    limit.why = fmt::format(
+        "stage {} runs inline on the consumer's thread with {}; together they need {} of wall "
+        "time{} ({}){}{}{}",
+        w.Described(w.heaviest), Quoted(w.Others(w.heaviest)), Duration(w.stage_wall), w.per,
+        w.HeaviestShare(), ServerWords::MostlyWaits(w.stage_wall, w.stage_cpu), step, w.at_most);
+  }
+}
+
+// The inline stages a parallel stage's workers pull under their input lock, one at a time.
+void InputLockLimit(const std::vector<StageKnobs>& knobs, const Server& s, const ServerWords& w,
+                    Limit& limit) {
+  limit.stage = w.Name(w.heaviest);
+  const std::string lock = fmt::format("the input lock of {}'s {} workers",
+                                       Quoted({w.Name(s.owner)}), knobs[s.owner].parallelism);
+  if (s.stages.size() == 1) {
+    limit.why = fmt::format(
+        "stage {} runs inline under {}, one element at a time, and needs {} of wall time{}{}{}",
+        w.Described(w.heaviest), lock, Duration(w.stage_wall), w.per,
+        ServerWords::MostlyWaits(w.stage_wall, w.stage_cpu), w.at_most);
+  } else {
+    limit.why = fmt::format(
+        "stage {} runs inline under {} with {}, one element at a time; together they need {} "
+        "of wall time{} ({}){}{}",
+        w.Described(w.heaviest), lock, Quoted(w.Others(w.heaviest)), Duration(w.stage_wall), w.per,
+        w.HeaviestShare(), ServerWords::MostlyWaits(w.stage_wall, w.stage_cpu), w.at_most);
+  }
+}
+
+// An async stage's workers, running the inline stages upstream of it as they pull. With more
+// than one worker, adding workers helps, so the async stage is the one named.
+void WorkersLimit(const Analysis& a, const std::vector<double>& wall, const Server& s,
+                  const ServerWords& w, Limit& limit) {
   const size_t owner = s.owner;
-  if (s.input_lock) {
-    limit.stage = name(heaviest);
-    const std::string lock = fmt::format("the input lock of {}'s {} workers", Quoted({name(owner)}),
-                                         knobs[owner].parallelism);
-    if (s.stages.size() == 1) {
-      limit.why = fmt::format(
-          "stage {} runs inline under {}, one element at a time, and needs {} of wall time{}{}{}",
-          described(heaviest), lock, Duration(stage_wall), per, mostly_waits(stage_wall, stage_cpu),
-          at_most);
-    } else {
-      limit.why = fmt::format(
-          "stage {} runs inline under {} with {}, one element at a time; together they need {} "
-          "of wall time{} ({} in {}){}{}",
-          described(heaviest), lock, Quoted(others(heaviest)), Duration(stage_wall), per,
-          Duration(wall[heaviest]), Quoted({name(heaviest)}), mostly_waits(stage_wall, stage_cpu),
-          at_most);
-    }
-    return limit;
-  }
-
-  // An async stage's workers, running the inline stages upstream of it as they pull. With more
-  // than one worker, adding workers helps, so the async stage is the one named.
   const std::string workers =
       s.workers > 1 ? fmt::format("{} workers", s.workers) : std::string("1 worker");
   const double turn = wall[owner] - a.stages[owner].wall_demand;
@@ -263,32 +279,50 @@ Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
       turn > 0 ? fmt::format(", {} of it waiting for their turn to emit in order", Duration(turn))
                : "";
   if (s.stages.size() == 1) {
-    limit.stage = name(owner);
+    limit.stage = w.Name(owner);
     limit.why = fmt::format("stage {} runs on {} and needs {} of wall time{}{}{}{}",
-                            described(owner), workers, Duration(stage_wall), per, turn_wait,
-                            mostly_waits(stage_wall - turn, stage_cpu), at_most);
-  } else if (s.workers > 1 || heaviest == owner) {
-    limit.stage = name(owner);
+                            w.Described(owner), workers, Duration(w.stage_wall), w.per, turn_wait,
+                            ServerWords::MostlyWaits(w.stage_wall - turn, w.stage_cpu), w.at_most);
+  } else if (s.workers > 1 || w.heaviest == owner) {
+    limit.stage = w.Name(owner);
     // Only worth a clause when queueing for the lock costs at least 1 % of the rate.
     const std::string lock_wait =
-        s.lock_wait > 0.01 * stage_wall
+        s.lock_wait > 0.01 * w.stage_wall
             ? fmt::format("; each worker also waits {}{} for the input lock", Duration(s.lock_wait),
-                          per)
+                          w.per)
             : "";
     limit.why = fmt::format(
         "stage {} runs on {}, which also run{} {} inline, and needs {} of wall time{} ({} in "
         "{}){}{}{}{}",
-        described(owner), workers, s.workers > 1 ? "" : "s", Quoted(others(owner)),
-        Duration(stage_wall), per, Duration(wall[owner]), Quoted({name(owner)}), turn_wait,
-        mostly_waits(stage_wall - turn, stage_cpu), lock_wait, at_most);
+        w.Described(owner), workers, s.workers > 1 ? "" : "s", Quoted(w.Others(owner)),
+        Duration(w.stage_wall), w.per, Duration(wall[owner]), Quoted({w.Name(owner)}), turn_wait,
+        ServerWords::MostlyWaits(w.stage_wall - turn, w.stage_cpu), lock_wait, w.at_most);
   } else {
-    limit.stage = name(heaviest);
+    limit.stage = w.Name(w.heaviest);
     limit.why = fmt::format(
         "stage {} runs inline on the worker of {}, a thread it shares with {}; together they need "
-        "{} of wall time{} ({} in {}){}{}",
-        described(heaviest), Quoted({name(owner)}), Quoted(others(heaviest)), Duration(stage_wall),
-        per, Duration(wall[heaviest]), Quoted({name(heaviest)}),
-        mostly_waits(stage_wall, stage_cpu), at_most);
+        "{} of wall time{} ({}){}{}",
+        w.Described(w.heaviest), Quoted({w.Name(owner)}), Quoted(w.Others(w.heaviest)),
+        Duration(w.stage_wall), w.per, w.HeaviestShare(),
+        ServerWords::MostlyWaits(w.stage_wall, w.stage_cpu), w.at_most);
+  }
+}
+
+// The bound one server puts on the pipeline, with its sentence.
+Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
+                  const std::vector<double>& wall, const std::vector<double>& cpu,
+                  const Server& s) {
+  const ServerWords words(a, wall, cpu, s);
+  Limit limit;
+  limit.kind = LimitKind::kStage;
+  limit.outputs_per_s = s.capacity;
+  for (size_t i : s.stages) limit.stages.push_back(words.Name(i));
+  if (s.owner == kConsumer) {
+    ConsumerLimit(s, words, limit);
+  } else if (s.input_lock) {
+    InputLockLimit(knobs, s, words, limit);
+  } else {
+    WorkersLimit(a, wall, s, words, limit);
   }
   return limit;
 }
@@ -323,7 +357,11 @@ Resources CurrentResources(const Analysis& analysis) {
   return r;
 }
 
-Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resources) {
+namespace {
+
+// `knobs` checked against the pipeline; a sequential stage's parallelism is taken as 1 (with a
+// note in `pred`).
+std::vector<StageKnobs> CheckedKnobs(const Analysis& a, const Knobs& knobs, Prediction& pred) {
   const size_t n = a.stages.size();
   if (knobs.stages.size() != n) {
     Fail("what-if for pipeline '{}': {} stage knobs given for its {} stages", a.pipeline,
@@ -333,7 +371,6 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
     Fail("what-if for pipeline '{}': cache_after {} is past its last stage ({})", a.pipeline,
          *knobs.cache_after, n - 1);
   }
-  Prediction pred;
   std::vector<StageKnobs> k = knobs.stages;
   for (size_t i = 0; i < n; ++i) {
     const std::string& name = a.stages[i].name;
@@ -352,28 +389,12 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
       k[i].parallelism = 1;
     }
   }
-  std::vector<double> wall_demand, cpu_demand;
-  for (size_t i = 0; i < n; ++i) {
-    const StageAnalysis& s = a.stages[i];
-    // Ordered parallel workers also spend the time they wait for their turn (as measured; none
-    // when the stage runs unordered or on one worker).
-    wall_demand.push_back(s.wall_demand + internal::TurnWait(s, k[i]));
-    cpu_demand.push_back(s.cpu_demand);
-  }
-  const std::vector<double> wall = internal::EffectiveDemand(wall_demand, knobs);
-  const std::vector<double> cpu = internal::EffectiveDemand(cpu_demand, knobs);
-  const double step =
-      std::max(0.0, resources.consumer_step_seconds.value_or(a.consumer_step_seconds));
-  const std::string unit = internal::Plural(a.output_noun) + "/s";
-  const std::string per = " per " + a.output_noun;
+  return k;
+}
 
-  // Stages and the consumer: X_s = p_s / W_s for each server (the utilization law, U <= 1).
-  for (const Server& s : internal::BuildServers(k, wall, step, internal::Fusible(a))) {
-    if (!std::isfinite(s.capacity)) continue;
-    pred.limits.push_back(ServerLimit(a, k, wall, cpu, s));
-  }
-
-  // Host CPU: X * sum(D_i) <= C.
+// Host CPU: X * sum(D_i) <= C.
+void AddCpuLimit(const Analysis& a, const std::vector<double>& cpu, const Resources& resources,
+                 const std::string& unit, Prediction& pred) {
   double stage_cpu = 0;
   for (double d : cpu) stage_cpu += d;
   const double total_cpu = stage_cpu + a.other_cpu_demand;
@@ -384,16 +405,20 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
     limit.why = fmt::format(
         "the pipeline needs {} of CPU{} ({} in its stages, {} elsewhere in the process) and has "
         "{} core{}: at most {} {}",
-        Duration(total_cpu), per, Duration(stage_cpu), Duration(a.other_cpu_demand),
-        Num(resources.cores), resources.cores == 1 ? "" : "s", Num(limit.outputs_per_s), unit);
+        Duration(total_cpu), " per " + a.output_noun, Duration(stage_cpu),
+        Duration(a.other_cpu_demand), Num(resources.cores), resources.cores == 1 ? "" : "s",
+        Num(limit.outputs_per_s), unit);
     pred.limits.push_back(limit);
   }
+}
 
-  // Disk: X * bytes per output <= B.
+// Disk: X * bytes per output <= B, unless a cache at or after the reading stage serves the data.
+void AddDiskLimit(const Analysis& a, const Knobs& knobs, const Resources& resources,
+                  const std::string& unit, Prediction& pred) {
   double disk_bytes = a.disk_bytes_per_output;
   if (knobs.cache_after && disk_bytes > 0) {
     size_t reader = 0;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < a.stages.size(); ++i) {
       if (a.stages[i].op == "read_file" || a.stages[i].op == "read_lines") {
         reader = i;
         break;
@@ -416,8 +441,11 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
                             Num(resources.disk_mb_per_s), Num(limit.outputs_per_s), unit);
     pred.limits.push_back(limit);
   }
+}
 
-  // Memory: the measured resident set plus what the knobs add in queues and workers.
+// Memory: the measured resident set plus what the knobs `k` add in queues and workers.
+void AddMemoryLimit(const Analysis& a, const Knobs& knobs, const std::vector<StageKnobs>& k,
+                    const Resources& resources, const std::string& unit, Prediction& pred) {
   const std::vector<StageKnobs> current = CurrentKnobs(a).stages;
   pred.memory_bytes =
       static_cast<double>(a.rss_bytes) + InFlightBytes(a, k) - InFlightBytes(a, current);
@@ -444,6 +472,35 @@ Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resou
     }
     pred.limits.push_back(limit);
   }
+}
+
+}  // namespace
+
+Prediction Predict(const Analysis& a, const Knobs& knobs, const Resources& resources) {
+  Prediction pred;
+  const std::vector<StageKnobs> k = CheckedKnobs(a, knobs, pred);
+  std::vector<double> wall_demand, cpu_demand;
+  for (size_t i = 0; i < a.stages.size(); ++i) {
+    const StageAnalysis& s = a.stages[i];
+    // Ordered parallel workers also spend the time they wait for their turn (as measured; none
+    // when the stage runs unordered or on one worker).
+    wall_demand.push_back(s.wall_demand + internal::TurnWait(s, k[i]));
+    cpu_demand.push_back(s.cpu_demand);
+  }
+  const std::vector<double> wall = internal::EffectiveDemand(wall_demand, knobs);
+  const std::vector<double> cpu = internal::EffectiveDemand(cpu_demand, knobs);
+  const double step =
+      std::max(0.0, resources.consumer_step_seconds.value_or(a.consumer_step_seconds));
+  const std::string unit = internal::Plural(a.output_noun) + "/s";
+
+  // Stages and the consumer: X_s = p_s / W_s for each server (the utilization law, U <= 1).
+  for (const Server& s : internal::BuildServers(k, wall, step, internal::Fusible(a))) {
+    if (!std::isfinite(s.capacity)) continue;
+    pred.limits.push_back(ServerLimit(a, k, wall, cpu, s));
+  }
+  AddCpuLimit(a, cpu, resources, unit, pred);
+  AddDiskLimit(a, knobs, resources, unit, pred);
+  AddMemoryLimit(a, knobs, k, resources, unit, pred);
 
   std::stable_sort(pred.limits.begin(), pred.limits.end(), [](const Limit& x, const Limit& y) {
     return x.outputs_per_s < y.outputs_per_s;

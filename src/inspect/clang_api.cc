@@ -63,4 +63,42 @@ Place PlaceOf(CXCursor c) {
   return p;
 }
 
+bool IsExpr(CXCursorKind k) { return k >= CXCursor_FirstExpr && k <= CXCursor_LastExpr; }
+
+bool InSystemHeader(CXCursor c) {
+  return clang_Location_isInSystemHeader(clang_getCursorLocation(c)) != 0;
+}
+
+bool FromMainFile(CXCursor c) {
+  return clang_Location_isFromMainFile(clang_getCursorLocation(c)) != 0;
+}
+
+std::string Scope(CXCursor c) {
+  std::vector<std::string> parts;
+  for (CXCursor p = clang_getCursorSemanticParent(c);
+       !clang_Cursor_isNull(p) && clang_getCursorKind(p) != CXCursor_TranslationUnit;
+       p = clang_getCursorSemanticParent(p)) {
+    parts.push_back(Spelling(p));
+  }
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (!out.empty()) out += "::";
+    out += *it;
+  }
+  return out;
+}
+
+unsigned StartOffset(CXCursor c) {
+  unsigned offset = 0;
+  clang_getExpansionLocation(clang_getRangeStart(clang_getCursorExtent(c)), nullptr, nullptr,
+                             nullptr, &offset);
+  return offset;
+}
+unsigned EndOffset(CXCursor c) {
+  unsigned offset = 0;
+  clang_getExpansionLocation(clang_getRangeEnd(clang_getCursorExtent(c)), nullptr, nullptr, nullptr,
+                             &offset);
+  return offset;
+}
+
 }  // namespace sluice::inspect::internal

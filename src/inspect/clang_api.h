@@ -48,4 +48,13 @@ struct Place {
 // Where the cursor's text was written (the expansion point for macro-generated code).
 Place PlaceOf(CXCursor c);
 
+bool IsExpr(CXCursorKind k);
+bool InSystemHeader(CXCursor c);
+bool FromMainFile(CXCursor c);
+// The enclosing namespaces and classes of a declaration, outermost first ("std::chrono").
+std::string Scope(CXCursor c);
+// File offsets of the start and the end of a cursor's extent (at their expansion points).
+unsigned StartOffset(CXCursor c);
+unsigned EndOffset(CXCursor c);
+
 }  // namespace sluice::inspect::internal

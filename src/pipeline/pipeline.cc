@@ -250,8 +250,8 @@ void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
     }
   }
   for (auto& s : stages) {
-    const int slots = std::max(1, s->fused_into != nullptr ? s->fused_into->parallelism
-                                                           : s->parallelism);
+    const int slots =
+        std::max(1, s->fused_into != nullptr ? s->fused_into->parallelism : s->parallelism);
     for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
   }
 }

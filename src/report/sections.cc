@@ -1,8 +1,8 @@
-// The report's sections below the verdict: graph, stage table, limits, time series, plan,
-// what-if curve, environment and glossary.
+// The report's sections on the analysis and the plan: graph, stage table, limits, plan and
+// what-if curve; and the series helpers every section shares. The time series, environment and
+// glossary are in measurement.cc.
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <limits>
 
 #include <fmt/format.h>
@@ -16,11 +16,6 @@ namespace sluice::report::internal {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-template <typename T>
-std::vector<double> ToDouble(const std::vector<T>& v) {
-  return std::vector<double>(v.begin(), v.end());
-}
 
 // Bucket boundaries over n samples: at most `max_points` buckets of consecutive samples.
 std::vector<size_t> Bounds(size_t n, size_t max_points) {
@@ -46,11 +41,6 @@ std::string Head(const std::vector<std::string>& cells) {
   return s + "</tr>";
 }
 
-// A definition-list entry; `value` already escaped.
-std::string Item(const std::string& term, const std::string& value) {
-  return fmt::format("<dt>{}</dt><dd>{}</dd>", Escape(term), value);
-}
-
 const trace::StageTrace* FindStage(const trace::PipelineTrace& p, const std::string& name) {
   for (const trace::StageTrace& s : p.stages) {
     if (s.name == name) return &s;
@@ -62,16 +52,6 @@ std::string Workers(const analyzer::StageAnalysis& s) {
   if (!s.async) return "inline";
   return fmt::format("{} worker{}, queue {}", s.parallelism, s.parallelism == 1 ? "" : "s",
                      s.buffer_size);
-}
-
-std::string UtcTime(double unix_seconds) {
-  if (unix_seconds <= 0) return "unknown";
-  const std::time_t secs = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -261,139 +241,6 @@ std::string LimitsSection(const View& v) {
   return s + "</table></section>";
 }
 
-std::string TimelineSection(const View& v) {
-  const analyzer::Analysis& a = v.analysis();
-  const trace::Trace& t = v.trace();
-  const std::vector<double> tp = PipelineTimes(v);
-  const std::string x_label = "seconds since tracing began";
-  const std::string window =
-      fmt::format("steady window {}-{} s", Num(a.window.start), Num(a.window.end));
-  const size_t samples = t.series.t.size();
-  // Buckets of consecutive samples: at most kMaxPoints of them, and long enough to hold about 4
-  // outputs, so that a slow pipeline's rate does not zigzag between 0 and one batch per sample.
-  size_t per_point = samples > kMaxPoints ? (samples - 1 + kMaxPoints - 1) / kMaxPoints : 1;
-  if (a.measured_outputs_per_s > 0 && t.tracer.interval > 0) {
-    const double for_outputs = std::ceil(4 / (a.measured_outputs_per_s * t.tracer.interval));
-    per_point = std::max(per_point, static_cast<size_t>(std::min(for_outputs, 1e6)));
-  }
-  const size_t points = samples > 1 ? std::max<size_t>(1, (samples - 1) / per_point) : 1;
-  const std::string thinning =
-      per_point > 1 ? fmt::format(" Each point is the mean over about {} samples.", per_point) : "";
-  std::string s = "<section id=\"timeline\"><h2>Over time</h2>";
-  s += fmt::format(
-      "<p>{} samples every {}; the shaded band is the steady-state window the figures are taken "
-      "over.{}</p>",
-      samples, Escape(Duration(t.tracer.interval)), Escape(thinning));
-  s += "<div class=\"charts\">";
-
-  ChartSpec outputs{.id = "chart-outputs",
-                    .title = "Outputs delivered to the consumer",
-                    .x_label = x_label,
-                    .y_label = v.unit};
-  const Points o = Rates(tp, ToDouble(v.pipeline.consumer_next), 1, points);
-  outputs.lines.push_back({"measured " + v.unit, o.x, o.y});
-  outputs.shade_from = a.window.start;
-  outputs.shade_to = a.window.end;
-  outputs.shade_label = window;
-  outputs.y_markers.push_back(
-      {a.predicted_outputs_per_s, fmt::format("model's bound {}", Num(a.predicted_outputs_per_s))});
-  outputs.caption =
-      fmt::format("Measured over the window: {} {}.", Num(a.measured_outputs_per_s), v.unit);
-  s += LineChart(outputs);
-
-  ChartSpec cpu{
-      .id = "chart-cpu", .title = "CPU cores used", .x_label = x_label, .y_label = "cores"};
-  const Points pc = Rates(t.series.t, t.series.process_cpu, 1, points);
-  cpu.lines.push_back({"this process", pc.x, pc.y});
-  const Points hb = Means(t.series.t, t.series.host_busy, t.host.cores, points);
-  cpu.lines.push_back({"whole host", hb.x, hb.y, true});
-  if (t.host.cores > 0) {
-    cpu.y_markers.push_back(
-        {static_cast<double>(t.host.cores), fmt::format("{} cores on the host", t.host.cores)});
-  }
-  cpu.shade_from = a.window.start;
-  cpu.shade_to = a.window.end;
-  cpu.shade_label = window;
-  const double used = MeanCoresUsed(v);
-  cpu.caption =
-      used >= 0 ? fmt::format("The process used {} cores on average over the window.", Num(used))
-                : "";
-  s += LineChart(cpu);
-
-  ChartSpec wait{.id = "chart-wait",
-                 .title = "Consumer wait: share of time the training job spent in Next()",
-                 .x_label = x_label,
-                 .y_label = "% of time"};
-  Points w = Rates(tp, v.pipeline.consumer_wait, 100, points);
-  // A wait is counted when Next() returns, so a long one lands in one sample and can exceed the
-  // sample's length: the chart clamps at 100 %, the window's figure is exact.
-  bool clamped = false;
-  for (double& y : w.y) {
-    if (y > 100) y = 100, clamped = true;
-  }
-  wait.lines.push_back({"waiting for input", w.x, w.y});
-  wait.y_markers = {{20, "20%: highly input-bound"}, {5, "5%: moderately"}};
-  wait.y_max = 100;
-  wait.shade_from = a.window.start;
-  wait.shade_to = a.window.end;
-  wait.shade_label = window;
-  wait.caption =
-      fmt::format("Over the window: {} ({} input-bound).{}", Percent(a.input_bound.wait_fraction),
-                  analyzer::ToString(a.input_bound.verdict),
-                  clamped ? " A wait is counted when Next() returns, so one longer than "
-                            "a sample shows as 100% there."
-                          : "");
-  s += LineChart(wait);
-
-  bool gpu_samples = false;
-  for (double g : t.series.gpu_busy) gpu_samples = gpu_samples || g >= 0;
-  if (t.gpu.status == "ok" && gpu_samples) {
-    ChartSpec gpu{.id = "chart-gpu",
-                  .title = "GPU busy: share of time a kernel ran",
-                  .x_label = x_label,
-                  .y_label = "% of time"};
-    const Points g = Means(t.series.t, t.series.gpu_busy, 100, points);
-    gpu.lines.push_back({t.gpu.device_name.empty() ? "GPU" : t.gpu.device_name, g.x, g.y});
-    gpu.y_max = 100;
-    gpu.shade_from = a.window.start;
-    gpu.shade_to = a.window.end;
-    gpu.shade_label = window;
-    gpu.caption = a.gpu_idle_fraction ? fmt::format("The GPU ran no kernel {} of the window.",
-                                                    Percent(*a.gpu_idle_fraction))
-                                      : "";
-    s += LineChart(gpu);
-  } else {
-    s += EmptyChart("chart-gpu", "GPU busy",
-                    fmt::format("No GPU activity was recorded ({}): {}", t.gpu.status,
-                                t.gpu.reason.empty() ? "no reason recorded" : t.gpu.reason));
-  }
-
-  ChartSpec queues{.id = "chart-queues",
-                   .title = "Queue depths: elements waiting in each stage's output queue",
-                   .x_label = x_label,
-                   .y_label = "elements"};
-  for (size_t i = 0; i < v.pipeline.stages.size() && i < v.pipeline.stage_series.size(); ++i) {
-    const trace::StageTrace& st = v.pipeline.stages[i];
-    if (!st.async) continue;
-    const Points q = Means(tp, ToDouble(v.pipeline.stage_series[i].queue_size), 1, points);
-    queues.lines.push_back({fmt::format("{} (capacity {})", st.name, st.buffer_size), q.x, q.y});
-  }
-  queues.shade_from = a.window.start;
-  queues.shade_to = a.window.end;
-  queues.shade_label = window;
-  queues.caption =
-      "A queue that stays full means its consumer is slower; one that stays empty means its "
-      "producer is.";
-  if (queues.lines.empty()) {
-    s += EmptyChart("chart-queues", "Queue depths",
-                    "No stage has an output queue: every stage runs inline on the thread that "
-                    "pulls it.");
-  } else {
-    s += LineChart(queues);
-  }
-  return s + "</div></section>";
-}
-
 // The profile's trials: each candidate the tuner proposed, predicted, then run and measured.
 std::string TrialsPart(const View& v, const ReportInput& in) {
   if (in.trials.empty()) return "";
@@ -560,197 +407,6 @@ std::string WhatIfSection(const View& v, const ReportInput& in) {
   }
   s += LineChart(chart);
   return s + "</section>";
-}
-
-std::string EnvironmentSection(const View& v) {
-  const trace::Trace& t = v.trace();
-  const analyzer::Analysis& a = v.analysis();
-  std::string s = "<section id=\"environment\"><h2>Environment and measurement</h2>";
-  s += "<div class=\"cols\"><div><h3>Host</h3><dl>";
-  s += Item("host", Escape(t.host.hostname.empty() ? "unknown" : t.host.hostname));
-  s += Item("OS", Escape(t.host.os));
-  s += Item("CPU", Escape(t.host.cpu_model));
-  s += Item("cores", fmt::format("{}{}", t.host.cores,
-                                 a.cores_overridden
-                                     ? fmt::format(" (analysed for {} with --cores)", Num(a.cores))
-                                     : ""));
-  s += Item("memory", Escape(Bytes(static_cast<double>(t.host.memory_bytes))));
-  for (const trace::DiskBandwidth& d : t.host.disks) {
-    s += Item("disk " + d.device,
-              Escape(fmt::format("{} MB/s read under {} ({}{})", Num(d.read_mb_per_s), d.path,
-                                 d.method, d.cached ? ", remembered from an earlier run" : "")));
-  }
-  if (a.host_other_cores > 0) {
-    s += Item("other processes", fmt::format("{} cores on average", Num(a.host_other_cores)));
-  }
-  s += "</dl></div><div><h3>Job</h3><dl>";
-  std::string command;
-  for (const std::string& arg : t.job.command) command += (command.empty() ? "" : " ") + arg;
-  s += Item("command", "<code>" + Escape(command.empty() ? "unknown" : command) + "</code>");
-  s += Item("pid", fmt::format("{}", t.job.pid));
-  s += Item("traced from", Escape(UtcTime(t.job.start_unix)));
-  s += Item("duration", Escape(Duration(t.job.duration)));
-  s += Item("ended", Escape(t.job.end_reason.empty() ? "unknown" : t.job.end_reason) +
-                         (t.job.cut_short ? " <strong class=\"tag\">cut short</strong>" : ""));
-  if (t.job.exit_code || !t.job.exit_signal.empty()) {
-    s += Item("exit", Escape(t.job.exit_signal.empty()
-                                 ? fmt::format("status {}", t.job.exit_code.value_or(0))
-                                 : "killed by " + t.job.exit_signal));
-  }
-  s += Item("trace", "<code>" + Escape(v.run.origin) + "</code>" +
-                         (t.sluice_version.empty()
-                              ? ""
-                              : fmt::format(" (written by sluice {})", Escape(t.sluice_version))));
-  s += Item("pipeline", Escape(v.pipeline.name) +
-                            fmt::format(", {} epoch{} completed{}", v.pipeline.epochs_completed,
-                                        v.pipeline.epochs_completed == 1 ? "" : "s",
-                                        v.pipeline.finished ? ", ran to the end of its data" : ""));
-  if (t.pipelines.size() > 1) {
-    std::vector<std::string> others;
-    for (const trace::PipelineTrace& p : t.pipelines) {
-      if (p.name != v.pipeline.name) others.push_back(p.name);
-    }
-    s += Item("other pipelines",
-              Escape(Quoted(others)) + " (choose one with <code>--pipeline NAME</code>)");
-  }
-  s += Item("config", "<code>" + Escape(v.pipeline.config_path) + "</code>");
-  s += "</dl></div></div>";
-  if (!v.pipeline.config_text.empty()) {
-    s += "<details><summary>The config's text</summary><pre id=\"config-text\">" +
-         Escape(v.pipeline.config_text) + "</pre></details>";
-  }
-
-  s += "<div class=\"cols\"><div id=\"gpu-status\"><h3>GPU (CUPTI)</h3><dl>";
-  s += Item("status", Escape(t.gpu.status));
-  if (t.gpu.status == "ok") {
-    s += Item("device", Escape(t.gpu.device_name));
-    s += Item("kernels", fmt::format("{}", t.gpu.kernels));
-    s += Item("busy", Escape(fmt::format("{} of the trace ({} with a kernel running)",
-                                         Percent(t.gpu.busy_fraction),
-                                         Duration(t.gpu.kernel_busy_seconds))));
-    s += Item("host to device",
-              Escape(fmt::format("{} in {}", Bytes(t.gpu.h2d_bytes), Duration(t.gpu.h2d_seconds))));
-    s += Item("device to host",
-              Escape(fmt::format("{} in {}", Bytes(t.gpu.d2h_bytes), Duration(t.gpu.d2h_seconds))));
-  }
-  s += Item(t.gpu.status == "ok" ? "note" : "why not",
-            Escape(t.gpu.reason.empty() ? (t.gpu.status == "ok" ? "-" : "no reason recorded")
-                                        : t.gpu.reason));
-  s += "</dl></div><div id=\"tracer-overhead\"><h3>The tracer's own cost</h3><dl>";
-  s += Item("overhead", Escape(fmt::format("{} of the job's CPU ({} of CPU in {} samples)",
-                                           Percent(t.tracer.overhead_fraction),
-                                           Duration(t.tracer.cpu_seconds), t.tracer.samples)));
-  s += Item("sampling", Escape("every " + Duration(t.tracer.interval)));
-  s += Item("warm-up cut",
-            Escape(fmt::format(
-                "{} s ({})", Num(t.tracer.warmup_seconds),
-                t.tracer.warmup_method.empty() ? "no method recorded" : t.tracer.warmup_method)));
-  s += "</dl></div></div>";
-
-  s += "<h3>Analysis window and confidence</h3><dl>";
-  s += Item("window",
-            Escape(fmt::format("{} to {} s ({}, {} samples, {} {}): {}", Num(a.window.start),
-                               Num(a.window.end), Duration(a.window.seconds), a.window.samples,
-                               a.outputs, Plural(v.noun), a.window.method)));
-  s += Item(
-      "confidence",
-      a.confidence.ok
-          ? Escape(fmt::format("ok: the rate varies {} over {} blocks; standard error {}",
-                               Percent(a.confidence.rate_cv), Duration(a.confidence.block_seconds),
-                               Percent(a.confidence.rate_stderr)))
-          : "<strong>low</strong>: " + Escape(a.confidence.reason));
-  if (a.disk_bytes_per_output > 0) {
-    s += Item("disk reads", Escape(fmt::format("{} per {} ({})", Bytes(a.disk_bytes_per_output),
-                                               v.noun, a.disk_bytes_source)));
-  }
-  s += "</dl>";
-  if (!a.notes.empty()) {
-    s += "<ul class=\"notes\">";
-    for (const std::string& n : a.notes) s += "<li>" + Escape(n) + "</li>";
-    s += "</ul>";
-  }
-  return s + "</section>";
-}
-
-std::string GlossarySection(const View& v) {
-  const std::string n = v.noun;
-  const std::vector<std::pair<std::string, std::string>> terms = {
-      {"output", "One item the training job receives from Pipeline::Next(): a " +
-                     std::string(n == "batch" ? "batch, since this pipeline batches" : "element") +
-                     ". Every demand is per output, every rate in outputs per second."},
-      {"outputs/s",
-       "Outputs delivered to the consumer per second (X). Measured: outputs in the "
-       "steady-state window divided by its length. Shown as " +
-           v.unit + " here."},
-      {"elements/s", "Elements a stage emits per second, before any batching."},
-      {"steady-state window",
-       "The part of the trace the figures are taken over: from the "
-       "tracer's warm-up cut to the last sample (or the last output of a "
-       "pipeline that finished its data)."},
-      {"visit ratio (V)",
-       "Elements of a stage per output, from the traffic equations of the "
-       "stage graph: 32 for a stage before a batch of 32."},
-      {"CPU demand (D)",
-       "CPU seconds a stage spends per output (all its workers), from the "
-       "threads' CPU clocks."},
-      {"wall demand (W)",
-       "Busy wall-clock seconds a stage spends per output. W above D means "
-       "blocking inside the op (I/O, sleep, a lock) or waiting for a core."},
-      {"service time (S)", "Busy wall seconds per element the stage emits: W / V."},
-      {"utilization (U)",
-       "The share of its workers' time a stage is busy: X * W / p, with p "
-       "its workers. Near 100% a stage is saturated."},
-      {"capacity", "The most outputs per second a stage could support on its own threads: p / W."},
-      {"server",
-       "The thread or threads a group of stages shares: inline stages run on the thread "
-       "that pulls them, so their wall demands add up."},
-      {"limit",
-       "An upper bound on outputs/s: each server's capacity, the host's CPU (cores / "
-       "total CPU demand), the disk (bandwidth / bytes read per output), the consumer "
-       "(1 / training step) and memory."},
-      {"bottleneck", "The lowest limit: what to change first."},
-      {"predicted outputs/s",
-       "The model's bound: the lowest limit at the given knobs and "
-       "resources (analyzer::Predict). Its gap to the measured rate is "
-       "how far the bottleneck is from saturation."},
-      {"wait fraction",
-       "The share of the window the training job spent inside Next() waiting "
-       "for input."},
-      {"input-bound verdict",
-       "Highly input-bound when the wait fraction is at least 20%, "
-       "moderately when at least 5%, else not."},
-      {"training step",
-       "The consumer's seconds per output outside Next(); its pace is one "
-       "output per step."},
-      {"blocked on input / output",
-       "The share of a stage's workers' time spent waiting for "
-       "upstream elements, or for room in its full output queue."},
-      {"queue depth",
-       "Elements waiting in a stage's output queue at a sample; its capacity is "
-       "the stage's buffer_size."},
-      {"CPU cores used", "CPU seconds the process (or host) used per second of wall time."},
-      {"GPU busy",
-       "The share of time at least one GPU kernel ran (CUPTI activity records, "
-       "intervals merged)."},
-      {"cores needed to keep pace",
-       "The cores the pipeline's CPU work needs so that it "
-       "delivers outputs as fast as the training step consumes "
-       "them: consumer pace * (sum of D + other CPU per output)."},
-      {"speedup",
-       "Predicted outputs/s with the tuned knobs divided by the prediction at the "
-       "traced knobs, on the same resources."},
-      {"tracer overhead",
-       "CPU seconds the tracer's own thread used, as a share of the CPU the "
-       "job used."},
-      {"involuntary switches",
-       "Times a stage's worker threads were preempted while runnable: "
-       "many of them are the sign of more threads than cores."},
-  };
-  std::string s =
-      "<section id=\"glossary\"><h2>Glossary</h2><p>Every figure of this report, as "
-      "docs/model.md defines it.</p><dl>";
-  for (const auto& [term, definition] : terms) s += Item(term, Escape(definition));
-  return s + "</dl></section>";
 }
 
 }  // namespace sluice::report::internal

@@ -53,11 +53,22 @@ std::string Truncate(const std::string& text, size_t max_chars) {
   return text;
 }
 
-std::string LineChart(const ChartSpec& spec) {
-  constexpr double kWidth = 720, kHeight = 240;
-  constexpr double kLeft = 64, kRight = 16, kTop = 20, kBottom = 44;
-  const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+namespace {
 
+// A chart's frame: its size, margins and the data ranges its axes span.
+struct Plot {
+  static constexpr double kWidth = 720, kHeight = 240;
+  static constexpr double kLeft = 64, kRight = 16, kTop = 20, kBottom = 44;
+  static constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
+  double x_lo = 0, x_hi = 1, y_hi = 1;
+
+  double Px(double x) const { return kLeft + (x - x_lo) / (x_hi - x_lo) * kPlotW; }
+  double Py(double y) const { return kTop + kPlotH - std::clamp(y / y_hi, 0.0, 1.0) * kPlotH; }
+};
+
+// The ranges that hold every finite point and marker (from 0 on y; from 0 on x when asked).
+Plot FrameOf(const ChartSpec& spec, const std::vector<Marker>& x_markers,
+             const std::vector<Marker>& y_markers) {
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo, y_hi = 0;
   for (const Line& line : spec.lines) {
     for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
@@ -67,14 +78,6 @@ std::string LineChart(const ChartSpec& spec) {
       y_hi = std::max(y_hi, line.y[i]);
     }
   }
-  // Markers at an unbounded or undefined value (a limit that does not bind) are not drawn.
-  std::vector<Marker> x_markers, y_markers;
-  for (const Marker& m : spec.x_markers) {
-    if (std::isfinite(m.at)) x_markers.push_back(m);
-  }
-  for (const Marker& m : spec.y_markers) {
-    if (std::isfinite(m.at)) y_markers.push_back(m);
-  }
   for (const Marker& m : y_markers) y_hi = std::max(y_hi, m.at);
   if (!std::isfinite(x_lo)) x_lo = 0, x_hi = 1;
   for (const Marker& m : x_markers) x_lo = std::min(x_lo, m.at), x_hi = std::max(x_hi, m.at);
@@ -82,19 +85,21 @@ std::string LineChart(const ChartSpec& spec) {
   if (!(x_hi > x_lo)) x_hi = x_lo + 1;
   y_hi = y_hi > 0 ? y_hi * 1.08 : 1;
   if (spec.y_max) y_hi = std::max(y_hi, *spec.y_max);
-  const auto px = [&](double x) { return kLeft + (x - x_lo) / (x_hi - x_lo) * plot_w; };
-  const auto py = [&](double y) { return kTop + plot_h - std::clamp(y / y_hi, 0.0, 1.0) * plot_h; };
+  Plot plot;
+  plot.x_lo = x_lo;
+  plot.x_hi = x_hi;
+  plot.y_hi = y_hi;
+  return plot;
+}
 
+// The shaded x range, the grid, the axes with their ticks and labels.
+std::string AxesSvg(const ChartSpec& spec, const Plot& p) {
+  constexpr double kLeft = Plot::kLeft, kTop = Plot::kTop, kHeight = Plot::kHeight;
+  constexpr double plot_w = Plot::kPlotW, plot_h = Plot::kPlotH;
   std::string s;
-  s += fmt::format(
-      "<figure id=\"{}\" class=\"chart\"><figcaption class=\"chart-title\">{}</figcaption>",
-      Escape(spec.id), Escape(spec.title));
-  s += fmt::format(
-      "<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" "
-      "aria-label=\"{}\">",
-      kWidth, kHeight, kWidth, kHeight, Escape(spec.title));
   if (spec.shade_from && spec.shade_to && *spec.shade_to > *spec.shade_from) {
-    const double a = px(std::max(*spec.shade_from, x_lo)), b = px(std::min(*spec.shade_to, x_hi));
+    const double a = p.Px(std::max(*spec.shade_from, p.x_lo));
+    const double b = p.Px(std::min(*spec.shade_to, p.x_hi));
     s += fmt::format(
         "<rect class=\"shade\" x=\"{}\" y=\"{}\" width=\"{}\" "
         "height=\"{}\"><title>{}</title></rect>",
@@ -102,19 +107,18 @@ std::string LineChart(const ChartSpec& spec) {
     s += fmt::format("<text class=\"small\" x=\"{}\" y=\"{}\">{}</text>", C(a + 3), C(kTop + 11),
                      Escape(spec.shade_label));
   }
-  // Axes, grid and tick labels.
-  for (double v : NiceTicks(0, y_hi, 5)) {
+  for (double v : NiceTicks(0, p.y_hi, 5)) {
     s += fmt::format(
         "<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/><text class=\"tick\" "
         "x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        C(kLeft), C(py(v)), C(kLeft + plot_w), C(py(v)), C(kLeft - 4), C(py(v) + 4), Num(v));
+        C(kLeft), C(p.Py(v)), C(kLeft + plot_w), C(p.Py(v)), C(kLeft - 4), C(p.Py(v) + 4), Num(v));
   }
-  for (double v : NiceTicks(x_lo, x_hi, 8)) {
+  for (double v : NiceTicks(p.x_lo, p.x_hi, 8)) {
     s += fmt::format(
         "<line class=\"axis\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/><text class=\"tick\" "
         "x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        C(px(v)), C(kTop + plot_h), C(px(v)), C(kTop + plot_h + 4), C(px(v)), C(kTop + plot_h + 16),
-        Num(v));
+        C(p.Px(v)), C(kTop + plot_h), C(p.Px(v)), C(kTop + plot_h + 4), C(p.Px(v)),
+        C(kTop + plot_h + 16), Num(v));
   }
   s += fmt::format(
       "<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
@@ -126,61 +130,100 @@ std::string LineChart(const ChartSpec& spec) {
       "<text class=\"label\" x=\"14\" y=\"{0}\" text-anchor=\"middle\" "
       "transform=\"rotate(-90 14 {0})\">{1}</text>",
       C(kTop + plot_h / 2), Escape(spec.y_label));
+  return s;
+}
+
+// The horizontal and vertical reference lines with their labels.
+std::string MarkersSvg(const Plot& p, const std::vector<Marker>& x_markers,
+                       const std::vector<Marker>& y_markers) {
+  constexpr double kLeft = Plot::kLeft, kTop = Plot::kTop;
+  constexpr double plot_w = Plot::kPlotW, plot_h = Plot::kPlotH;
+  std::string s;
   for (const Marker& m : y_markers) {
     s += fmt::format(
         "<line class=\"marker\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"><title>{}</title></line>"
         "<text class=\"small\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        C(kLeft), C(py(m.at)), C(kLeft + plot_w), C(py(m.at)), Escape(m.label),
-        C(kLeft + plot_w - 2), C(py(m.at) - 3), Escape(m.label));
+        C(kLeft), C(p.Py(m.at)), C(kLeft + plot_w), C(p.Py(m.at)), Escape(m.label),
+        C(kLeft + plot_w - 2), C(p.Py(m.at) - 3), Escape(m.label));
   }
   for (size_t k = 0; k < x_markers.size(); ++k) {
     // Labels stack upwards so that markers close together stay readable; a marker in the right
     // half has its label on its left.
     const Marker& m = x_markers[k];
-    const bool left = px(m.at) > kLeft + plot_w / 2;
+    const bool left = p.Px(m.at) > kLeft + plot_w / 2;
     s += fmt::format(
         "<line class=\"marker\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"><title>{}</title></line>"
         "<text class=\"small\" x=\"{}\" y=\"{}\" text-anchor=\"{}\">{}</text>",
-        C(px(m.at)), C(kTop), C(px(m.at)), C(kTop + plot_h), Escape(m.label),
-        C(px(m.at) + (left ? -3 : 3)), C(kTop + plot_h - 6 - 14 * static_cast<double>(k)),
+        C(p.Px(m.at)), C(kTop), C(p.Px(m.at)), C(kTop + plot_h), Escape(m.label),
+        C(p.Px(m.at) + (left ? -3 : 3)), C(kTop + plot_h - 6 - 14 * static_cast<double>(k)),
         left ? "end" : "start", Escape(m.label));
   }
-  // The lines: one path each, broken where y is NaN.
-  for (size_t li = 0; li < spec.lines.size(); ++li) {
-    const Line& line = spec.lines[li];
-    std::string d;
-    bool pen_down = false;
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
-    size_t count = 0;
-    for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
-      if (!std::isfinite(line.y[i])) {
-        pen_down = false;
-        continue;
-      }
-      d += fmt::format("{}{} {}", pen_down ? " L" : (d.empty() ? "M" : " M"), C(px(line.x[i])),
-                       C(py(line.y[i])));
-      pen_down = true;
-      lo = std::min(lo, line.y[i]);
-      hi = std::max(hi, line.y[i]);
-      sum += line.y[i];
-      ++count;
+  return s;
+}
+
+// Line `li` of the chart: one path, broken where y is NaN, with its range as a tooltip; and its
+// points when asked. Empty for a line with no finite point.
+std::string LineSvg(const ChartSpec& spec, const Plot& p, size_t li) {
+  const Line& line = spec.lines[li];
+  std::string d;
+  bool pen_down = false;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
+  size_t count = 0;
+  for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
+    if (!std::isfinite(line.y[i])) {
+      pen_down = false;
+      continue;
     }
-    if (count == 0) continue;
-    const std::string summary = fmt::format("{}: {} to {} (mean {}) {}", line.name, Num(lo),
-                                            Num(hi), Num(sum / count), spec.y_label);
-    s += fmt::format("<path class=\"line\" d=\"{}\" stroke=\"{}\"{}><title>{}</title></path>", d,
-                     Colour(li), line.dashed ? " stroke-dasharray=\"6 4\"" : "", Escape(summary));
-    if (line.points) {
-      for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
-        if (!std::isfinite(line.y[i])) continue;
-        s += fmt::format(
-            "<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"><title>{}: {} {} at {} "
-            "{}</title></circle>",
-            C(px(line.x[i])), C(py(line.y[i])), Colour(li), Escape(line.name), Num(line.y[i]),
-            Escape(line.point_unit), Num(line.x[i]), Escape(spec.x_label));
-      }
+    d += fmt::format("{}{} {}", pen_down ? " L" : (d.empty() ? "M" : " M"), C(p.Px(line.x[i])),
+                     C(p.Py(line.y[i])));
+    pen_down = true;
+    lo = std::min(lo, line.y[i]);
+    hi = std::max(hi, line.y[i]);
+    sum += line.y[i];
+    ++count;
+  }
+  if (count == 0) return "";
+  const std::string summary = fmt::format("{}: {} to {} (mean {}) {}", line.name, Num(lo), Num(hi),
+                                          Num(sum / count), spec.y_label);
+  std::string s =
+      fmt::format("<path class=\"line\" d=\"{}\" stroke=\"{}\"{}><title>{}</title></path>", d,
+                  Colour(li), line.dashed ? " stroke-dasharray=\"6 4\"" : "", Escape(summary));
+  if (line.points) {
+    for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
+      if (!std::isfinite(line.y[i])) continue;
+      s += fmt::format(
+          "<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"><title>{}: {} {} at {} "
+          "{}</title></circle>",
+          C(p.Px(line.x[i])), C(p.Py(line.y[i])), Colour(li), Escape(line.name), Num(line.y[i]),
+          Escape(line.point_unit), Num(line.x[i]), Escape(spec.x_label));
     }
   }
+  return s;
+}
+
+}  // namespace
+
+std::string LineChart(const ChartSpec& spec) {
+  // Markers at an unbounded or undefined value (a limit that does not bind) are not drawn.
+  std::vector<Marker> x_markers, y_markers;
+  for (const Marker& m : spec.x_markers) {
+    if (std::isfinite(m.at)) x_markers.push_back(m);
+  }
+  for (const Marker& m : spec.y_markers) {
+    if (std::isfinite(m.at)) y_markers.push_back(m);
+  }
+  const Plot plot = FrameOf(spec, x_markers, y_markers);
+  std::string s;
+  s += fmt::format(
+      "<figure id=\"{}\" class=\"chart\"><figcaption class=\"chart-title\">{}</figcaption>",
+      Escape(spec.id), Escape(spec.title));
+  s += fmt::format(
+      "<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" "
+      "aria-label=\"{}\">",
+      Plot::kWidth, Plot::kHeight, Plot::kWidth, Plot::kHeight, Escape(spec.title));
+  s += AxesSvg(spec, plot);
+  s += MarkersSvg(plot, x_markers, y_markers);
+  for (size_t li = 0; li < spec.lines.size(); ++li) s += LineSvg(spec, plot, li);
   s += "</svg>";
   s += "<ul class=\"legend\">";
   for (size_t li = 0; li < spec.lines.size(); ++li) {

@@ -26,6 +26,7 @@
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
 #include "sluice/tracer/gpu_monitor.h"
+#include "sluice/tracer/progress.h"
 #include "tracer/disk_probe.h"
 #include "tracer/proc_stats.h"
 
@@ -276,7 +277,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     // destroyed (one started by SLUICE_TRACE) must not leave a thread behind.
     if (probe_.joinable()) probe_.join();
     Write(/*final=*/true, reason);
-    Progress(fmt::format("done {}\n", reason));
+    Progress(DoneText(reason));
     if (signal != 0) {
       // The job asked to die: let its own handler (or the default action) have the signal.
       RestoreSignalHandlers();
@@ -463,8 +464,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
       double dt = t[t.size() - 1] - t[t.size() - 1 - back];
       if (dt > 0) rate = (best->consumer_next[n - 1] - best->consumer_next[n - 1 - back]) / dt;
     }
-    Progress(fmt::format("progress {:.2f} {} {:.2f} {}\n", t.back(), best->consumer.next_calls,
-                         rate, best->name));
+    Progress(ProgressText(t.back(), best->consumer.next_calls, rate, best->name));
   }
 
   void Progress(const std::string& line) {

@@ -735,7 +735,8 @@ TEST(NormalizeTest, Uint8OutputKeepsTheValues) {
   const uint8_t* before = in.tensors.at(0).data<uint8_t>();
   Element same = Apply(*hwc, std::move(in));
   EXPECT_EQ(same.tensors.at(0).data<uint8_t>(), before);  // passed through, no copy
-  EXPECT_NE(CreateError("normalize", Json{{"dtype", "uint8"}, {"mean", {0.5, 0.5, 0.5}}}).find("args.mean"),
+  EXPECT_NE(CreateError("normalize", Json{{"dtype", "uint8"}, {"mean", {0.5, 0.5, 0.5}}})
+                .find("args.mean"),
             std::string::npos);
   EXPECT_NE(CreateError("normalize", Json{{"dtype", "float16"}}).find("args.dtype"),
             std::string::npos);

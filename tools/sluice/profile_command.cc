@@ -3,18 +3,14 @@
 //
 //   sluice profile [--seconds N] [--out DIR] [--keep-running] -- CMD ARGS...
 //   sluice profile CONFIG [--seconds N] [--consumer-ms X] [--out DIR]
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -27,6 +23,7 @@
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
 #include "sluice/tracer/tracer.h"
+#include "tools/sluice/child_job.h"
 #include "tools/sluice/commands.h"
 #include "tools/sluice/consume.h"
 
@@ -53,16 +50,6 @@ struct ProfileOptions {
 bool IsConfigMode(const ProfileOptions& opt) {
   return opt.args.size() == 1 && fs::path(opt.args[0]).extension() == ".json" &&
          fs::is_regular_file(opt.args[0]);
-}
-
-std::string Describe(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    return fmt::format("was killed by SIG{} ({})", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
-                       strsignal(sig));
-  }
-  return fmt::format("ended with status {}", status);
 }
 
 // What the user reads after profiling: where the trace is and what it says at a glance.
@@ -136,6 +123,169 @@ std::string ChangeList(const tuner::Plan& plan) {
   return out.empty() ? "no change" : out;
 }
 
+// The config kept so far in CONFIG mode, and what is known of its rate.
+struct Kept {
+  const config::Document* config = nullptr;  // the config as given, or `tuned`
+  std::optional<config::Document> tuned;
+  double measured = 0;  // outputs/s measured for it
+  double model = 0;     // the model's figure for it
+  bool was_run = true;  // false for a plan kept on the model's word
+  int round = 0;
+};
+
+// Where a trial round's files go.
+struct Trials {
+  const ProfileOptions& opt;
+  fs::path out;
+  double seconds = 0;  // per trial
+  std::string unit;    // "batches/s"
+};
+
+// Round `round`'s plan adds a cache, which a short trial would spend filling and so judge
+// unfairly: the plan is kept on the model's word.
+void KeepUntried(int round, const TraceTuning& tuning, const Trials& trials, Kept& kept,
+                 nlohmann::json& rounds) {
+  const tuner::Plan& plan = tuning.plan;
+  fmt::print(
+      "round {}: not tried: the plan adds a cache, which a {} s trial would spend "
+      "filling; kept on the model's word\n",
+      round, Num(trials.seconds));
+  kept.tuned = tuning.tuned;
+  kept.config = &*kept.tuned;
+  kept.round = round;
+  kept.model = plan.predicted_outputs_per_s;
+  kept.was_run = false;
+  rounds.push_back({{"round", round},
+                    {"tried", false},
+                    {"changes", ChangeList(plan)},
+                    {"predicted_outputs_per_s", kept.model},
+                    {"kept", true}});
+}
+
+// Runs round `round`: the candidate `tuning.tuned` traced for a trial (DIR/trial-N/), then tuned
+// again from the trial's trace into `tuning`. Keeps the candidate in `kept` when it measured
+// faster. Returns false when the rounds end here.
+bool TryRound(int round, TraceTuning& tuning, const Trials& trials, Kept& kept,
+              nlohmann::json& rounds) {
+  const tuner::Plan& plan = tuning.plan;
+  const fs::path dir = trials.out / fmt::format("trial-{}", round);
+  const double predicted = plan.predicted_outputs_per_s;
+  ConsumeResult r;
+  std::optional<TraceTuning> tried;
+  try {
+    fs::create_directories(dir);
+    tuning.tuned.Save(dir / "pipeline.json");
+    r = TraceRun(tuning.tuned, dir / "trace.json", trials.opt, trials.seconds, false);
+    tried = TuneTrace((dir / "trace.json").string(), &tuning.tuned);
+  } catch (const std::exception& e) {
+    // A candidate that cannot run or be analyzed is not kept; what was measured stands.
+    fmt::print(stderr, "sluice: warning: round {}: the trial failed: {}\n", round, e.what());
+    rounds.push_back({{"round", round},
+                      {"tried", true},
+                      {"changes", ChangeList(plan)},
+                      {"error", e.what()},
+                      {"kept", false}});
+    return false;
+  }
+  TraceTuning next = std::move(*tried);
+  const double measured = next.analysis.measured_outputs_per_s;
+  // Any gain over the config as given counts; replacing an earlier candidate takes a gain
+  // above run-to-run noise.
+  const bool better = measured > kept.measured * (kept.round == 0 ? 1 : 1 + kTrialNoise);
+  rounds.push_back({{"round", round},
+                    {"tried", true},
+                    {"trace", (dir / "trace.json").string()},
+                    {"config", (dir / "pipeline.json").string()},
+                    {"changes", ChangeList(plan)},
+                    {"predicted_outputs_per_s", predicted},
+                    {"measured_outputs_per_s", measured},
+                    {"model_outputs_per_s", next.plan.current_predicted_outputs_per_s},
+                    {"kept", better},
+                    {"proposes", ChangeList(next.plan)},
+                    {"proposed_speedup", next.plan.speedup}});
+  fmt::print(
+      "round {} (trial of {} s): {}: predicted {}, measured {} {} ({}); next the tuner "
+      "proposes {} ({}x predicted)\n",
+      round, Num(trials.seconds), ChangeList(plan), Num(predicted), Num(measured), trials.unit,
+      better ? "kept" : "not better than round " + std::to_string(kept.round),
+      ChangeList(next.plan), Num(next.plan.speedup));
+  if (better) {
+    kept.tuned = tuning.tuned;
+    kept.config = &*kept.tuned;
+    kept.measured = measured;
+    kept.model = next.plan.current_predicted_outputs_per_s;
+    kept.round = round;
+  }
+  tuning = std::move(next);
+  return !r.interrupted && better;
+}
+
+// Saves the kept config to `tuned_path`, writes DIR/trials.json and says what was kept.
+void WriteKept(const Kept& kept, const nlohmann::json& rounds, const Trials& trials,
+               const fs::path& tuned_path) {
+  kept.config->Save(tuned_path, fs::path(tuned_path.string() + ".bak"));
+  // What sluice expects of the kept config: its measured rate where it ran, else the model's.
+  const double expected = kept.was_run ? kept.measured : kept.model;
+  nlohmann::json summary = {{"rounds", rounds},
+                            {"kept_round", kept.round},
+                            {"measured_outputs_per_s", kept.was_run ? nlohmann::json(kept.measured)
+                                                                    : nlohmann::json(nullptr)},
+                            {"model_outputs_per_s", kept.model},
+                            {"expected_outputs_per_s", expected}};
+  WriteFileAtomically(trials.out / "trials.json", summary.dump(2) + "\n", "the trials");
+  const double now = rounds[0]["measured_outputs_per_s"].get<double>();
+  const std::string& unit = trials.unit;
+  if (kept.round == 0) {
+    fmt::print("tuned: kept your config: no tuned candidate measured faster ({} {})\n",
+               Num(kept.measured), unit);
+  } else if (!kept.was_run) {
+    fmt::print("tuned: round {}'s plan, {} {} predicted ({} now, {}x), not tried\n", kept.round,
+               Num(expected), unit, Num(now), Num(now > 0 ? expected / now : 1.0));
+  } else {
+    fmt::print(
+        "tuned: round {}'s config, {} {} measured in its trial (the model says {} at its knobs; "
+        "{} now, {}x)\n",
+        kept.round, Num(kept.measured), unit, Num(kept.model), Num(now),
+        Num(now > 0 ? kept.measured / now : 1.0));
+  }
+  fmt::print("wrote {} (rounds in {}): apply it with `sluice apply {}`\n", tuned_path.string(),
+             (trials.out / "trials.json").string(), tuned_path.string());
+}
+
+// Tunes the traced config, then runs and measures the tuned candidates round by round (at most
+// --trials) and keeps the fastest measured.
+void TuneWithTrials(const config::Document& doc, const fs::path& trace_path, Trials& trials,
+                    const fs::path& tuned_path) {
+  nlohmann::json rounds = nlohmann::json::array();
+  TraceTuning tuning = TuneTrace(trace_path.string(), &doc);
+  trials.unit = tuning.plan.output_noun == "batch" ? "batches/s" : "outputs/s";
+  fmt::print("bottleneck: {}\n",
+             tuning.analysis.limits.empty() ? "none found" : tuning.analysis.Bottleneck().why);
+  // The best measured so far: the config as given, to begin with.
+  Kept kept;
+  kept.config = &doc;
+  kept.measured = tuning.analysis.measured_outputs_per_s;
+  kept.model = tuning.plan.current_predicted_outputs_per_s;  // the model's figure for it
+  rounds.push_back({{"round", 0},
+                    {"trace", trace_path.string()},
+                    {"measured_outputs_per_s", kept.measured},
+                    {"model_outputs_per_s", kept.model},
+                    {"proposes", ChangeList(tuning.plan)},
+                    {"proposed_speedup", tuning.plan.speedup}});
+  fmt::print("round 0 (your config): {} {} measured; the tuner proposes {} ({}x predicted)\n",
+             Num(kept.measured), trials.unit, ChangeList(tuning.plan), Num(tuning.plan.speedup));
+  for (int round = 1; round <= trials.opt.trials; ++round) {
+    const tuner::Plan& plan = tuning.plan;
+    if (plan.changes.empty() || plan.speedup < 1 + kTrialGain) break;
+    if (plan.knobs.cache_after) {
+      KeepUntried(round, tuning, trials, kept, rounds);
+      break;
+    }
+    if (!TryRound(round, tuning, trials, kept, rounds)) break;
+  }
+  WriteKept(kept, rounds, trials, tuned_path);
+}
+
 // CONFIG mode: trace the config, tune it, then verify: run each tuned candidate traced for a
 // trial (DIR/trial-N/), tune again from the trial's trace, and keep the config that measured
 // fastest. Writes DIR/trials.json with every round; DIR/tuned.json is the kept config.
@@ -148,137 +298,53 @@ int ProfileConfig(const ProfileOptions& opt) {
   const fs::path trace_path = out / "trace.json";
   const ConsumeResult first = TraceRun(doc, trace_path, opt, opt.seconds, true);
   const fs::path tuned_path = out / "tuned.json";
-  const double trial_seconds = opt.trial_seconds > 0 ? opt.trial_seconds : opt.seconds / 2;
+  Trials trials{opt, out, opt.trial_seconds > 0 ? opt.trial_seconds : opt.seconds / 2, ""};
   if (opt.trials == 0 || first.interrupted) {
     TuneAfterProfile(trace_path.string(), tuned_path.string());
     ReportAfterProfile(trace_path.string(), (out / "report.html").string());
     return 0;
   }
-  nlohmann::json rounds = nlohmann::json::array();
   try {
-    TraceTuning tuning = TuneTrace(trace_path.string(), &doc);
-    const std::string unit = tuning.plan.output_noun == "batch" ? "batches/s" : "outputs/s";
-    fmt::print("bottleneck: {}\n",
-               tuning.analysis.limits.empty() ? "none found" : tuning.analysis.Bottleneck().why);
-    // The best measured so far: the config as given, to begin with.
-    const config::Document* best = &doc;
-    std::optional<config::Document> best_tuned;
-    double best_measured = tuning.analysis.measured_outputs_per_s;
-    double best_model = tuning.plan.current_predicted_outputs_per_s;  // the model's figure for it
-    bool best_was_run = true;  // false for a plan kept on the model's word
-    int best_round = 0;
-    rounds.push_back({{"round", 0},
-                      {"trace", trace_path.string()},
-                      {"measured_outputs_per_s", best_measured},
-                      {"model_outputs_per_s", best_model},
-                      {"proposes", ChangeList(tuning.plan)},
-                      {"proposed_speedup", tuning.plan.speedup}});
-    fmt::print("round 0 (your config): {} {} measured; the tuner proposes {} ({}x predicted)\n",
-               Num(best_measured), unit, ChangeList(tuning.plan), Num(tuning.plan.speedup));
-    for (int round = 1; round <= opt.trials; ++round) {
-      const tuner::Plan& plan = tuning.plan;
-      if (plan.changes.empty() || plan.speedup < 1 + kTrialGain) break;
-      if (plan.knobs.cache_after) {
-        // A short trial spends its time filling the cache; it would judge the cache unfairly.
-        fmt::print(
-            "round {}: not tried: the plan adds a cache, which a {} s trial would spend "
-            "filling; kept on the model's word\n",
-            round, Num(trial_seconds));
-        best_tuned = tuning.tuned;
-        best = &*best_tuned;
-        best_round = round;
-        best_model = plan.predicted_outputs_per_s;
-        best_was_run = false;
-        rounds.push_back({{"round", round},
-                          {"tried", false},
-                          {"changes", ChangeList(plan)},
-                          {"predicted_outputs_per_s", best_model},
-                          {"kept", true}});
-        break;
-      }
-      const fs::path dir = out / fmt::format("trial-{}", round);
-      const double predicted = plan.predicted_outputs_per_s;
-      ConsumeResult r;
-      std::optional<TraceTuning> tried;
-      try {
-        fs::create_directories(dir);
-        tuning.tuned.Save(dir / "pipeline.json");
-        r = TraceRun(tuning.tuned, dir / "trace.json", opt, trial_seconds, false);
-        tried = TuneTrace((dir / "trace.json").string(), &tuning.tuned);
-      } catch (const std::exception& e) {
-        // A candidate that cannot run or be analyzed is not kept; what was measured stands.
-        fmt::print(stderr, "sluice: warning: round {}: the trial failed: {}\n", round, e.what());
-        rounds.push_back({{"round", round},
-                          {"tried", true},
-                          {"changes", ChangeList(plan)},
-                          {"error", e.what()},
-                          {"kept", false}});
-        break;
-      }
-      TraceTuning next = std::move(*tried);
-      const double measured = next.analysis.measured_outputs_per_s;
-      // Any gain over the config as given counts; replacing an earlier candidate takes a gain
-      // above run-to-run noise.
-      const bool better = measured > best_measured * (best_round == 0 ? 1 : 1 + kTrialNoise);
-      rounds.push_back({{"round", round},
-                        {"tried", true},
-                        {"trace", (dir / "trace.json").string()},
-                        {"config", (dir / "pipeline.json").string()},
-                        {"changes", ChangeList(plan)},
-                        {"predicted_outputs_per_s", predicted},
-                        {"measured_outputs_per_s", measured},
-                        {"model_outputs_per_s", next.plan.current_predicted_outputs_per_s},
-                        {"kept", better},
-                        {"proposes", ChangeList(next.plan)},
-                        {"proposed_speedup", next.plan.speedup}});
-      fmt::print(
-          "round {} (trial of {} s): {}: predicted {}, measured {} {} ({}); next the tuner "
-          "proposes {} ({}x predicted)\n",
-          round, Num(trial_seconds), ChangeList(plan), Num(predicted), Num(measured), unit,
-          better ? "kept" : "not better than round " + std::to_string(best_round),
-          ChangeList(next.plan), Num(next.plan.speedup));
-      if (better) {
-        best_tuned = tuning.tuned;
-        best = &*best_tuned;
-        best_measured = measured;
-        best_model = next.plan.current_predicted_outputs_per_s;
-        best_round = round;
-      }
-      tuning = std::move(next);
-      if (r.interrupted || !better) break;
-    }
-    best->Save(tuned_path, fs::path(tuned_path.string() + ".bak"));
-    // What sluice expects of the kept config: its measured rate where it ran, else the model's.
-    const double expected = best_was_run ? best_measured : best_model;
-    nlohmann::json summary = {
-        {"rounds", rounds},
-        {"kept_round", best_round},
-        {"measured_outputs_per_s",
-         best_was_run ? nlohmann::json(best_measured) : nlohmann::json(nullptr)},
-        {"model_outputs_per_s", best_model},
-        {"expected_outputs_per_s", expected}};
-    WriteFileAtomically(out / "trials.json", summary.dump(2) + "\n", "the trials");
-    const double now = rounds[0]["measured_outputs_per_s"].get<double>();
-    if (best_round == 0) {
-      fmt::print("tuned: kept your config: no tuned candidate measured faster ({} {})\n",
-                 Num(best_measured), unit);
-    } else if (!best_was_run) {
-      fmt::print("tuned: round {}'s plan, {} {} predicted ({} now, {}x), not tried\n", best_round,
-                 Num(expected), unit, Num(now), Num(now > 0 ? expected / now : 1.0));
-    } else {
-      fmt::print(
-          "tuned: round {}'s config, {} {} measured in its trial (the model says {} at its knobs; "
-          "{} now, {}x)\n",
-          best_round, Num(best_measured), unit, Num(best_model), Num(now),
-          Num(now > 0 ? best_measured / now : 1.0));
-    }
-    fmt::print("wrote {} (rounds in {}): apply it with `sluice apply {}`\n", tuned_path.string(),
-               (out / "trials.json").string(), tuned_path.string());
+    TuneWithTrials(doc, trace_path, trials, tuned_path);
   } catch (const std::exception& e) {
     fmt::print(stderr, "sluice: no tuned config: {}\n", e.what());
   }
   ReportAfterProfile(trace_path.string(), (out / "report.html").string());
   return 0;
+}
+
+// How the job ended goes into the trace, for the report and for scripts; a job that died before
+// its tracer could finish is marked cut short. Returns true for such a job.
+bool RecordJobEnd(const ChildJob& job, trace::Trace& t) {
+  const int status = job.status;
+  if (WIFEXITED(status)) t.job.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) {
+    const char* abbrev = sigabbrev_np(WTERMSIG(status));
+    t.job.exit_signal = abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("{}", WTERMSIG(status));
+  }
+  const bool we_stopped = job.stop_sent && WIFSIGNALED(status) &&
+                          (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL);
+  if (we_stopped || !job.done_reason.empty()) return false;
+  // The job died before its tracer could finish: keep what was flushed, and say so.
+  t.job.cut_short = true;
+  t.job.end_reason = fmt::format("job {}", DescribeStatus(status));
+  return true;
+}
+
+// Fails saying why the job left no trace at `trace_path`.
+[[noreturn]] void FailNoTrace(const ProfileOptions& opt, const ChildJob& job,
+                              const fs::path& trace_path) {
+  const std::string ended = job.exited ? DescribeStatus(job.status) : "is still running";
+  if (job.tracer_heard) {
+    Fail("the job's tracer ran but could not write {} (its message is above); the job {}",
+         trace_path.string(), ended);
+  }
+  Fail(
+      "no sluice pipeline was traced: '{}' {} before creating one (after {:.1f} s). sluice "
+      "traces jobs whose input pipeline is built with sluice::pipeline::Pipeline::Create from "
+      "libsluice_pipeline; check that the command reaches its data loading, or profile the "
+      "pipeline config directly: sluice profile CONFIG",
+      opt.args[0], ended, (MonotonicNanos() - job.start_ns) * 1e-9);
 }
 
 int ProfileCommand(const ProfileOptions& opt) {
@@ -288,135 +354,31 @@ int ProfileCommand(const ProfileOptions& opt) {
   const fs::path trace_path = out / "trace.json";
   fs::remove(trace_path);
   RemoveEarlierTrials(out);
-  int progress[2];
-  int exec_error[2];
-  if (::pipe2(progress, O_CLOEXEC) != 0 || ::pipe2(exec_error, O_CLOEXEC) != 0) {
-    Fail("pipe: {}", std::strerror(errno));
+  ChildJobOptions child;
+  child.args = opt.args;
+  child.env = {{"SLUICE_TRACE", fs::absolute(trace_path).string()},
+               {"SLUICE_TRACE_SECONDS", fmt::format("{}", opt.seconds)},
+               {"SLUICE_TRACE_INTERVAL_MS", fmt::format("{}", opt.interval_ms)}};
+  if (opt.chrome) {
+    child.env.emplace_back("SLUICE_TRACE_CHROME", fs::absolute(out / "trace.chrome.json").string());
   }
-  const pid_t child = ::fork();
-  if (child < 0) Fail("fork: {}", std::strerror(errno));
-  if (child == 0) {
-    // The progress pipe's write end must survive exec; everything else is close-on-exec.
-    int fd = ::dup(progress[1]);
-    ::setenv("SLUICE_TRACE", fs::absolute(trace_path).c_str(), 1);
-    ::setenv("SLUICE_TRACE_SECONDS", fmt::format("{}", opt.seconds).c_str(), 1);
-    ::setenv("SLUICE_TRACE_INTERVAL_MS", fmt::format("{}", opt.interval_ms).c_str(), 1);
-    ::setenv("SLUICE_TRACE_PROGRESS_FD", fmt::format("{}", fd).c_str(), 1);
-    if (opt.chrome) {
-      ::setenv("SLUICE_TRACE_CHROME", fs::absolute(out / "trace.chrome.json").c_str(), 1);
-    }
-    std::vector<char*> argv;
-    for (const std::string& a : opt.args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    int err = errno;
-    [[maybe_unused]] ssize_t n = ::write(exec_error[1], &err, sizeof err);
-    ::_exit(127);
-  }
-  ::close(progress[1]);
-  ::close(exec_error[1]);
-  int err = 0;
-  if (::read(exec_error[0], &err, sizeof err) == static_cast<ssize_t>(sizeof err)) {
-    ::waitpid(child, nullptr, 0);
-    Fail("cannot run '{}': {}", opt.args[0], std::strerror(err));
-  }
-  ::close(exec_error[0]);
+  child.seconds = opt.seconds;
+  child.keep_running = opt.keep_running;
+  child.show_progress = ::isatty(STDERR_FILENO);
+  const ChildJob job = RunChildJob(child);
 
-  // Ctrl-C reaches the job too (same process group); sluice waits for it to write its trace.
-  auto previous_int = std::signal(SIGINT, SIG_IGN);
-  const bool tty = ::isatty(STDERR_FILENO);
-  std::string pending, done_reason;
-  int status = 0;
-  bool exited = false, stop_sent = false, kill_sent = false, tracer_heard = false;
-  int64_t stop_at = 0;
-  const int64_t start = MonotonicNanos();
-  // If the tracer never reports the end (it was never loaded), stop waiting after the window.
-  const int64_t give_up = start + static_cast<int64_t>((opt.seconds + 30) * 1e9);
-  while (!exited) {
-    pollfd pfd{progress[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 200) > 0) {
-      char buf[4096];
-      ssize_t n = ::read(progress[0], buf, sizeof buf);
-      if (n > 0) pending.append(buf, static_cast<size_t>(n));
-      size_t nl;
-      while ((nl = pending.find('\n')) != std::string::npos) {
-        std::string line = pending.substr(0, nl);
-        pending.erase(0, nl + 1);
-        std::istringstream f(line);
-        std::string kind;
-        f >> kind;
-        tracer_heard = true;
-        if (kind == "progress" && tty) {
-          double t = 0, rate = 0;
-          int64_t outputs = 0;
-          f >> t >> outputs >> rate;
-          fmt::print(stderr, "\r  {:.1f}/{:.0f} s  {} outputs  {:.1f} outputs/s   ", t, opt.seconds,
-                     outputs, rate);
-        } else if (kind == "done") {
-          std::getline(f >> std::ws, done_reason);
-        }
-      }
-      if (n == 0) ::close(std::exchange(progress[0], -1));
-    }
-    if (::waitpid(child, &status, WNOHANG) == child) {
-      exited = true;
-      break;
-    }
-    const int64_t now = MonotonicNanos();
-    if (!stop_sent && !opt.keep_running && (done_reason == "window elapsed" || now >= give_up)) {
-      ::kill(child, SIGTERM);
-      stop_sent = true;
-      stop_at = now;
-    }
-    if (stop_sent && !kill_sent && now - stop_at > 10'000'000'000) {
-      ::kill(child, SIGKILL);
-      kill_sent = true;
-    }
-    if (opt.keep_running && !done_reason.empty()) break;
-  }
-  if (progress[0] >= 0) ::close(progress[0]);
-  std::signal(SIGINT, previous_int);
-  if (tty) fmt::print(stderr, "\r\033[K");
-
-  if (!fs::exists(trace_path) && tracer_heard) {
-    Fail("the job's tracer ran but could not write {} (its message is above); the job {}",
-         trace_path.string(), exited ? Describe(status) : "is still running");
-  }
-  if (!fs::exists(trace_path)) {
-    Fail(
-        "no sluice pipeline was traced: '{}' {} before creating one (after {:.1f} s). sluice "
-        "traces jobs whose input pipeline is built with sluice::pipeline::Pipeline::Create from "
-        "libsluice_pipeline; check that the command reaches its data loading, or profile the "
-        "pipeline config directly: sluice profile CONFIG",
-        opt.args[0], exited ? Describe(status) : "is still running",
-        (MonotonicNanos() - start) * 1e-9);
-  }
+  if (!fs::exists(trace_path)) FailNoTrace(opt, job, trace_path);
   trace::Trace t = trace::ReadTrace(trace_path);
   int rc = 0;
-  const bool we_stopped = stop_sent && WIFSIGNALED(status) &&
-                          (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL);
-  if (exited) {
-    // How the job ended goes into the trace, for the report and for scripts.
-    if (WIFEXITED(status)) t.job.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) {
-      const char* abbrev = sigabbrev_np(WTERMSIG(status));
-      t.job.exit_signal =
-          abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("{}", WTERMSIG(status));
-    }
-  }
-  if (exited && !we_stopped && done_reason.empty()) {
-    // The job died before its tracer could finish: keep what was flushed, and say so.
-    t.job.cut_short = true;
-    t.job.end_reason = fmt::format("job {}", Describe(status));
-  }
-  if (exited) trace::WriteTrace(t, trace_path);
-  if (exited && !we_stopped && done_reason.empty()) {
+  const bool cut_short = job.exited && RecordJobEnd(job, t);
+  if (job.exited) trace::WriteTrace(t, trace_path);
+  if (cut_short) {
     fmt::print(stderr,
                "sluice: the job {} after {:.1f} s; the trace up to its last flush is kept\n",
-               Describe(status), t.job.duration);
+               DescribeStatus(job.status), t.job.duration);
     rc = 1;
-  } else if (exited && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    fmt::print(stderr, "sluice: the job {}\n", Describe(status));
+  } else if (job.exited && WIFEXITED(job.status) && WEXITSTATUS(job.status) != 0) {
+    fmt::print(stderr, "sluice: the job {}\n", DescribeStatus(job.status));
   }
   PrintSummary(t, trace_path);
   if (rc == 0) TuneAfterProfile(trace_path.string(), (out / "tuned.json").string());

@@ -1,6 +1,6 @@
 // The tuner: one mixed-integer program (GLPK) that chooses workers, async stages, buffer sizes
 // and a cache for a pipeline from its analysis, and the plan that explains each change.
-// The formulation: src/tuner/tuner.cc and DESIGN.md ("The tuner").
+// The formulation: src/tuner/program.cc and DESIGN.md ("The tuner").
 #pragma once
 
 #include <cstdint>

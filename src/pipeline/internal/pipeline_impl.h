@@ -75,16 +75,17 @@ class PipelineImpl {
   std::exception_ptr error_;  // guarded by error_mu_
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopping_{false};
-  std::mutex chain_mu_;                       // guards chain_ against Cancel from other threads
+  std::mutex chain_mu_;  // guards chain_ against Cancel from other threads
   std::vector<std::unique_ptr<internal::Iter>> chain_;  // per-epoch iterators, source first
-  std::mutex consumer_mu_;                    // held by Next for its whole call, and by Stop
-  bool started_ = false;                      // guarded by consumer_mu_
-  bool consumer_runs_stages_ = false;         // guarded by consumer_mu_; the last stage is inline
-  bool epoch_had_output_ = false;             // guarded by consumer_mu_
+  std::mutex consumer_mu_;             // held by Next for its whole call, and by Stop
+  bool started_ = false;               // guarded by consumer_mu_
+  bool consumer_runs_stages_ = false;  // guarded by consumer_mu_; the last stage is inline
+  bool epoch_had_output_ = false;      // guarded by consumer_mu_
   std::atomic<bool> abandoned_{false};
   mutable std::mutex stuck_mu_;
-  std::vector<std::string> stuck_stages_;           // guarded by stuck_mu_
-  std::vector<std::unique_ptr<internal::Iter>> kept_chains_;  // guarded by stuck_mu_; never destroyed
+  std::vector<std::string> stuck_stages_;  // guarded by stuck_mu_
+  std::vector<std::unique_ptr<internal::Iter>>
+      kept_chains_;  // guarded by stuck_mu_; never destroyed
 };
 
 namespace internal {

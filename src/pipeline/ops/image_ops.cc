@@ -16,10 +16,10 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/ops/image_common.h"
 #include "sluice/common/error.h"
 #include "sluice/pipeline/element.h"
 #include "sluice/pipeline/op.h"
-#include "pipeline/ops/image_common.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -357,8 +357,9 @@ class NormalizeOp : public MapOp {
       uint8_out_ = true;
       for (std::string_view key : {"mean", "std", "scale"}) {
         if (args.Has(key)) {
-          args.Fail(key, "has no effect with \"dtype\": \"uint8\" (the values pass unchanged, to be "
-                         "normalized on the GPU): remove it");
+          args.Fail(key,
+                    "has no effect with \"dtype\": \"uint8\" (the values pass unchanged, to be "
+                    "normalized on the GPU): remove it");
         }
       }
     } else if (dtype != "float32") {
@@ -397,8 +398,9 @@ class NormalizeOp : public MapOp {
         chw_ ? std::vector<int64_t>{channels, h, w} : std::vector<int64_t>{h, w, channels};
     if (uint8_out_) {
       if (src.dtype() != DType::kUInt8) {
-        FailElement(ctx, "normalize", in,
-                    fmt::format("\"dtype\": \"uint8\" needs a uint8 image, got {}", src.Describe()));
+        FailElement(
+            ctx, "normalize", in,
+            fmt::format("\"dtype\": \"uint8\" needs a uint8 image, got {}", src.Describe()));
       }
       if (chw_) {
         Tensor dst = Tensor::Allocate(DType::kUInt8, shape);

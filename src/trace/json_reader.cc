@@ -1,11 +1,9 @@
-// The sluice-trace/1 JSON reader and writer: series stored column by column, and every error
-// naming the origin and the JSON path of the value at fault.
+// The sluice-trace/1 JSON reader: checks a parsed document value by value into a Trace, every
+// error naming the origin and the JSON path of the value at fault; and the trace file's reading.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -13,35 +11,24 @@
 #include <type_traits>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "sluice/common/error.h"
-#include "sluice/common/strings.h"
 #include "sluice/trace/io.h"
+#include "trace/internal/json.h"
 
 namespace sluice::trace {
 namespace {
 
-// The writer keeps the documented key order.
-using OrderedJson = nlohmann::ordered_json;
-// The reader parses into std::map objects: ordered_json's objects are vectors searched
-// linearly, which an object with a million keys would make quadratic. Order means nothing to a
-// reader.
-using Json = nlohmann::json;
-
-// Limits on what a trace may claim, checked before anything is allocated for it. A one-hour
-// trace at 100 ms has 36,000 samples; ten million is over eleven days.
-constexpr size_t kMaxSamples = 10'000'000;
-constexpr size_t kMaxPipelines = 10'000;
-constexpr size_t kMaxStages = 10'000;
-constexpr size_t kMaxWorkers = 4096;
-constexpr int kMaxBufferSize = 1 << 24;  // what a config may ask for (config/document.cc)
-constexpr size_t kMaxDisks = 4096;
-constexpr size_t kMaxTextBytes = size_t{2} << 30;
-// No array in a trace is longer than a series column, and none nests deeper than a few levels;
-// the limits stop a hostile document before it is built, not after.
-constexpr size_t kMaxArrayElements = kMaxSamples;
-constexpr size_t kMaxDepth = 128;
+using internal::Json;
+using internal::kMaxArrayElements;
+using internal::kMaxBufferSize;
+using internal::kMaxDisks;
+using internal::kMaxPipelines;
+using internal::kMaxSamples;
+using internal::kMaxStages;
+using internal::kMaxTextBytes;
+using internal::kMaxWorkers;
+using internal::OrderedJson;
 
 // Where a value sits in the document ("pipelines[0].stages[1].cpu_seconds"), spelled out only
 // when an error needs it. A Path refers to its parent: keep parents alive while children are.
@@ -484,319 +471,26 @@ class Reader {
   std::string expected_why_;  // how the expected column length came about, for messages
 };
 
-// Builds the document from nlohmann's SAX events, as its own DOM parser does, but refuses
-// arrays longer and nesting deeper than any trace has while parsing, so a hostile document is
-// stopped before it is built.
-class LimitedDomBuilder {
- public:
-  using number_integer_t = Json::number_integer_t;
-  using number_unsigned_t = Json::number_unsigned_t;
-  using number_float_t = Json::number_float_t;
-  using string_t = Json::string_t;
-  using binary_t = Json::binary_t;
-
-  explicit LimitedDomBuilder(const std::string& origin) : origin_(origin) {}
-
-  bool null() { return Add(Json(nullptr)) != nullptr; }
-  bool boolean(bool v) { return Add(Json(v)) != nullptr; }
-  bool number_integer(number_integer_t v) { return Add(Json(v)) != nullptr; }
-  bool number_unsigned(number_unsigned_t v) { return Add(Json(v)) != nullptr; }
-  bool number_float(number_float_t v, const string_t&) { return Add(Json(v)) != nullptr; }
-  bool string(string_t& v) { return Add(Json(std::move(v))) != nullptr; }
-  bool binary(binary_t& v) { return Add(Json::binary(std::move(v))) != nullptr; }
-  bool start_object(size_t) { return Push(Add(Json(Json::value_t::object))); }
-  bool key(string_t& k) {
-    frames_.back().key = std::move(k);
-    return true;
-  }
-  bool end_object() {
-    frames_.pop_back();
-    return true;
-  }
-  bool start_array(size_t) { return Push(Add(Json(Json::value_t::array))); }
-  bool end_array() {
-    frames_.pop_back();
-    return true;
-  }
-  bool parse_error(size_t position, const std::string&, const Json::exception& e) {
-    error_position_ = position;
-    error_ = e.what();
-    return false;
-  }
-
-  Json& root() { return root_; }
-  size_t error_position() const { return error_position_; }
-  const std::string& error() const { return error_; }
-
- private:
-  struct Frame {
-    Json* node;
-    size_t count = 0;  // elements so far (arrays)
-    std::string key;   // the member being read (objects)
-  };
-
-  Json* Add(Json&& value) {
-    if (frames_.empty()) {
-      root_ = std::move(value);
-      return &root_;
-    }
-    Frame& top = frames_.back();
-    if (top.node->is_array()) {
-      if (top.count == kMaxArrayElements) {
-        FailHere(fmt::format("more than {} elements, more than any trace has", kMaxArrayElements));
-      }
-      ++top.count;
-      auto& array = top.node->get_ref<Json::array_t&>();
-      array.push_back(std::move(value));
-      return &array.back();
-    }
-    Json& slot = top.node->get_ref<Json::object_t&>()[top.key];
-    slot = std::move(value);
-    return &slot;
-  }
-
-  bool Push(Json* node) {
-    if (frames_.size() == kMaxDepth) {
-      FailHere(fmt::format("nested deeper than {} levels", kMaxDepth));
-    }
-    frames_.push_back(Frame{node});
-    return true;
-  }
-
-  // Fails naming the container on top of the stack.
-  [[noreturn]] void FailHere(std::string_view what) const {
-    std::string path;
-    for (size_t i = 0; i + 1 < frames_.size(); ++i) {
-      const Frame& f = frames_[i];
-      if (f.node->is_array()) {
-        path += fmt::format("[{}]", f.count - 1);
-      } else {
-        if (!path.empty()) path += '.';
-        path += f.key;
-      }
-    }
-    if (path.empty()) path = "(top level)";
-    sluice::Fail("{}: {}: {}", origin_, path, what);
-  }
-
-  const std::string& origin_;
-  Json root_;
-  std::vector<Frame> frames_;
-  size_t error_position_ = 0;
-  std::string error_;
-};
-
-// "ORIGIN:LINE:COL: invalid JSON: REASON", as the config loader reports syntax errors.
-[[noreturn]] void FailSyntax(const std::string& origin, std::string_view text, size_t position,
-                             std::string reason) {
-  const TextPosition pos = PositionOf(text, position == 0 ? 0 : position - 1);  // counts from 1
-  // Drop "[json.exception.parse_error.101] " and "parse error at line 1, column 2: ".
-  if (reason.starts_with("[json.exception.")) {
-    if (size_t close = reason.find("] "); close != std::string::npos) reason.erase(0, close + 2);
-  }
-  if (reason.starts_with("parse error")) {
-    if (size_t at = reason.find("column "); at != std::string::npos) {
-      if (size_t colon = reason.find(": ", at); colon != std::string::npos) {
-        reason.erase(0, colon + 2);
-      }
-    }
-  }
-  Fail("{}:{}:{}: invalid JSON: {}", origin, pos.line, pos.column, reason);
-}
-
-OrderedJson StageJson(const StageTrace& s) {
-  return OrderedJson{{"name", s.name},
-                     {"op", s.op},
-                     {"parallelizable", s.parallelizable},
-                     {"deterministic", s.deterministic},
-                     {"stateless", s.stateless},
-                     {"inspected", s.inspected},
-                     {"parallelism", s.parallelism},
-                     {"buffer_size", s.buffer_size},
-                     {"ordered", s.ordered},
-                     {"async", s.async},
-                     {"elements_in", s.elements_in},
-                     {"elements_out", s.elements_out},
-                     {"bytes_out", s.bytes_out},
-                     {"cpu_seconds", s.cpu_seconds},
-                     {"busy_seconds", s.busy_seconds},
-                     {"blocked_input_seconds", s.blocked_input_seconds},
-                     {"blocked_output_seconds", s.blocked_output_seconds},
-                     {"queue_mean", s.queue_mean},
-                     {"queue_max", s.queue_max},
-                     {"voluntary_switches", s.voluntary_switches},
-                     {"involuntary_switches", s.involuntary_switches},
-                     {"minor_faults", s.minor_faults},
-                     {"major_faults", s.major_faults}};
-}
-
-OrderedJson StageSeriesJson(const StageSeries& s) {
-  return OrderedJson{{"elements_out", s.elements_out},
-                     {"cpu_seconds", s.cpu_seconds},
-                     {"busy_seconds", s.busy_seconds},
-                     {"blocked_input_seconds", s.blocked_input_seconds},
-                     {"blocked_output_seconds", s.blocked_output_seconds},
-                     {"queue_size", s.queue_size},
-                     {"worker_tids", s.worker_tids},
-                     {"worker_busy_seconds", s.worker_busy_seconds}};
-}
-
-OrderedJson PipelineJson(const PipelineTrace& p) {
-  OrderedJson stages = OrderedJson::array();
-  for (const StageTrace& s : p.stages) stages.push_back(StageJson(s));
-  OrderedJson stage_series = OrderedJson::array();
-  for (const StageSeries& s : p.stage_series) stage_series.push_back(StageSeriesJson(s));
-  return OrderedJson{{"name", p.name},
-                     {"config_path", p.config_path},
-                     {"config_text", p.config_text},
-                     {"epochs_completed", p.epochs_completed},
-                     {"finished", p.finished},
-                     {"first_sample", p.first_sample},
-                     {"stages", std::move(stages)},
-                     {"consumer",
-                      {{"next_calls", p.consumer.next_calls},
-                       {"wait_seconds", p.consumer.wait_seconds},
-                       {"between_seconds", p.consumer.between_seconds}}},
-                     {"series",
-                      {{"first_index", p.first_index},
-                       {"consumer_next", p.consumer_next},
-                       {"consumer_wait", p.consumer_wait},
-                       {"stages", std::move(stage_series)}}}};
-}
-
-OrderedJson Document(const Trace& trace) {
-  OrderedJson disks = OrderedJson::array();
-  for (const DiskBandwidth& d : trace.host.disks) {
-    disks.push_back({{"device", d.device},
-                     {"path", d.path},
-                     {"read_mb_per_s", d.read_mb_per_s},
-                     {"probe_bytes", d.probe_bytes},
-                     {"probe_seconds", d.probe_seconds},
-                     {"method", d.method},
-                     {"cached", d.cached}});
-  }
-  OrderedJson pipelines = OrderedJson::array();
-  for (const PipelineTrace& p : trace.pipelines) pipelines.push_back(PipelineJson(p));
-  const Series& s = trace.series;
-  const GpuTrace& g = trace.gpu;
-  const TracerCost& c = trace.tracer;
-  // The writer speaks one format, whatever `trace.format` says.
-  return OrderedJson{{"format", kFormat},
-                     {"sluice_version", trace.sluice_version},
-                     {"host",
-                      {{"hostname", trace.host.hostname},
-                       {"os", trace.host.os},
-                       {"cpu_model", trace.host.cpu_model},
-                       {"cores", trace.host.cores},
-                       {"memory_bytes", trace.host.memory_bytes},
-                       {"disks", std::move(disks)}}},
-                     {"job",
-                      {{"command", trace.job.command},
-                       {"pid", trace.job.pid},
-                       {"start_unix", trace.job.start_unix},
-                       {"duration", trace.job.duration},
-                       {"cut_short", trace.job.cut_short},
-                       {"end_reason", trace.job.end_reason},
-                       {"exit_code", trace.job.exit_code ? OrderedJson(*trace.job.exit_code)
-                                                         : OrderedJson(nullptr)},
-                       {"exit_signal", trace.job.exit_signal}}},
-                     {"pipelines", std::move(pipelines)},
-                     {"series",
-                      {{"t", s.t},
-                       {"process_cpu", s.process_cpu},
-                       {"host_busy", s.host_busy},
-                       {"rss_bytes", s.rss_bytes},
-                       {"disk_read_bytes", s.disk_read_bytes},
-                       {"gpu_busy", s.gpu_busy}}},
-                     {"gpu",
-                      {{"status", g.status},
-                       {"reason", g.reason},
-                       {"device_name", g.device_name},
-                       {"kernels", g.kernels},
-                       {"kernel_busy_seconds", g.kernel_busy_seconds},
-                       {"busy_fraction", g.busy_fraction},
-                       {"h2d_bytes", g.h2d_bytes},
-                       {"h2d_seconds", g.h2d_seconds},
-                       {"d2h_bytes", g.d2h_bytes},
-                       {"d2h_seconds", g.d2h_seconds}}},
-                     {"tracer",
-                      {{"interval", c.interval},
-                       {"samples", c.samples},
-                       {"cpu_seconds", c.cpu_seconds},
-                       {"overhead_fraction", c.overhead_fraction},
-                       {"warmup_seconds", c.warmup_seconds},
-                       {"warmup_method", c.warmup_method}}}};
-}
-
-// The JSON text for `trace`, after checking that ParseTrace will accept it: the writer refuses
-// what the reader would reject (a NaN, which JSON cannot hold, or a column of the wrong length)
-// rather than leave an unreadable file. `origin` starts the error messages.
-std::string Serialize(const Trace& trace, const std::string& origin) {
-  OrderedJson doc = Document(trace);
-  Reader<OrderedJson>(origin).Read(doc);
-  // Invalid UTF-8 (a command-line argument can hold any bytes) becomes U+FFFD instead of failing.
-  return doc.dump(-1, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
-}
-
-// Removes the temporary file unless released, so a failed write leaves nothing behind.
-class TempFile {
- public:
-  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!released_) ::unlink(path_.c_str());
-  }
-  const std::filesystem::path& path() const { return path_; }
-  void Release() { released_ = true; }
-
- private:
-  std::filesystem::path path_;
-  bool released_ = false;
-};
-
 }  // namespace
 
-std::string ToJson(const Trace& trace) { return Serialize(trace, "cannot write trace"); }
+namespace internal {
 
-void WriteTrace(const Trace& trace, const std::filesystem::path& path) {
-  const std::string text = Serialize(trace, fmt::format("{}: cannot write trace", path.string()));
-  // Unique per process and call, so concurrent writers never share a temporary file.
-  static std::atomic<uint64_t> writes{0};
-  std::filesystem::path tmp_path = path;
-  tmp_path += fmt::format(".tmp.{}.{}", ::getpid(), writes.fetch_add(1));
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  // Errors name the file the caller asked for, not the temporary one.
-  if (fd < 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  TempFile tmp(tmp_path);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      Fail("{}: cannot write trace: {}", path.string(), std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  if (::rename(tmp.path().c_str(), path.c_str()) != 0) {
-    Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  }
-  tmp.Release();
+Trace ReadDocument(const Json& root, const std::string& origin) {
+  return Reader<Json>(origin).Read(root);
 }
+
+Trace ReadDocument(const OrderedJson& root, const std::string& origin) {
+  return Reader<OrderedJson>(origin).Read(root);
+}
+
+}  // namespace internal
 
 Trace ParseTrace(std::string_view text, const std::string& origin) {
   // Checked on the size alone, before a byte is read.
   if (text.size() > kMaxTextBytes) {
     Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, text.size());
   }
-  LimitedDomBuilder builder(origin);
-  if (!Json::sax_parse(text.data(), text.data() + text.size(), &builder)) {
-    FailSyntax(origin, text, builder.error_position(), builder.error());
-  }
-  return Reader<Json>(origin).Read(builder.root());
+  return internal::ReadDocument(internal::ParseLimited(text, origin), origin);
 }
 
 Trace ReadTrace(const std::filesystem::path& path) {

@@ -1,0 +1,141 @@
+// The compile arguments of an op's source and its parse with libclang.
+#include "inspect/parse.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sluice/common/error.h"
+
+namespace sluice::inspect::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+// g++ flags that clang rejects or that would turn clang's warnings into parse failures.
+bool DropFlag(const std::string& a) {
+  static const char* const kDrop[] = {"-Werror",
+                                      "-fno-semantic-interposition",
+                                      "-fconcepts-diagnostics-depth",
+                                      "-fmodules-ts",
+                                      "-fno-fat-lto-objects",
+                                      "-flto",
+                                      "-fcoroutines",
+                                      "-Wno-maybe-uninitialized",
+                                      "-fdiagnostics-color",
+                                      "-fstack-clash-protection",
+                                      "-fcf-protection"};
+  for (const char* d : kDrop) {
+    if (a.starts_with(d)) return true;
+  }
+  return a.starts_with("-Werror=");
+}
+
+// The resource directory with clang's own headers (stddef.h & co.), which libclang needs for
+// <random> and the rest of the standard library to parse.
+std::optional<std::string> ResourceDir() {
+#ifdef SLUICE_CLANG_RESOURCE_DIR
+  if (fs::is_directory(SLUICE_CLANG_RESOURCE_DIR)) return std::string(SLUICE_CLANG_RESOURCE_DIR);
+#endif
+  for (const char* root : {"/usr/lib/llvm-14/lib/clang", "/usr/lib/clang"}) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      if (fs::exists(entry.path() / "include" / "stddef.h")) return entry.path().string();
+    }
+  }
+  return std::nullopt;
+}
+
+// The arguments for `file`: its compile command from `build_dir` when listed there (paths made
+// absolute, the compiler, output and source removed), else -std=c++20; then `extra`.
+std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options) {
+  std::vector<std::string> args;
+  bool from_db = false;
+  if (!options.build_dir.empty() && fs::exists(options.build_dir / "compile_commands.json")) {
+    CXCompilationDatabase_Error err = CXCompilationDatabase_NoError;
+    CXCompilationDatabase db =
+        clang_CompilationDatabase_fromDirectory(options.build_dir.c_str(), &err);
+    ClangCheck(err == CXCompilationDatabase_NoError ? CXError_Success : CXError_Failure,
+               fmt::format("reading {}/compile_commands.json", options.build_dir.string()));
+    const std::string absolute = fs::weakly_canonical(fs::absolute(file)).string();
+    CXCompileCommands commands = clang_CompilationDatabase_getCompileCommands(db, absolute.c_str());
+    if (commands != nullptr && clang_CompileCommands_getSize(commands) > 0) {
+      CXCompileCommand cmd = clang_CompileCommands_getCommand(commands, 0);
+      const fs::path dir = Take(clang_CompileCommand_getDirectory(cmd));
+      const unsigned n = clang_CompileCommand_getNumArgs(cmd);
+      for (unsigned i = 1; i < n; ++i) {  // [0] is the compiler
+        std::string a = Take(clang_CompileCommand_getArg(cmd, i));
+        if (a == "-o" || a == "-MF" || a == "-MT" || a == "-MQ") {
+          ++i;
+          continue;
+        }
+        if (a == "-c" || a == "--" || a == "-MD" || a == "-MMD" || DropFlag(a)) continue;
+        if (fs::path(a).is_absolute() ? fs::path(a) == absolute
+                                      : fs::weakly_canonical(dir / a).string() == absolute) {
+          continue;  // the source file itself
+        }
+        for (const char* flag : {"-I", "-isystem", "-iquote"}) {
+          if (a.starts_with(flag) && a.size() > std::string_view(flag).size()) {
+            fs::path p = a.substr(std::string_view(flag).size());
+            if (p.is_relative()) a = std::string(flag) + (dir / p).string();
+          }
+        }
+        args.push_back(a);
+      }
+      from_db = true;
+    }
+    if (commands != nullptr) clang_CompileCommands_dispose(commands);
+    clang_CompilationDatabase_dispose(db);
+  }
+  if (!from_db) {
+    args = {"-x", "c++", "-std=c++20"};
+  }
+  if (auto dir = ResourceDir()) {
+    args.push_back("-resource-dir");
+    args.push_back(*dir);
+  }
+  args.push_back("-Wno-unknown-warning-option");
+  args.push_back("-Wno-unused-command-line-argument");
+  for (const std::string& a : options.extra_args) args.push_back(a);
+  return args;
+}
+
+}  // namespace
+
+UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options) {
+  if (!fs::is_regular_file(file)) Fail("{}: no such file", file);
+  const std::vector<std::string> args = ArgumentsFor(file, options);
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  CXTranslationUnit unit = nullptr;
+  ClangCheck(
+      clang_parseTranslationUnit2(index, file.c_str(), argv.data(), static_cast<int>(argv.size()),
+                                  nullptr, 0, CXTranslationUnit_DetailedPreprocessingRecord, &unit),
+      fmt::format("parsing {}", file));
+  internal::UnitPtr owned(ClangCheck(unit, fmt::format("parsing {}", file)));
+  std::string errors;
+  int n_errors = 0;
+  const unsigned n = clang_getNumDiagnostics(unit);
+  for (unsigned i = 0; i < n; ++i) {
+    CXDiagnostic d = clang_getDiagnostic(unit, i);
+    const CXDiagnosticSeverity severity = clang_getDiagnosticSeverity(d);
+    if (severity >= CXDiagnostic_Error) {
+      ++n_errors;
+      errors += Take(clang_formatDiagnostic(d, clang_defaultDiagnosticDisplayOptions()));
+      errors += '\n';
+    }
+    clang_disposeDiagnostic(d);
+  }
+  if (n_errors > 0) {
+    Fail("{}: does not compile ({} error{}); the compiler says:\n{}", file, n_errors,
+         n_errors == 1 ? "" : "s", errors);
+  }
+  return owned;
+}
+
+}  // namespace sluice::inspect::internal

@@ -1,0 +1,204 @@
+// The sluice-trace/1 JSON writer: the documented key order, series stored column by column, and
+// a check that the reader accepts what is written before the file is replaced.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "sluice/common/error.h"
+#include "sluice/trace/io.h"
+#include "trace/internal/json.h"
+
+namespace sluice::trace {
+namespace {
+
+using internal::OrderedJson;
+
+OrderedJson StageJson(const StageTrace& s) {
+  return OrderedJson{{"name", s.name},
+                     {"op", s.op},
+                     {"parallelizable", s.parallelizable},
+                     {"deterministic", s.deterministic},
+                     {"stateless", s.stateless},
+                     {"inspected", s.inspected},
+                     {"parallelism", s.parallelism},
+                     {"buffer_size", s.buffer_size},
+                     {"ordered", s.ordered},
+                     {"async", s.async},
+                     {"elements_in", s.elements_in},
+                     {"elements_out", s.elements_out},
+                     {"bytes_out", s.bytes_out},
+                     {"cpu_seconds", s.cpu_seconds},
+                     {"busy_seconds", s.busy_seconds},
+                     {"blocked_input_seconds", s.blocked_input_seconds},
+                     {"blocked_output_seconds", s.blocked_output_seconds},
+                     {"queue_mean", s.queue_mean},
+                     {"queue_max", s.queue_max},
+                     {"voluntary_switches", s.voluntary_switches},
+                     {"involuntary_switches", s.involuntary_switches},
+                     {"minor_faults", s.minor_faults},
+                     {"major_faults", s.major_faults}};
+}
+
+OrderedJson StageSeriesJson(const StageSeries& s) {
+  return OrderedJson{{"elements_out", s.elements_out},
+                     {"cpu_seconds", s.cpu_seconds},
+                     {"busy_seconds", s.busy_seconds},
+                     {"blocked_input_seconds", s.blocked_input_seconds},
+                     {"blocked_output_seconds", s.blocked_output_seconds},
+                     {"queue_size", s.queue_size},
+                     {"worker_tids", s.worker_tids},
+                     {"worker_busy_seconds", s.worker_busy_seconds}};
+}
+
+OrderedJson PipelineJson(const PipelineTrace& p) {
+  OrderedJson stages = OrderedJson::array();
+  for (const StageTrace& s : p.stages) stages.push_back(StageJson(s));
+  OrderedJson stage_series = OrderedJson::array();
+  for (const StageSeries& s : p.stage_series) stage_series.push_back(StageSeriesJson(s));
+  return OrderedJson{{"name", p.name},
+                     {"config_path", p.config_path},
+                     {"config_text", p.config_text},
+                     {"epochs_completed", p.epochs_completed},
+                     {"finished", p.finished},
+                     {"first_sample", p.first_sample},
+                     {"stages", std::move(stages)},
+                     {"consumer",
+                      {{"next_calls", p.consumer.next_calls},
+                       {"wait_seconds", p.consumer.wait_seconds},
+                       {"between_seconds", p.consumer.between_seconds}}},
+                     {"series",
+                      {{"first_index", p.first_index},
+                       {"consumer_next", p.consumer_next},
+                       {"consumer_wait", p.consumer_wait},
+                       {"stages", std::move(stage_series)}}}};
+}
+
+OrderedJson Document(const Trace& trace) {
+  OrderedJson disks = OrderedJson::array();
+  for (const DiskBandwidth& d : trace.host.disks) {
+    disks.push_back({{"device", d.device},
+                     {"path", d.path},
+                     {"read_mb_per_s", d.read_mb_per_s},
+                     {"probe_bytes", d.probe_bytes},
+                     {"probe_seconds", d.probe_seconds},
+                     {"method", d.method},
+                     {"cached", d.cached}});
+  }
+  OrderedJson pipelines = OrderedJson::array();
+  for (const PipelineTrace& p : trace.pipelines) pipelines.push_back(PipelineJson(p));
+  const Series& s = trace.series;
+  const GpuTrace& g = trace.gpu;
+  const TracerCost& c = trace.tracer;
+  // The writer speaks one format, whatever `trace.format` says.
+  return OrderedJson{{"format", kFormat},
+                     {"sluice_version", trace.sluice_version},
+                     {"host",
+                      {{"hostname", trace.host.hostname},
+                       {"os", trace.host.os},
+                       {"cpu_model", trace.host.cpu_model},
+                       {"cores", trace.host.cores},
+                       {"memory_bytes", trace.host.memory_bytes},
+                       {"disks", std::move(disks)}}},
+                     {"job",
+                      {{"command", trace.job.command},
+                       {"pid", trace.job.pid},
+                       {"start_unix", trace.job.start_unix},
+                       {"duration", trace.job.duration},
+                       {"cut_short", trace.job.cut_short},
+                       {"end_reason", trace.job.end_reason},
+                       {"exit_code", trace.job.exit_code ? OrderedJson(*trace.job.exit_code)
+                                                         : OrderedJson(nullptr)},
+                       {"exit_signal", trace.job.exit_signal}}},
+                     {"pipelines", std::move(pipelines)},
+                     {"series",
+                      {{"t", s.t},
+                       {"process_cpu", s.process_cpu},
+                       {"host_busy", s.host_busy},
+                       {"rss_bytes", s.rss_bytes},
+                       {"disk_read_bytes", s.disk_read_bytes},
+                       {"gpu_busy", s.gpu_busy}}},
+                     {"gpu",
+                      {{"status", g.status},
+                       {"reason", g.reason},
+                       {"device_name", g.device_name},
+                       {"kernels", g.kernels},
+                       {"kernel_busy_seconds", g.kernel_busy_seconds},
+                       {"busy_fraction", g.busy_fraction},
+                       {"h2d_bytes", g.h2d_bytes},
+                       {"h2d_seconds", g.h2d_seconds},
+                       {"d2h_bytes", g.d2h_bytes},
+                       {"d2h_seconds", g.d2h_seconds}}},
+                     {"tracer",
+                      {{"interval", c.interval},
+                       {"samples", c.samples},
+                       {"cpu_seconds", c.cpu_seconds},
+                       {"overhead_fraction", c.overhead_fraction},
+                       {"warmup_seconds", c.warmup_seconds},
+                       {"warmup_method", c.warmup_method}}}};
+}
+
+// The JSON text for `trace`, after checking that ParseTrace will accept it: the writer refuses
+// what the reader would reject (a NaN, which JSON cannot hold, or a column of the wrong length)
+// rather than leave an unreadable file. `origin` starts the error messages.
+std::string Serialize(const Trace& trace, const std::string& origin) {
+  OrderedJson doc = Document(trace);
+  internal::ReadDocument(doc, origin);
+  // Invalid UTF-8 (a command-line argument can hold any bytes) becomes U+FFFD instead of failing.
+  return doc.dump(-1, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
+}
+
+// Removes the temporary file unless released, so a failed write leaves nothing behind.
+class TempFile {
+ public:
+  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (!released_) ::unlink(path_.c_str());
+  }
+  const std::filesystem::path& path() const { return path_; }
+  void Release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  bool released_ = false;
+};
+
+}  // namespace
+
+std::string ToJson(const Trace& trace) { return Serialize(trace, "cannot write trace"); }
+
+void WriteTrace(const Trace& trace, const std::filesystem::path& path) {
+  const std::string text = Serialize(trace, fmt::format("{}: cannot write trace", path.string()));
+  // Unique per process and call, so concurrent writers never share a temporary file.
+  static std::atomic<uint64_t> writes{0};
+  std::filesystem::path tmp_path = path;
+  tmp_path += fmt::format(".tmp.{}.{}", ::getpid(), writes.fetch_add(1));
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Errors name the file the caller asked for, not the temporary one.
+  if (fd < 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  TempFile tmp(tmp_path);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      Fail("{}: cannot write trace: {}", path.string(), std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  if (::rename(tmp.path().c_str(), path.c_str()) != 0) {
+    Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  }
+  tmp.Release();
+}
+
+}  // namespace sluice::trace
