@@ -369,7 +369,8 @@ TEST(ResizeTest, SmoothGradientMatchesTheExactAreaAverageAndBilinearValues) {
   auto gradient = [](int64_t y, int64_t x, int64_t c) {
     return static_cast<uint8_t>(c == 0 ? 5 * x : c == 1 ? 4 * y : 2 * x + 2 * y);
   };
-  const std::vector<Shape> sizes = {{20, 16}, {93, 75}, {20, 75}, {93, 16}};  // from 62 x 50
+  // From 62 x 50: shrinking 3x (area), growing, mixed, and shrinking 1.3x (bilinear).
+  const std::vector<Shape> sizes = {{20, 16}, {93, 75}, {20, 75}, {93, 16}, {48, 38}};
   for (DType dtype : {DType::kUInt8, DType::kFloat32}) {
     for (const Shape& size : sizes) {
       auto op = MakeOp("resize", Json{{"size", size}});
@@ -382,7 +383,10 @@ TEST(ResizeTest, SmoothGradientMatchesTheExactAreaAverageAndBilinearValues) {
                                                 DType::kFloat32);
       const Tensor t = Apply(*op, std::move(in)).tensors.at(0);
       ASSERT_EQ(t.shape(), (Shape{size[0], size[1], 3}));
-      const double tolerance = dtype == DType::kUInt8 ? 1.25 : 0.01;
+      // OpenCV's bilinear path quantizes its sample positions (about 0.08 px here: 0.41 levels on
+      // a slope of 5 per pixel); the area path is exact in float32.
+      const bool bilinear_shrink = size == Shape{48, 38};
+      const double tolerance = dtype == DType::kUInt8 ? 1.25 : bilinear_shrink ? 0.5 : 0.01;
       double worst = 0;
       for (int64_t y = 0; y < size[0]; ++y) {
         for (int64_t x = 0; x < size[1]; ++x) {
