@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -17,8 +18,31 @@ TuneOptions OptionsFromConfig(const config::Document& config) {
   for (const config::StageSpec& s : config.stages()) {
     if (s.allow_reorder) options.reorder_allowed.insert(s.name);
   }
+  const config::Json& json = config.json();
+  options.allow_rewrite = json.contains("allow_rewrite") && json["allow_rewrite"].is_boolean() &&
+                          json["allow_rewrite"].get<bool>();
   return options;
 }
+
+namespace {
+
+// Replaces stages `r.first` and `r.second` by one stage running `r.op`: `second`'s object with
+// the new op, and the workers and queue of whichever of the two had them.
+void ApplyRewrite(const Rewrite& r, config::Document& tuned) {
+  const size_t index = tuned.Stage(r.first).index;
+  const config::Json first = tuned.json()["stages"][index];
+  config::Json merged = tuned.json()["stages"][tuned.Stage(r.second).index];
+  merged["op"] = r.op;
+  for (std::string_view knob : {config::kKnobParallelism, config::kKnobBufferSize}) {
+    const std::string key(knob);
+    if (first.contains(key) && !merged.contains(key)) merged[key] = first[key];
+  }
+  tuned.RemoveStage(r.second);
+  tuned.RemoveStage(r.first);
+  tuned.InsertStage(index, merged);
+}
+
+}  // namespace
 
 config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
   config::Document tuned = config;
@@ -41,6 +65,9 @@ config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
     }
     tuned.SetKnob(change.stage, change.knob, config::Json(change.to));
   }
+  for (const Rewrite& r : plan.rewrites) {
+    if (r.applied) ApplyRewrite(r, tuned);
+  }
   return tuned;
 }
 
@@ -61,6 +88,15 @@ std::string ToJson(const Plan& plan, const config::Document& tuned) {
                        {"predicted_outputs_per_s", c.predicted_outputs_per_s}});
   }
   out["changes"] = changes;
+  Json rewrites = Json::array();
+  for (const Rewrite& r : plan.rewrites) {
+    rewrites.push_back({{"stages", {r.first, r.second}},
+                        {"op", r.op},
+                        {"why", r.why},
+                        {"predicted_outputs_per_s", r.predicted_outputs_per_s},
+                        {"applied", r.applied}});
+  }
+  out["rewrites"] = rewrites;
   out["config"] = tuned.json();
   out["pipeline"] = plan.pipeline;
   out["output_noun"] = plan.output_noun;

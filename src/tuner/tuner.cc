@@ -12,6 +12,7 @@
 #include "tuner/model.h"
 #include "tuner/polish.h"
 #include "tuner/program.h"
+#include "tuner/rewrite.h"
 
 namespace sluice::tuner {
 namespace {
@@ -119,6 +120,7 @@ Plan TuneImpl(const Analysis& a, const trace::PipelineTrace& p, const TuneOption
   internal::ExplainChanges(a, m, sol, o, res, current, plan);
   internal::NoteInlineStages(a, m, plan);
   internal::NoteCache(a, p, o, sol, plan);
+  internal::ProposeRewrites(a, res, o, plan);
   for (const std::string& note : plan.prediction.notes) plan.notes.push_back(note);
   if (explore_cores) AdviseCores(a, p, o, plan);
   return plan;

@@ -3,6 +3,7 @@
 // the JSON output and memory sizes.
 #include "sluice/tuner/tuner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -516,6 +517,56 @@ TEST_F(TunerTest, MicrosecondOpsStayInline) {
   }
   EXPECT_TRUE(noted) << fmt::format("{}", fmt::join(plan.notes, "\n"));
   ExpectPredictedByAnalyzer(plan);
+}
+
+// decode_jpeg directly followed by random_resized_crop: the fused op is advised, with its
+// predicted throughput; where the config says "allow_rewrite": true, the plan makes the change
+// and the rewritten config runs decode_random_resized_crop with the crop's args and name.
+TEST_F(TunerTest, FusedDecodeCropIsAdvisedOrAppliedWhereTheConfigAllowsIt) {
+  Build({{.name = "files", .op = "list_files", .wall = 0.0001},
+         {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.02},
+         {.name = "crop", .op = "random_resized_crop", .parallelizable = true, .wall = 0.02},
+         {.name = "batch", .op = "batch", .wall = 0.001},
+         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
+        0, analyzer::Verdict::kHighly, 2);
+  const Plan advised = Tune(analysis_, pipeline_);
+  ASSERT_EQ(advised.rewrites.size(), 1u);
+  const Rewrite& r = advised.rewrites[0];
+  EXPECT_FALSE(r.applied);
+  EXPECT_EQ(r.first, "decode");
+  EXPECT_EQ(r.second, "crop");
+  EXPECT_EQ(r.op, "decode_random_resized_crop");
+  EXPECT_GT(r.predicted_outputs_per_s, advised.predicted_outputs_per_s * 1.1);
+  EXPECT_TRUE(std::any_of(advised.notes.begin(), advised.notes.end(), [](const std::string& n) {
+    return n.find("advice:") == 0 && n.find("allow_rewrite") != std::string::npos;
+  }));
+
+  const config::Document doc = config::Document::Parse(R"({"name": "train", "allow_rewrite": true,
+  "stages": [
+  {"name": "files", "op": "list_files", "args": {"pattern": "*.jpg"}},
+  {"name": "decode", "op": "decode_jpeg"},
+  {"name": "crop", "op": "random_resized_crop", "args": {"size": 224, "seed": 3}},
+  {"name": "batch", "op": "batch", "args": {"size": 8}},
+  {"name": "prefetch", "op": "prefetch", "buffer_size": 1}
+]}
+)",
+                                                       "train.json");
+  const TuneOptions options = OptionsFromConfig(doc);
+  EXPECT_TRUE(options.allow_rewrite);
+  const Plan applied = Tune(analysis_, pipeline_, options);
+  ASSERT_EQ(applied.rewrites.size(), 1u);
+  EXPECT_TRUE(applied.rewrites[0].applied);
+  EXPECT_NEAR(applied.predicted_outputs_per_s, applied.rewrites[0].predicted_outputs_per_s, 1e-9);
+  const config::Document tuned = ApplyPlan(applied, doc);
+  ASSERT_EQ(tuned.stages().size(), 4u);
+  EXPECT_EQ(tuned.stages()[1].name, "crop");
+  EXPECT_EQ(tuned.stages()[1].op, "decode_random_resized_crop");
+  EXPECT_EQ(tuned.json()["stages"][1]["args"]["seed"], 3);
+  EXPECT_EQ(tuned.json()["allow_rewrite"], true);
+  const nlohmann::json out = nlohmann::json::parse(ToJson(applied, tuned));
+  ASSERT_EQ(out["rewrites"].size(), 1u);
+  EXPECT_EQ(out["rewrites"][0]["op"], "decode_random_resized_crop");
+  EXPECT_EQ(out["rewrites"][0]["applied"], true);
 }
 
 TEST_F(TunerTest, ApplyPlanRewritesOnlyTunedKnobsAndInsertsTheCache) {

@@ -31,6 +31,19 @@ struct TuneOptions {
   // Stages whose config says "allow_reorder": true: the tuner may turn their `deterministic`
   // knob off (config::Document's StageSpec::allow_reorder; the trace does not carry it).
   std::set<std::string, std::less<>> reorder_allowed;
+  // The config says "allow_rewrite": true: the tuner may replace ops by faster equivalents
+  // (decode_jpeg followed by random_resized_crop by decode_random_resized_crop); otherwise it
+  // only advises them, in the plan's notes.
+  bool allow_rewrite = false;
+};
+
+// An op rewrite: stages `first` and `second` (adjacent) become one stage running `op`, named as
+// `second`, with `second`'s args.
+struct Rewrite {
+  std::string first, second, op;
+  std::string why;
+  double predicted_outputs_per_s = 0;  // with the rewrite and the plan's knobs
+  bool applied = false;                // part of the plan (allow_rewrite), else advice only
 };
 
 // The knob name of a change that inserts a cache stage after `stage`.
@@ -67,6 +80,7 @@ struct Plan {
   double cores = 0;                 // the CPU budget planned for
   analyzer::Knobs knobs;            // the chosen knobs, one entry per stage
   analyzer::Prediction prediction;  // Predict at `knobs`
+  std::vector<Rewrite> rewrites;    // proposed op rewrites, applied or advised
   // When the tuned pipeline cannot keep pace with the consumer because of the CPU: the cores it
   // would need, and what the tuner predicts with that many (absent otherwise).
   std::optional<double> cores_needed_for_consumer;
