@@ -11,6 +11,7 @@
 #include "analyzer/model.h"
 #include "sluice/analyzer/analysis.h"
 #include "sluice/common/error.h"
+#include "sluice/trace/steady.h"
 
 namespace sluice::analyzer {
 namespace {
@@ -33,27 +34,11 @@ constexpr double kTargetStderr = 0.05;
 constexpr double kOutputsPerBlock = 10;
 constexpr size_t kMinBlocks = 5;
 
-// Where the steady state begins in a cumulative count series: the first sample from which the
-// rate over the next `window` samples is within `tolerance` of the median rate of the second
-// half; capped at half the run. The tracer's rule (FindWarmup in src/tracer), for pipelines the
-// tracer did not cut for: the analyzer does not link the tracer.
-double FindSteadyStart(const std::vector<double>& t, const std::vector<int64_t>& counts,
-                       size_t window = 5, double tolerance = 0.2) {
-  const size_t n = std::min(t.size(), counts.size());
-  if (n < 2 * window + 2) return t.empty() ? 0 : t.front();
-  auto rate = [&](size_t a, size_t b) {
-    double dt = t[b] - t[a];
-    return dt > 0 ? static_cast<double>(counts[b] - counts[a]) / dt : 0.0;
-  };
-  std::vector<double> tail;
-  for (size_t i = n / 2; i + 1 < n; ++i) tail.push_back(rate(i, i + 1));
-  std::nth_element(tail.begin(), tail.begin() + static_cast<long>(tail.size() / 2), tail.end());
-  const double steady = tail[tail.size() / 2];
-  if (steady <= 0) return t.front();
-  for (size_t i = 0; i + window < n && i <= n / 2; ++i) {
-    if (std::abs(rate(i, i + window) - steady) <= tolerance * steady) return t[i];
-  }
-  return t[n / 2];
+// Where the steady state begins (trace::FindSteadyStart, the tracer's rule too), for pipelines
+// the tracer did not cut for; the start of the series when it finds none.
+double FindSteadyStart(const std::vector<double>& t, const std::vector<int64_t>& counts) {
+  const double first = t.empty() ? 0 : t.front();
+  return trace::FindSteadyStart(t, counts).value_or(first);
 }
 
 // The checked view of one pipeline's columns.
@@ -271,9 +256,7 @@ Span SelectWindow(const trace::Trace& trace, size_t index, const PipelineView& v
     std::vector<double> t(trace.series.t.begin() + static_cast<long>(p.first_index),
                           trace.series.t.end());
     start = FindSteadyStart(t, p.consumer_next);
-    a.window.method =
-        "first sample from which the output rate over 5 samples is within 20% of the median rate "
-        "of the second half";
+    a.window.method = trace::kSteadyStartRule;
   }
   Span w;
   w.samples = n;
@@ -541,7 +524,12 @@ ConsumerThread AssignServers(Analysis& a) {
       } else if (server.owner == i) {
         s.runs_on = s.parallelism > 1 ? fmt::format("its {} workers", s.parallelism) : "its worker";
       } else {
-        s.runs_on = fmt::format("the worker of '{}'", a.stages[server.owner].name);
+        const int workers = a.stages[server.owner].parallelism;
+        s.runs_on = workers > 1 ? fmt::format(
+                                      "the {} workers of '{}', fused with it outside their "
+                                      "input lock",
+                                      workers, a.stages[server.owner].name)
+                                : fmt::format("the worker of '{}'", a.stages[server.owner].name);
         s.run_by = a.stages[server.owner].name;
       }
       if (server.owner != kConsumer && server.owner != i) s.run_by = a.stages[server.owner].name;
