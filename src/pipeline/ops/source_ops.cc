@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
@@ -65,7 +68,23 @@ class ListFilesOp final : public SourceOp {
     }
     std::sort(files_.begin(), files_.end());
     order_.resize(files_.size());
+    const std::string label_from = args.String("label_from", "");
+    if (label_from == "parent_dir") {
+      LabelByParentDir();
+    } else if (!label_from.empty()) {
+      args.Fail("label_from", fmt::format("expected \"parent_dir\", got \"{}\"", label_from));
+    }
+    num_shards_ = args.Int("num_shards", 1);
+    shard_index_ = args.Int("shard_index", 0);
+    if (num_shards_ < 1) {
+      args.Fail("num_shards", fmt::format("must be >= 1, got {}", num_shards_));
+    }
+    if (shard_index_ < 0 || shard_index_ >= num_shards_) {
+      args.Fail("shard_index", fmt::format("must be in [0, {}) for num_shards {}, got {}",
+                                           num_shards_, num_shards_, shard_index_));
+    }
   }
+
   OpProperties properties() const override {
     return {OpKind::kSource, false, /*deterministic=*/!shuffle_, /*stateless=*/false};
   }
@@ -82,17 +101,45 @@ class ListFilesOp final : public SourceOp {
     next_ = 0;
   }
   bool Next(Element* out, const OpContext&) override {
+    // A shard takes every num_shards-th position of the epoch's (shared) order: the shards of an
+    // epoch are disjoint and together cover it.
+    while (next_ < order_.size() &&
+           static_cast<int64_t>(next_ % static_cast<size_t>(num_shards_)) != shard_index_) {
+      ++next_;
+    }
     if (next_ == order_.size()) return false;
     size_t index = order_[next_];
     *out = Element{};
     out->path = files_[index];
     out->id = index;
+    if (!labels_.empty()) {
+      Tensor label = Tensor::Allocate(DType::kInt64, {});
+      *label.data<int64_t>() = labels_[index];
+      out->tensors.push_back(std::move(label));
+    }
     ++next_;
     return true;
   }
 
  private:
+  // Class index = the position of the file's parent folder name among the sorted folder names.
+  void LabelByParentDir() {
+    std::vector<std::string> parents;
+    for (const std::string& f : files_) {
+      parents.push_back(std::filesystem::path(f).parent_path().filename().string());
+    }
+    classes_ = parents;
+    std::sort(classes_.begin(), classes_.end());
+    classes_.erase(std::unique(classes_.begin(), classes_.end()), classes_.end());
+    for (const std::string& p : parents) {
+      labels_.push_back(std::lower_bound(classes_.begin(), classes_.end(), p) - classes_.begin());
+    }
+  }
+
   std::vector<std::string> files_;
+  std::vector<std::string> classes_;  // folder names in label order (ImageFolder's convention)
+  std::vector<int64_t> labels_;       // per file, when labelled
+  int64_t num_shards_ = 1, shard_index_ = 0;
   std::vector<size_t> order_;
   size_t next_ = 0;
   bool shuffle_ = false;
