@@ -20,42 +20,16 @@
 #include "sluice/common/error.h"
 #include "sluice/pipeline/element.h"
 #include "sluice/pipeline/op.h"
+#include "tests/common/map_ops.h"
 
 namespace sluice::pipeline {
 namespace {
 
 using Json = OpArgs::Json;
 
-// Creates a registered map op from JSON args, as the runtime does for a stage named "stage".
-std::unique_ptr<MapOp> MakeOp(const std::string& name, const Json& json) {
-  OpArgs args(json, "test.json", "stage", name, "/tmp");
-  std::unique_ptr<Op> op = OpRegistry::Global().Create(name, args);
-  if (dynamic_cast<MapOp*>(op.get()) == nullptr) {
-    ADD_FAILURE() << name << " is not a MapOp";
-    return nullptr;
-  }
-  return std::unique_ptr<MapOp>(static_cast<MapOp*>(op.release()));
-}
-
-// Runs `op` on one element and expects exactly one output.
-Element Apply(MapOp& op, Element in, int64_t epoch = 0) {
-  std::vector<Element> out;
-  OpContext ctx{.epoch = epoch, .worker = 0, .stage = "stage"};
-  op.Process(std::move(in), out, ctx);
-  EXPECT_EQ(out.size(), 1u);
-  return out.empty() ? Element() : std::move(out.front());
-}
-
-// The message of the sluice::Error that `fn` throws; a test failure if it throws none.
-std::string ErrorOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a sluice::Error";
-  return "";
-}
+using test_util::Apply;
+using test_util::ErrorOf;
+using test_util::MakeOp;
 
 std::string CreateError(const std::string& name, const Json& json) {
   return ErrorOf([&] { MakeOp(name, json); });
