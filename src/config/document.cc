@@ -1,19 +1,13 @@
 // Loading, validating and saving the pipeline config document.
 #include "sluice/config/document.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <set>
 #include <sstream>
 
@@ -21,13 +15,14 @@
 #include <fmt/ranges.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
 #include "sluice/common/strings.h"
 
 namespace sluice::config {
 namespace {
 
 constexpr std::string_view kStageKeys[] = {
-    "name", "op", "args", "parallelism", "buffer_size", "deterministic", "allow_reorder"};
+    "name", "op", "args", kKnobParallelism, kKnobBufferSize, kKnobDeterministic, "allow_reorder"};
 
 // Turns nlohmann's parse_error into "FILE:LINE:COL: invalid JSON: REASON".
 [[noreturn]] void FailSyntax(const std::filesystem::path& origin, const std::string& text,
@@ -352,28 +347,28 @@ void Document::Validate() {
     if (!names.insert(spec.name).second) {
       FailAt(&spec, "name", "duplicate stage name: stage names must be unique");
     }
-    if (s.contains("parallelism")) {
-      const Json& v = s["parallelism"];
+    if (s.contains(kKnobParallelism)) {
+      const Json& v = s[kKnobParallelism];
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 1024) {
-        FailAt(&spec, "parallelism",
+        FailAt(&spec, kKnobParallelism,
                fmt::format("expected an integer from 1 to 1024, got {}", v.dump()));
       }
       spec.parallelism = v.get<int64_t>();
     }
-    if (s.contains("buffer_size")) {
-      const Json& v = s["buffer_size"];
+    if (s.contains(kKnobBufferSize)) {
+      const Json& v = s[kKnobBufferSize];
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 24)) {
-        FailAt(&spec, "buffer_size",
+        FailAt(&spec, kKnobBufferSize,
                fmt::format("expected an integer from 0 to 16777216, got {}", v.dump()));
       }
       spec.buffer_size = v.get<int64_t>();
     }
-    if (s.contains("deterministic")) {
-      if (!s["deterministic"].is_boolean()) {
-        FailAt(&spec, "deterministic",
-               fmt::format("expected true or false, got {}", s["deterministic"].dump()));
+    if (s.contains(kKnobDeterministic)) {
+      if (!s[kKnobDeterministic].is_boolean()) {
+        FailAt(&spec, kKnobDeterministic,
+               fmt::format("expected true or false, got {}", s[kKnobDeterministic].dump()));
       }
-      spec.deterministic = s["deterministic"].get<bool>();
+      spec.deterministic = s[kKnobDeterministic].get<bool>();
     }
     if (s.contains("allow_reorder")) {
       if (!s["allow_reorder"].is_boolean()) {
@@ -576,30 +571,6 @@ std::function<void(const std::filesystem::path&)>& SaveHook() {
   static std::function<void(const std::filesystem::path&)> hook;
   return hook;
 }
-
-// Removes temporary files that an earlier Save of `path` left when its process died between
-// writing and renaming ("NAME.tmp.PID.N" whose PID is gone).
-void RemoveStaleTemporaries(const std::filesystem::path& path) {
-  const std::string prefix = path.filename().string() + ".tmp.";
-  std::error_code ec;
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const std::string rest = name.substr(prefix.size());
-    const size_t dot = rest.find('.');
-    if (dot == 0 || dot == std::string::npos || dot + 1 == rest.size() ||
-        rest.find_first_not_of("0123456789.") != std::string::npos) {
-      continue;
-    }
-    const long pid = std::strtol(rest.c_str(), nullptr, 10);
-    if (pid <= 0 || pid == ::getpid() || pid > std::numeric_limits<pid_t>::max()) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      std::error_code ignored;
-      std::filesystem::remove(it->path(), ignored);
-    }
-  }
-}
 }  // namespace
 
 void testing::SetSaveHookForTesting(std::function<void(const std::filesystem::path&)> hook) {
@@ -607,59 +578,28 @@ void testing::SetSaveHookForTesting(std::function<void(const std::filesystem::pa
 }
 
 void Document::Save(const std::filesystem::path& path, const std::filesystem::path& backup) const {
-  std::filesystem::path tmp = path;
-  // Unique per process and call, so concurrent saves never share a temporary file.
-  static std::atomic<uint64_t> saves{0};
-  tmp += fmt::format(".tmp.{}.{}", ::getpid(), saves.fetch_add(1));
-  const auto discard = [&] {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-  };
-  RemoveStaleTemporaries(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    // Errors name the file the caller asked for, not the temporary one.
-    if (!out) Fail("{}: cannot write: {}", path.string(), std::strerror(errno));
-    out << text_;
-    out.flush();
-    if (!out) {
-      int err = errno;
-      discard();
-      Fail("{}: write failed: {}", path.string(), std::strerror(err));
-    }
-  }
-  // On disk before the rename: a crash or power cut then leaves the old file or the new one,
-  // never an empty one.
-  if (int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    const bool synced = ::fsync(fd) == 0;
-    int err = errno;
-    ::close(fd);
-    if (!synced) {
-      discard();
-      Fail("{}: write failed: {}", path.string(), std::strerror(err));
-    }
-  }
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!ec && std::filesystem::is_regular_file(status)) {
-    // The new file keeps the old one's permissions (a rename would install the default ones).
-    std::filesystem::permissions(tmp, status.permissions(), ec);
-    ec.clear();
-    if (!backup.empty()) {
+  try {
+    AtomicFile file(path);  // errors name the file the caller asked for, not the temporary one
+    file.Write(text_);
+    std::error_code ec;
+    if (!backup.empty() && std::filesystem::is_regular_file(path, ec)) {
       std::filesystem::copy_file(path, backup, std::filesystem::copy_options::overwrite_existing,
                                  ec);
-      if (ec) {
-        discard();
-        Fail("{}: cannot back up to {}: {}", path.string(), backup.string(), ec.message());
-      }
+      if (ec) Fail("{}: cannot back up to {}: {}", path.string(), backup.string(), ec.message());
     }
-  }
-  if (SaveHook()) SaveHook()(tmp);
-  ec.clear();
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    discard();
-    Fail("{}: cannot replace: {}", path.string(), ec.message());
+    if (SaveHook()) SaveHook()(file.temp_path());
+    file.Commit();
+  } catch (const AtomicWriteError& e) {
+    switch (e.step()) {
+      case AtomicWriteStep::kCreate:
+        Fail("{}: cannot write: {}", path.string(), e.reason());
+      case AtomicWriteStep::kWrite:
+      case AtomicWriteStep::kSync:
+        Fail("{}: write failed: {}", path.string(), e.reason());
+      case AtomicWriteStep::kReplace:
+        Fail("{}: cannot replace: {}", path.string(), e.reason());
+    }
+    throw;
   }
 }
 

@@ -2,6 +2,8 @@
 // registered names and the op classes their factories make.
 #include "inspect/registrations.h"
 
+#include "sluice/pipeline/registrar_name.h"
+
 namespace sluice::inspect::internal {
 namespace {
 
@@ -20,7 +22,7 @@ void FindRegistrations(CXCursor parent, CXFile main, std::vector<Registration>& 
       FindRegistrations(c, main, out);
       continue;
     }
-    if (k != CXCursor_VarDecl || !Spelling(c).starts_with("sluice_op_registrar_") ||
+    if (k != CXCursor_VarDecl || !Spelling(c).starts_with(pipeline::internal::kOpRegistrarPrefix) ||
         !SameFile(c, main)) {
       continue;
     }

@@ -26,6 +26,7 @@
 #include "pipeline/internal/registry.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
+#include "sluice/common/log.h"
 #include "sluice/common/strings.h"
 
 namespace sluice::pipeline {
@@ -163,10 +164,10 @@ void PipelineImpl::NoteStuck(const std::string& stage, int threads) {
       stage == "consumer"
           ? "the thread calling Next() is still inside an inline stage's op"
           : fmt::format("stage '{}' still has {} thread(s) inside its op", stage, threads);
-  std::fprintf(stderr,
-               "sluice: pipeline '%s': %s %.1f s after stop; left running, and the pipeline's "
-               "memory is kept for it\n",
-               name.c_str(), who.c_str(), stop_timeout_ns * 1e-9);
+  Warn(
+      "pipeline '{}': {} {:.1f} s after stop; left running, and the pipeline's memory is kept "
+      "for it",
+      name, who, stop_timeout_ns * 1e-9);
 }
 
 void PipelineImpl::Stop() {
@@ -314,20 +315,21 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
     const bool parallelizable = s->props.parallelizable && kind == OpKind::kMap;
     if (spec.parallelism && !parallelizable) {
       if (*spec.parallelism != 1) {
-        fail("parallelism", fmt::format("op '{}' runs sequentially and does not support "
-                                        "parallelism (only 1 is allowed)",
-                                        spec.op));
+        fail(config::kKnobParallelism, fmt::format("op '{}' runs sequentially and does not support "
+                                                   "parallelism (only 1 is allowed)",
+                                                   spec.op));
       }
     }
     s->buffer_size = static_cast<int>(spec.buffer_size.value_or(0));
     if (spec.deterministic && !parallelizable) {
-      fail("deterministic", fmt::format("op '{}' runs sequentially; 'deterministic' applies only "
-                                        "to parallel ops",
-                                        spec.op));
+      fail(config::kKnobDeterministic,
+           fmt::format("op '{}' runs sequentially; 'deterministic' applies only "
+                       "to parallel ops",
+                       spec.op));
     }
     s->deterministic = spec.deterministic.value_or(true);
     if (!s->deterministic && !spec.allow_reorder) {
-      fail("deterministic",
+      fail(config::kKnobDeterministic,
            "false reorders outputs; set \"allow_reorder\": true on the stage to permit it");
     }
     s->async = s->parallelism > 1 || s->buffer_size > 0;

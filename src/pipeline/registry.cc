@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "pipeline/internal/registry.h"
+#include "sluice/common/log.h"
 #include "sluice/pipeline/observer.h"
 #include "sluice/pipeline/pipeline.h"
 
@@ -50,7 +51,7 @@ std::filesystem::path ThisLibraryDir() {
 }
 
 // Loads the tracer once per process when SLUICE_TRACE is set. Failing to load it must not stop
-// the job: it says so on stderr and the job runs untraced.
+// the job: it says so through the warning sink and the job runs untraced.
 void MaybeLoadTracer() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -64,15 +65,15 @@ void MaybeLoadTracer() {
     }
     void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (handle == nullptr) {
-      std::fprintf(stderr, "sluice: SLUICE_TRACE is set but the tracer could not be loaded: %s\n",
-                   dlerror());
+      const char* why = dlerror();
+      Warn("SLUICE_TRACE is set but the tracer could not be loaded: {}", why ? why : "?");
       return;
     }
     using Entry = void (*)();
     auto entry = reinterpret_cast<Entry>(dlsym(handle, "sluice_tracer_autostart"));
     if (entry == nullptr) {
-      std::fprintf(stderr, "sluice: %s has no sluice_tracer_autostart: %s\n", lib.c_str(),
-                   dlerror());
+      const char* why = dlerror();
+      Warn("{} has no sluice_tracer_autostart: {}", lib, why ? why : "?");
       return;
     }
     entry();

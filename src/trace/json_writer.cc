@@ -1,15 +1,9 @@
 // The sluice-trace/1 JSON writer: the documented key order, series stored column by column, and
 // a check that the reader accepts what is written before the file is replaced.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <cstring>
-
 #include <fmt/format.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
 #include "sluice/trace/io.h"
 #include "trace/internal/json.h"
 
@@ -152,53 +146,18 @@ std::string Serialize(const Trace& trace, const std::string& origin) {
   return doc.dump(-1, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
 }
 
-// Removes the temporary file unless released, so a failed write leaves nothing behind.
-class TempFile {
- public:
-  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!released_) ::unlink(path_.c_str());
-  }
-  const std::filesystem::path& path() const { return path_; }
-  void Release() { released_ = true; }
-
- private:
-  std::filesystem::path path_;
-  bool released_ = false;
-};
-
 }  // namespace
 
 std::string ToJson(const Trace& trace) { return Serialize(trace, "cannot write trace"); }
 
 void WriteTrace(const Trace& trace, const std::filesystem::path& path) {
   const std::string text = Serialize(trace, fmt::format("{}: cannot write trace", path.string()));
-  // Unique per process and call, so concurrent writers never share a temporary file.
-  static std::atomic<uint64_t> writes{0};
-  std::filesystem::path tmp_path = path;
-  tmp_path += fmt::format(".tmp.{}.{}", ::getpid(), writes.fetch_add(1));
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  // Errors name the file the caller asked for, not the temporary one.
-  if (fd < 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  TempFile tmp(tmp_path);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      Fail("{}: cannot write trace: {}", path.string(), std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  if (::rename(tmp.path().c_str(), path.c_str()) != 0) {
-    Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
-  }
-  tmp.Release();
+  // Errors name the file the caller asked for, not the temporary one. No fsync: the tracer
+  // rewrites the trace every flush, and a sync each time would show in the disk it measures.
+  AtomicWriteOptions options;
+  options.what = "trace";
+  options.sync = false;
+  WriteFileAtomically(path, text, options);
 }
 
 }  // namespace sluice::trace

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "sluice/common/log.h"
 #include "sluice/tracer/tracer.h"
 
 namespace {
@@ -20,7 +21,7 @@ double EnvNumber(const char* name, double fallback) {
   char* end = nullptr;
   double x = std::strtod(v, &end);
   if (end == v || *end != '\0' || x < 0) {
-    std::fprintf(stderr, "sluice: ignoring %s=%s (expected a number >= 0)\n", name, v);
+    sluice::Warn("ignoring {}={} (expected a number >= 0)", name, v);
     return fallback;
   }
   return x;
@@ -50,6 +51,6 @@ extern "C" __attribute__((visibility("default"))) void sluice_tracer_autostart()
     g_tracer = new sluice::tracer::Tracer(std::move(opt));
     std::atexit(StopAtExit);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sluice: tracing is off: %s\n", e.what());
+    sluice::Warn("tracing is off: {}", e.what());
   }
 }

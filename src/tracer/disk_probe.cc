@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/common/clock.h"
+#include "sluice/common/error.h"
+#include "sluice/common/files.h"
 
 namespace sluice::tracer::internal {
 namespace {
@@ -181,14 +183,11 @@ std::vector<trace::DiskBandwidth> MeasureDisks(const std::vector<fs::path>& dirs
     // Best effort: an unwritable cache only means measuring again next time.
     std::error_code ec;
     fs::create_directories(cache_dir, ec);
-    fs::path tmp = cache_file;
-    tmp += fmt::format(".tmp.{}", ::getpid());
-    {
-      std::ofstream o(tmp);
-      o << cache.dump(2) << "\n";
+    try {
+      WriteFileAtomically(cache_file, cache.dump(2) + "\n", "the disk bandwidth cache");
+    } catch (const Error&) {
+      // measured again next time
     }
-    fs::rename(tmp, cache_file, ec);
-    if (ec) fs::remove(tmp, ec);
   }
   return out;
 }

@@ -22,9 +22,12 @@
 
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
+#include "sluice/common/log.h"
 #include "sluice/pipeline/observer.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
+#include "sluice/trace/steady.h"
 #include "sluice/tracer/gpu_monitor.h"
 #include "sluice/tracer/progress.h"
 #include "tracer/disk_probe.h"
@@ -114,21 +117,7 @@ trace::StageTrace ToStageTrace(const pipeline::StageSnapshot& s) {
 
 double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& counts, size_t window,
                   double tolerance) {
-  const size_t n = std::min(t.size(), counts.size());
-  if (n < 2 * window + 2) return 0;
-  auto rate = [&](size_t a, size_t b) {
-    double dt = t[b] - t[a];
-    return dt > 0 ? static_cast<double>(counts[b] - counts[a]) / dt : 0.0;
-  };
-  std::vector<double> tail;
-  for (size_t i = n / 2; i + 1 < n; ++i) tail.push_back(rate(i, i + 1));
-  std::nth_element(tail.begin(), tail.begin() + tail.size() / 2, tail.end());
-  const double steady = tail[tail.size() / 2];
-  if (steady <= 0) return 0;
-  for (size_t i = 0; i + window < n && i <= n / 2; ++i) {
-    if (std::abs(rate(i, i + window) - steady) <= tolerance * steady) return t[i];
-  }
-  return t[n / 2];
+  return trace::FindSteadyStart(t, counts, window, tolerance).value_or(0.0);
 }
 
 class TracerImpl final : public pipeline::PipelineObserver {
@@ -498,10 +487,8 @@ class TracerImpl final : public pipeline::PipelineObserver {
                             copy.series.t.end());
       // `t` holds seconds since tracing began, so the cut is too.
       copy.tracer.warmup_seconds = FindWarmup(t, best->consumer_next);
-      copy.tracer.warmup_method = fmt::format(
-          "first sample from which the output rate over 5 samples is within 20% of the median rate "
-          "of the second half of pipeline '{}'",
-          best->name);
+      copy.tracer.warmup_method =
+          fmt::format("{} of pipeline '{}'", trace::kSteadyStartRule, best->name);
     }
     if (final) {
       std::lock_guard lock(mu_);
@@ -510,20 +497,12 @@ class TracerImpl final : public pipeline::PipelineObserver {
     try {
       trace::WriteTrace(copy, opt_.trace_path);
       if (final && !opt_.chrome_path.empty()) {
-        std::string chrome = trace::ToChromeTrace(copy);
-        std::filesystem::path tmp = opt_.chrome_path;
-        tmp += ".tmp";
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << chrome;
-        out.close();
-        if (!out) Fail("cannot write {}", opt_.chrome_path.string());
-        std::filesystem::rename(tmp, opt_.chrome_path);
+        WriteFileAtomically(opt_.chrome_path, trace::ToChromeTrace(copy), "the Chrome trace");
       }
     } catch (const std::exception& e) {
       // The job must go on: say so once and keep sampling.
       if (!write_error_reported_) {
-        std::fprintf(stderr, "sluice: tracer: %s (the job continues; tracing goes on in memory)\n",
-                     e.what());
+        Warn("tracer: {} (the job continues; tracing goes on in memory)", e.what());
         write_error_reported_ = true;
       }
     }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sluice/common/figures.h"
+#include "sluice/config/document.h"
 #include "tuner/polish.h"
 
 namespace sluice::tuner::internal {
@@ -79,7 +80,8 @@ class Explainer {
                           Names(g.locked));
     }
     if (!with.empty()) with = " (" + with.substr(2) + ")";
-    Change c{s.name, "parallelism", from.parallelism, to.parallelism, "", "", 0};
+    Change c{
+        s.name, std::string(config::kKnobParallelism), from.parallelism, to.parallelism, "", "", 0};
     c.why = fmt::format(
         "stage '{}' needs {} of wall time{}{}, so the planned {} {} keep {} of its {} worker{} "
         "busy ({}% each)",
@@ -145,7 +147,8 @@ class Explainer {
     const analyzer::StageKnobs& from = current_.stages[i];
     const analyzer::StageKnobs& to = plan_.knobs.stages[i];
     applied_.stages[i].buffer_size = to.buffer_size;
-    Change c{s.name, "buffer_size", from.buffer_size, to.buffer_size, "", "", 0};
+    Change c{s.name, std::string(config::kKnobBufferSize), from.buffer_size, to.buffer_size, "", "",
+             0};
     const std::string basis = BufferBasis(i, to.buffer_size);
     c.why = to.buffer_size == 0 ? fmt::format("stage '{}': {}", s.name, basis)
                                 : fmt::format("stage '{}' gets an output queue of {}: {}", s.name,

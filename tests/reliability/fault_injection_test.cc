@@ -212,7 +212,7 @@ TEST_F(TraceWriteFaultTest, DiskFullLeavesTheJobUnaffectedAndSaysSo) {
   EXPECT_EQ(r.exit_code(), 1) << r.err;
   // The job ran to its end and said so.
   EXPECT_THAT(r.out, HasSubstr("fault_job: 400 outputs"));
-  EXPECT_THAT(r.err, HasSubstr("sluice: tracer:"));
+  EXPECT_THAT(r.err, HasSubstr("sluice: warning: tracer:"));
   EXPECT_THAT(r.err, HasSubstr("File too large"));
   EXPECT_THAT(r.err, HasSubstr("the job continues"));
   EXPECT_THAT(r.err, HasSubstr("could not write"));
@@ -245,7 +245,7 @@ TEST_F(TraceWriteFaultTest, ReadOnlyTraceDirectoryLeavesTheJobUnaffectedAndSaysS
   const auto r = ProfileJob(out);
   EXPECT_EQ(r.exit_code(), 1) << r.err;
   EXPECT_THAT(r.out, HasSubstr("fault_job: 400 outputs"));
-  EXPECT_THAT(r.err, HasSubstr("sluice: tracer:"));
+  EXPECT_THAT(r.err, HasSubstr("sluice: warning: tracer:"));
   EXPECT_THAT(r.err, AnyOf(HasSubstr("Permission denied"), HasSubstr("Read-only file system")));
   EXPECT_THAT(r.err, HasSubstr("could not write"));
   EXPECT_FALSE(fs::exists(out / "trace.json"));

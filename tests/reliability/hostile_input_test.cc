@@ -201,6 +201,15 @@ TEST_F(HostileInputTest, EveryOutputHoldsTheNamesExactly) {
   for (const auto& name : HostileNames()) EXPECT_NO_THROW(applied.Stage(name));
 }
 
+TEST_F(HostileInputTest, AnOutputFolderThatCannotBeMadeIsAUserErrorNamingThePath) {
+  // /proc refuses new folders: a filesystem failure on a path the user gave.
+  const auto r = Cli({"profile", config_.string(), "--seconds", "1", "--out", "/proc/sluice_x"});
+  EXPECT_EQ(r.exit_code(), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("/proc/sluice_x"));
+  EXPECT_THAT(r.err, ::testing::StartsWith("sluice: /proc/sluice_x: "));
+  EXPECT_THAT(r.err, Not(HasSubstr("internal error")));
+}
+
 TEST_F(HostileInputTest, ATraceClaimingAbsurdFiguresNeverCrashesTheTools) {
   const fs::path out = root_ / "out";
   const auto profile = Cli({"profile", config_.string(), "--seconds", "1", "--interval-ms", "50",

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -465,6 +467,30 @@ TEST_F(TraceFileTest, WriteReplacesAnEarlierTrace) {
   second.job.cut_short = false;
   WriteTrace(second, path);
   EXPECT_EQ(ReadTrace(path).job.end_reason, "completed");
+  EXPECT_EQ(Files(), std::vector<std::string>{"t.json"});
+}
+
+TEST_F(TraceFileTest, ConcurrentWritesOfOnePathNeverCollide) {
+  // Each write has its own temporary file, so threads writing the same trace never truncate or
+  // rename one another's.
+  const std::filesystem::path path = dir_ / "t.json";
+  const Trace trace = MakeTrace();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 8; ++w) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        try {
+          WriteTrace(trace, path);
+        } catch (const Error&) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  ExpectSameTrace(trace, ReadTrace(path));
   EXPECT_EQ(Files(), std::vector<std::string>{"t.json"});
 }
 

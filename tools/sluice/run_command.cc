@@ -51,8 +51,8 @@ nlohmann::ordered_json ToJson(const pipeline::PipelineSnapshot& snap, int64_t ou
   for (const auto& s : snap.stages) {
     stages.push_back({{"name", s.name},
                       {"op", s.op},
-                      {"parallelism", s.parallelism},
-                      {"buffer_size", s.buffer_size},
+                      {config::kKnobParallelism, s.parallelism},
+                      {config::kKnobBufferSize, s.buffer_size},
                       {"async", s.async},
                       {"elements_in", s.elements_in},
                       {"elements_out", s.elements_out},

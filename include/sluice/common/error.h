@@ -1,4 +1,7 @@
-// The one exception type sluice modules throw; `main` converts it to "sluice: <what>: <where>".
+// The one exception type sluice modules throw; `main` prints it as "sluice: <message>".
+// Messages read "<where>: <what went wrong>", the file, stage and key first, as a compiler puts
+// file:line first: "cfg/p.json: stage 'map': key 'parallelism': expected an integer from 1 to
+// 1024, got 0".
 #pragma once
 
 #include <stdexcept>

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/pipeline/element.h"
+#include "sluice/pipeline/registrar_name.h"
 
 namespace sluice::pipeline {
 
@@ -150,7 +151,7 @@ struct OpRegistrar {
 // Registers op class `Class` (constructible from OpArgs&) under `name` at static-init time.
 #define SLUICE_REGISTER_OP(name, Class)                                                       \
   static const ::sluice::pipeline::internal::OpRegistrar SLUICE_INTERNAL_CONCAT(              \
-      sluice_op_registrar_, __COUNTER__)(                                                     \
+      SLUICE_INTERNAL_OP_REGISTRAR_PREFIX, __COUNTER__)(                                      \
       name, [](::sluice::pipeline::OpArgs& args) -> std::unique_ptr<::sluice::pipeline::Op> { \
         return std::make_unique<Class>(args);                                                 \
       })

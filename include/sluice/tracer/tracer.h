@@ -48,9 +48,8 @@ class Tracer {
   std::unique_ptr<TracerImpl> impl_;
 };
 
-// Where the steady state begins in a cumulative count series: the first sample from which the
-// rate over the next `window` samples is within `tolerance` of the median rate of the run's
-// second half; capped at half the run. Returns seconds (0 when the series is too short).
+// The tracer's warm-up cut: trace::FindSteadyStart, in seconds, 0 when it finds no steady state
+// (the series is too short or the second half delivers nothing).
 double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& counts,
                   size_t window = 5, double tolerance = 0.2);
 

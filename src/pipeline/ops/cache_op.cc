@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
 #include "sluice/pipeline/op.h"
 
 namespace sluice::pipeline {
@@ -21,9 +22,36 @@ constexpr uint64_t kEndMarker = 0x444e45454843414cULL;  // written after the las
 // Minimal binary writer/reader over stdio with errors that name the file.
 class CacheFile {
  public:
-  CacheFile(const std::string& path, const char* mode) : path_(path) {
-    file_ = std::fopen(path.c_str(), mode);
+  // Reads `path`.
+  explicit CacheFile(const std::string& path) : path_(path) {
+    file_ = std::fopen(path.c_str(), "rb");
     if (file_ == nullptr) Fail("cache file '{}': {}", path, std::strerror(errno));
+  }
+  // Records into a temporary file beside `path` that Commit() renames into place; destroyed
+  // before, it leaves nothing behind.
+  static std::unique_ptr<CacheFile> Record(const std::string& path) {
+    // No fsync: a torn file lacks the end marker that IsCompleteCacheFile checks, and a sync of
+    // a whole epoch's recording would stall the pipeline.
+    AtomicWriteOptions options;
+    options.temp_tag = "partial";
+    options.sync = false;
+    std::unique_ptr<AtomicFile> atomic;
+    try {
+      atomic = std::make_unique<AtomicFile>(path, options);
+    } catch (const AtomicWriteError& e) {
+      Fail("cache file '{}': {}", e.temp_path().string(), e.reason());
+    }
+    std::unique_ptr<CacheFile> f(new CacheFile());
+    f->path_ = atomic->temp_path().string();
+    const int fd = ::dup(atomic->fd());
+    f->file_ = fd < 0 ? nullptr : ::fdopen(fd, "wb");
+    if (f->file_ == nullptr) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      Fail("cache file '{}': {}", f->path_, std::strerror(err));
+    }
+    f->atomic_ = std::move(atomic);
+    return f;
   }
   ~CacheFile() {
     if (file_ != nullptr) std::fclose(file_);
@@ -57,10 +85,23 @@ class CacheFile {
     }
     file_ = nullptr;
   }
+  // Closes the recording and renames it into place.
+  void Commit() {
+    Close();
+    try {
+      atomic_->Commit();
+    } catch (const AtomicWriteError& e) {
+      Fail("cache file '{}': cannot rename from '{}': {}", atomic_->path().string(), path_,
+           e.reason());
+    }
+  }
 
  private:
+  CacheFile() = default;
+
   std::string path_;
   std::FILE* file_ = nullptr;
+  std::unique_ptr<AtomicFile> atomic_;  // set while recording
 };
 
 void WriteElement(CacheFile& f, const Element& e) {
@@ -125,27 +166,19 @@ class CacheOp final : public StreamOp {
     path_ = p.string();
     if (!path_.empty()) complete_ = IsCompleteCacheFile(path_);
   }
-  ~CacheOp() override {
-    if (writer_) {
-      writer_.reset();
-      std::remove(tmp_path_.c_str());  // an unfinished recording is never left behind
-    }
-  }
+  ~CacheOp() override = default;  // an unfinished recording is never left behind
   OpProperties properties() const override { return {OpKind::kStream, false, true, false}; }
   bool WantsInput() const override { return !complete_; }
 
   void BeginEpoch(int64_t) override {
     reader_.reset();
-    if (writer_) {  // the last epoch was cut short: drop its partial recording
-      writer_.reset();
-      std::remove(tmp_path_.c_str());
-    }
+    writer_.reset();  // the last epoch was cut short: drop its partial recording
     replay_pos_ = 0;
     count_ = 0;
     ended_ = false;
     if (complete_) {
       if (!path_.empty()) {
-        reader_ = std::make_unique<CacheFile>(path_, "rb");
+        reader_ = std::make_unique<CacheFile>(path_);
         char magic[8];
         reader_->Read(magic, 8);
       }
@@ -154,8 +187,7 @@ class CacheOp final : public StreamOp {
     // An epoch cut short leaves a partial recording: start it again.
     memory_.clear();
     if (!path_.empty()) {
-      tmp_path_ = fmt::format("{}.partial.{}", path_, ::getpid());
-      writer_ = std::make_unique<CacheFile>(tmp_path_, "wb");
+      writer_ = CacheFile::Record(path_);
       writer_->Write(kMagic, 8);
     }
   }
@@ -193,18 +225,13 @@ class CacheOp final : public StreamOp {
       writer_->Put<uint8_t>(0);
       writer_->Put<uint64_t>(count_);
       writer_->Put<uint64_t>(kEndMarker);
-      writer_->Close();
+      writer_->Commit();
       writer_.reset();
-      if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-        Fail("cache file '{}': cannot rename from '{}': {}", path_, tmp_path_,
-             std::strerror(errno));
-      }
     }
     complete_ = true;
   }
 
   std::string path_;
-  std::string tmp_path_;
   bool complete_ = false;
   std::vector<Element> memory_;
   size_t replay_pos_ = 0;
