@@ -11,6 +11,7 @@ PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev libstb-dev libopencv-imgproc-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libxml2-dev chromium
+  pybind11-dev python3-dev libdlpack-dev python3-pytest python3-pil  # python/ package and its tests
   clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 
