@@ -17,128 +17,15 @@
 
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
+#include "tests/tuner/tuner_fixture.h"
 
 namespace sluice::tuner {
 namespace {
 
+using test::Stage;
+using test::TunerTest;
+
 using ::testing::HasSubstr;
-
-// One stage of a hand-built analysis; demands are per output (batch), in seconds.
-struct Stage {
-  std::string name;
-  std::string op;
-  bool parallelizable = false;
-  double wall = 0;
-  double cpu = -1;  // -1: same as wall
-  double bytes = 1000;
-  bool async = false;
-  int parallelism = 1;
-  int buffer_size = 0;
-  bool deterministic = true;
-  std::string inspected;
-  int64_t elements = 1000;  // elements emitted in the trace (one epoch when epochs_completed 1)
-  double visit = 1;
-  double turn = 0;  // measured wait of ordered workers for their turn, s per output
-};
-
-class TunerTest : public ::testing::Test {
- protected:
-  // Builds analysis_ and pipeline_ from `stages`.
-  void Build(const std::vector<Stage>& stages, double step = 0,
-             analyzer::Verdict verdict = analyzer::Verdict::kHighly, double cores = 4) {
-    analysis_ = analyzer::Analysis();
-    pipeline_ = trace::PipelineTrace();
-    analysis_.pipeline = "train";
-    analysis_.output_noun = "batch";
-    analysis_.window.seconds = 10;
-    analysis_.window.samples = 101;
-    analysis_.outputs = 1000;
-    analysis_.cores = cores;
-    analysis_.consumer_step_seconds = step;
-    analysis_.consumer_outputs_per_s = step > 0 ? 1 / step : 0;
-    analysis_.memory_bytes = 16'000'000'000;
-    analysis_.rss_bytes = 1'000'000'000;
-    analysis_.input_bound.verdict = verdict;
-    analysis_.input_bound.wait_fraction = verdict == analyzer::Verdict::kNot ? 0.01 : 0.5;
-    pipeline_.name = "train";
-    pipeline_.epochs_completed = 1;
-    for (const Stage& s : stages) {
-      analyzer::StageAnalysis a;
-      a.name = s.name;
-      a.op = s.op;
-      a.parallelizable = s.parallelizable;
-      a.async = s.async || s.parallelism > 1 || s.buffer_size > 0;
-      a.parallelism = s.parallelism;
-      a.buffer_size = s.buffer_size;
-      a.wall_demand = s.wall;
-      a.cpu_demand = s.cpu < 0 ? s.wall : s.cpu;
-      a.bytes_per_element = s.bytes;
-      a.visit_ratio = s.visit;
-      a.turn_wait_demand = s.turn;
-      a.elements = s.elements;
-      analysis_.stages.push_back(a);
-      trace::StageTrace t;
-      t.name = s.name;
-      t.op = s.op;
-      t.parallelizable = s.parallelizable;
-      t.deterministic = s.deterministic;
-      t.inspected = s.inspected;
-      t.parallelism = s.parallelism;
-      t.buffer_size = s.buffer_size;
-      t.async = a.async;
-      t.elements_out = s.elements;
-      t.bytes_out = static_cast<int64_t>(s.bytes * s.elements);
-      pipeline_.stages.push_back(t);
-    }
-    const analyzer::Prediction now = analyzer::Predict(analysis_, analyzer::CurrentKnobs(analysis_),
-                                                       analyzer::CurrentResources(analysis_));
-    analysis_.predicted_outputs_per_s = now.outputs_per_s;
-    analysis_.measured_outputs_per_s = now.outputs_per_s;
-    analysis_.limits = now.limits;
-  }
-
-  size_t Index(const std::string& name) const {
-    for (size_t i = 0; i < analysis_.stages.size(); ++i) {
-      if (analysis_.stages[i].name == name) return i;
-    }
-    ADD_FAILURE() << "no stage " << name;
-    return 0;
-  }
-
-  // The plan's figure must be the analyzer's prediction at the chosen knobs (single source).
-  void ExpectPredictedByAnalyzer(const Plan& plan) const {
-    analyzer::Resources r = analyzer::CurrentResources(analysis_);
-    r.cores = plan.cores;
-    EXPECT_DOUBLE_EQ(plan.predicted_outputs_per_s,
-                     analyzer::Predict(analysis_, plan.knobs, r).outputs_per_s);
-  }
-
-  // Queue and in-flight memory of the chosen knobs (docs/model.md "Memory"), plus the cache.
-  double MemoryOf(const Plan& plan) const {
-    double bytes = 0;
-    for (size_t i = 0; i < plan.knobs.stages.size(); ++i) {
-      const analyzer::StageKnobs& k = plan.knobs.stages[i];
-      if (k.parallelism > 1 || k.buffer_size > 0) {
-        // Queued elements, and per worker its output and the inputs it consumes for it.
-        const analyzer::StageAnalysis& s = analysis_.stages[i];
-        const double input = i > 0 ? analysis_.stages[i - 1].visit_ratio / s.visit_ratio *
-                                         analysis_.stages[i - 1].bytes_per_element
-                                   : 0;
-        bytes += std::max(k.buffer_size, 1) * s.bytes_per_element +
-                 k.parallelism * (s.bytes_per_element + input);
-      }
-    }
-    if (plan.knobs.cache_after) {
-      const size_t k = *plan.knobs.cache_after;
-      bytes += static_cast<double>(pipeline_.stages[k].elements_out) *
-               analysis_.stages[k].bytes_per_element;
-    }
-    return bytes;
-  }
-
-  analyzer::Analysis analysis_;
-  trace::PipelineTrace pipeline_;
-};
 
 // 4 cores; decode needs 10 ms per batch, everything else 0.2 ms. CPU bound: 4 / 10.2 ms = 392
 // batches/s; decode then needs 392 x 10 ms = 3.92 workers: 4. The source stays inline under
@@ -405,26 +292,6 @@ TEST_F(TunerTest, PlanSaysWhatCoresTheConsumerNeeds) {
   ExpectPredictedByAnalyzer(plan);
 }
 
-// 2 cores: burn 12.8 ms of CPU per batch, sleep 5.8 ms of wall (0.8 ms CPU). The CPU allows
-// 2 / 13.7 ms = 146 batches/s. Both maps are parallelizable, so they run as one fused group on
-// the sleep's workers (no hand-off between them): 18.6 ms of wall per batch, with the sleep's
-// share planned at most half busy (a waiting worker's wake-ups slow as the cores fill), gives
-// 4 workers, as many threads as a separate burn (its share of the cores, 2) and sleep (2).
-TEST_F(TunerTest, WaitingAndComputingMapsRunAsOneFusedGroupPlannedWithHeadroom) {
-  Build({{.name = "src", .op = "generate", .wall = 0.0001},
-         {.name = "heavy", .op = "burn", .parallelizable = true, .wall = 0.0128},
-         {.name = "wait", .op = "sleep", .parallelizable = true, .wall = 0.0058, .cpu = 0.0008},
-         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
-        0, analyzer::Verdict::kHighly, 2);
-  const Plan plan = Tune(analysis_, pipeline_);
-  EXPECT_EQ(plan.knobs.stages[Index("wait")].parallelism, 4);
-  EXPECT_EQ(plan.knobs.stages[Index("heavy")].parallelism, 1);
-  EXPECT_EQ(plan.knobs.stages[Index("heavy")].buffer_size, 0);
-  EXPECT_EQ(plan.threads, 5);  // and the prefetch's
-  EXPECT_NEAR(plan.predicted_outputs_per_s, 2 / 0.0137, 0.5);
-  ExpectPredictedByAnalyzer(plan);
-}
-
 // The rewrite sets only the tuned knobs (and inserts the cache stage); unknown keys stay.
 // 4 cores; work runs ordered on 2 workers, needing 8 ms per batch and waiting 4 ms more for its
 // turn (kappa = 4 / (8 (1 - 1/2)) = 1). Ordered, p workers take 8 + 8 (1 - 1/p) ms; the model
@@ -517,56 +384,6 @@ TEST_F(TunerTest, MicrosecondOpsStayInline) {
   }
   EXPECT_TRUE(noted) << fmt::format("{}", fmt::join(plan.notes, "\n"));
   ExpectPredictedByAnalyzer(plan);
-}
-
-// decode_jpeg directly followed by random_resized_crop: the fused op is advised, with its
-// predicted throughput; where the config says "allow_rewrite": true, the plan makes the change
-// and the rewritten config runs decode_random_resized_crop with the crop's args and name.
-TEST_F(TunerTest, FusedDecodeCropIsAdvisedOrAppliedWhereTheConfigAllowsIt) {
-  Build({{.name = "files", .op = "list_files", .wall = 0.0001},
-         {.name = "decode", .op = "decode_jpeg", .parallelizable = true, .wall = 0.02},
-         {.name = "crop", .op = "random_resized_crop", .parallelizable = true, .wall = 0.02},
-         {.name = "batch", .op = "batch", .wall = 0.001},
-         {.name = "prefetch", .op = "prefetch", .wall = 0, .async = true, .buffer_size = 1}},
-        0, analyzer::Verdict::kHighly, 2);
-  const Plan advised = Tune(analysis_, pipeline_);
-  ASSERT_EQ(advised.rewrites.size(), 1u);
-  const Rewrite& r = advised.rewrites[0];
-  EXPECT_FALSE(r.applied);
-  EXPECT_EQ(r.first, "decode");
-  EXPECT_EQ(r.second, "crop");
-  EXPECT_EQ(r.op, "decode_random_resized_crop");
-  EXPECT_GT(r.predicted_outputs_per_s, advised.predicted_outputs_per_s * 1.1);
-  EXPECT_TRUE(std::any_of(advised.notes.begin(), advised.notes.end(), [](const std::string& n) {
-    return n.find("advice:") == 0 && n.find("allow_rewrite") != std::string::npos;
-  }));
-
-  const config::Document doc = config::Document::Parse(R"({"name": "train", "allow_rewrite": true,
-  "stages": [
-  {"name": "files", "op": "list_files", "args": {"pattern": "*.jpg"}},
-  {"name": "decode", "op": "decode_jpeg"},
-  {"name": "crop", "op": "random_resized_crop", "args": {"size": 224, "seed": 3}},
-  {"name": "batch", "op": "batch", "args": {"size": 8}},
-  {"name": "prefetch", "op": "prefetch", "buffer_size": 1}
-]}
-)",
-                                                       "train.json");
-  const TuneOptions options = OptionsFromConfig(doc);
-  EXPECT_TRUE(options.allow_rewrite);
-  const Plan applied = Tune(analysis_, pipeline_, options);
-  ASSERT_EQ(applied.rewrites.size(), 1u);
-  EXPECT_TRUE(applied.rewrites[0].applied);
-  EXPECT_NEAR(applied.predicted_outputs_per_s, applied.rewrites[0].predicted_outputs_per_s, 1e-9);
-  const config::Document tuned = ApplyPlan(applied, doc);
-  ASSERT_EQ(tuned.stages().size(), 4u);
-  EXPECT_EQ(tuned.stages()[1].name, "crop");
-  EXPECT_EQ(tuned.stages()[1].op, "decode_random_resized_crop");
-  EXPECT_EQ(tuned.json()["stages"][1]["args"]["seed"], 3);
-  EXPECT_EQ(tuned.json()["allow_rewrite"], true);
-  const nlohmann::json out = nlohmann::json::parse(ToJson(applied, tuned));
-  ASSERT_EQ(out["rewrites"].size(), 1u);
-  EXPECT_EQ(out["rewrites"][0]["op"], "decode_random_resized_crop");
-  EXPECT_EQ(out["rewrites"][0]["applied"], true);
 }
 
 TEST_F(TunerTest, ApplyPlanRewritesOnlyTunedKnobsAndInsertsTheCache) {
