@@ -5,7 +5,9 @@
 # plan advises.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/bootstrap.sh
+# The demo needs neither the tests nor the benchmarks (nor their packages: no browser, no gtest).
+BOOTSTRAP_FOR=${BOOTSTRAP_FOR:-demo} \
+  CMAKE_ARGS="-DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF ${CMAKE_ARGS:-}" scripts/bootstrap.sh
 BUILD_DIR=${BUILD_DIR:-build}
 SLUICE="$BUILD_DIR/bin/sluice"
 DEMO="$BUILD_DIR/demo"
