@@ -133,7 +133,8 @@ bool PipelineImpl::Next(Element* out) {
       int64_t next_epoch = epoch.load() + 1;
       // Repeating forever an epoch that delivered nothing would spin here without returning;
       // like tf.data's repeat(), end instead.
-      if ((epochs >= 0 && next_epoch >= epochs) || (epochs < 0 && !epoch_had_output_)) {
+      if ((epochs >= 0 && next_epoch - first_epoch >= epochs) ||
+          (epochs < 0 && !epoch_had_output_)) {
         finished.store(true);
         break;
       }
@@ -264,6 +265,10 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
   auto impl = std::make_unique<PipelineImpl>();
   impl->name = config.name();
   impl->epochs = options.epochs.value_or(config.epochs());
+  if (options.first_epoch < 0)
+    Fail("PipelineOptions::first_epoch must be >= 0, got {}", options.first_epoch);
+  impl->first_epoch = options.first_epoch;
+  impl->epoch.store(options.first_epoch);
   impl->stop_timeout_ns = static_cast<int64_t>(std::max(0.0, options.stop_timeout_seconds) * 1e9);
   const std::string file = config.origin().string();
   const auto& specs = config.stages();
@@ -369,5 +374,21 @@ std::vector<std::string> Pipeline::StuckStages() const { return impl_->StuckStag
 uint64_t Pipeline::id() const { return impl_->id; }
 const std::string& Pipeline::config_path() const { return impl_->config_path; }
 const std::string& Pipeline::config_text() const { return impl_->config_text; }
+
+std::optional<int64_t> Pipeline::EpochLength() const {
+  std::optional<int64_t> n;
+  for (const auto& s : impl_->stages) n = s->op->EpochOutputs(n);
+  return n;
+}
+
+std::optional<int64_t> Pipeline::Length() const {
+  const std::optional<int64_t> each = EpochLength();
+  if (!each || impl_->epochs < 0) return std::nullopt;
+  return *each * impl_->epochs;
+}
+
+std::vector<std::string> Pipeline::ClassNames() const {
+  return static_cast<const SourceOp&>(*impl_->stages.front()->op).ClassNames();
+}
 
 }  // namespace sluice::pipeline

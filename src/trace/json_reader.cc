@@ -22,6 +22,7 @@ namespace {
 using internal::Json;
 using internal::kMaxArrayElements;
 using internal::kMaxBufferSize;
+using internal::kMaxClasses;
 using internal::kMaxDisks;
 using internal::kMaxPipelines;
 using internal::kMaxSamples;
@@ -317,6 +318,13 @@ class Reader {
     Get(v, path, "name", p.name);
     Get(v, path, "config_path", p.config_path);
     Get(v, path, "config_text", p.config_text);
+    if (const J* classes = Find(v, "classes")) {
+      const Path at = path.Key("classes");
+      ExpectArray(*classes, at, kMaxClasses, "class names");
+      for (size_t i = 0; i < classes->size(); ++i) {
+        p.classes.push_back(String((*classes)[i], at.Index(i)));
+      }
+    }
     Get(v, path, "epochs_completed", p.epochs_completed);
     Get(v, path, "finished", p.finished);
     Get(v, path, "first_sample", p.first_sample);

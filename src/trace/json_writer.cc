@@ -57,6 +57,7 @@ OrderedJson PipelineJson(const PipelineTrace& p) {
   return OrderedJson{{"name", p.name},
                      {"config_path", p.config_path},
                      {"config_text", p.config_text},
+                     {"classes", p.classes},
                      {"epochs_completed", p.epochs_completed},
                      {"finished", p.finished},
                      {"first_sample", p.first_sample},

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -293,11 +294,14 @@ class TracerImpl final : public pipeline::PipelineObserver {
     struct Seen {
       uint64_t id;
       std::string config_path, config_text;
+      std::vector<std::string> classes;  // read once, when the pipeline is first seen
       pipeline::PipelineSnapshot snap;
     };
     std::vector<Seen> seen;
     pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
-      seen.push_back({p.id(), p.config_path(), p.config_text(), p.Snapshot()});
+      const bool first = named_.insert(p.id()).second;
+      seen.push_back({p.id(), p.config_path(), p.config_text(),
+                      first ? p.ClassNames() : std::vector<std::string>{}, p.Snapshot()});
     });
     const double process_cpu = ProcessCpuNanos() * 1e-9;
     auto host = internal::ReadHostCpuTicks();
@@ -327,6 +331,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
                              [&](const auto& st) { return st.id == p.id; });
       if (it == states_.end()) {
         AddPipeline(p.id, p.config_path, p.config_text, p.snap, s.t.size() - 1);
+        trace_.pipelines.back().classes = std::move(p.classes);
         it = states_.end() - 1;
       }
       if (!it->alive) continue;  // destroyed since the snapshot was taken: keep its final counters
@@ -527,8 +532,9 @@ class TracerImpl final : public pipeline::PipelineObserver {
   mutable std::mutex mu_;
   trace::Trace trace_;                 // guarded by mu_
   std::vector<PipelineState> states_;  // guarded by mu_
-  std::string stop_reason_;            // guarded by mu_
-  double probe_cpu_ = 0;               // guarded by mu_
+  std::set<uint64_t> named_;  // pipelines whose class names were read; the sampling thread only
+  std::string stop_reason_;   // guarded by mu_
+  double probe_cpu_ = 0;      // guarded by mu_
 };
 
 Tracer::Tracer(TracerOptions options) : impl_(std::make_unique<TracerImpl>(std::move(options))) {}

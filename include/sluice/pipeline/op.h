@@ -88,12 +88,20 @@ class Op {
   virtual OpProperties properties() const = 0;
   // Called once before each epoch, with no call of the op in flight.
   virtual void BeginEpoch(int64_t /*epoch*/) {}
+  // How many elements the op delivers in an epoch when `inputs` come in (a source ignores
+  // `inputs`; nullopt: the input count is unknown). nullopt when it cannot be known before the
+  // epoch runs (a filter). Gives a pipeline's length (len() in Python).
+  virtual std::optional<int64_t> EpochOutputs(std::optional<int64_t> /*inputs*/) const {
+    return std::nullopt;
+  }
 };
 
 class SourceOp : public Op {
  public:
   // Produces the next element of the epoch; false at the end of the epoch.
   virtual bool Next(Element* out, const OpContext& ctx) = 0;
+  // The names of the classes its labels index, in label order; empty when it labels nothing.
+  virtual std::vector<std::string> ClassNames() const { return {}; }
 };
 
 class MapOp : public Op {

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct PipelineOptions {
   // StuckStages() and on stderr, and the pipeline's state is kept alive until the process exits
   // so that the worker can never touch freed memory.
   double stop_timeout_seconds = 5;
+  // The number the first epoch runs as: shuffles and random ops are seeded by the epoch number,
+  // so a job that builds one pipeline per epoch (first_epoch = n, epochs = 1) sees the same
+  // data as one pipeline over every epoch.
+  int64_t first_epoch = 0;
 };
 
 class PipelineImpl;
@@ -55,6 +60,12 @@ class Pipeline {
   // The config it was built from: its path as given, and its full text.
   const std::string& config_path() const;
   const std::string& config_text() const;
+  // Outputs per epoch, when every stage knows its count up front (nullopt behind a filter).
+  std::optional<int64_t> EpochLength() const;
+  // Outputs over all the pipeline's epochs; nullopt when unknown or endless.
+  std::optional<int64_t> Length() const;
+  // The class names the source's labels index (list_files with label_from, read_manifest).
+  std::vector<std::string> ClassNames() const;
 
  private:
   explicit Pipeline(std::unique_ptr<PipelineImpl> impl);

@@ -100,6 +100,7 @@ struct PipelineTrace {
   std::string name;
   std::string config_path;
   std::string config_text;  // the config's full text
+  std::vector<std::string> classes;  // names of the source's label indices, if labelled
   int64_t epochs_completed = 0;
   bool finished = false;    // ran to the end of its data
   double first_sample = 0;  // seconds since the trace began when it was first seen

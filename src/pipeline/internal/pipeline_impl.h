@@ -59,6 +59,7 @@ class PipelineImpl {
   std::string config_text;
   std::vector<std::unique_ptr<internal::Stage>> stages;
   int64_t epochs = 1;
+  int64_t first_epoch = 0;  // the number the first epoch runs as (seeds, shuffles)
   int64_t stop_timeout_ns = 5'000'000'000;
   std::atomic<int> running_threads{0};
 

@@ -169,6 +169,8 @@ class CacheOp final : public StreamOp {
   ~CacheOp() override = default;  // an unfinished recording is never left behind
   OpProperties properties() const override { return {OpKind::kStream, false, true, false}; }
   bool WantsInput() const override { return !complete_; }
+  // A filled cache replays exactly the elements it took in.
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
 
   void BeginEpoch(int64_t) override {
     reader_.reset();

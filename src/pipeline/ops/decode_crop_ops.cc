@@ -333,6 +333,7 @@ class DecodeRandomResizedCropOp : public MapOp {
         .kind = OpKind::kMap, .parallelizable = true, .deterministic = false, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     JpegReader& reader = JpegReader::ForThread();
     AbortOnExit abort_on_exit(reader);
@@ -374,6 +375,7 @@ class DecodeResizeOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     JpegReader& reader = JpegReader::ForThread();
     AbortOnExit abort_on_exit(reader);

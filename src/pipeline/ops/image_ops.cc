@@ -95,6 +95,7 @@ class DecodeJpegOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     if (!in.bytes || in.bytes->empty()) {
       FailElement(ctx, "decode_jpeg", in,
@@ -202,6 +203,7 @@ class ResizeOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& src = ImageOf(in, ctx, "resize", {DType::kUInt8, DType::kFloat32});
     if (src.dim(0) != height_ || src.dim(1) != width_) {
@@ -232,6 +234,7 @@ class RandomResizedCropOp : public MapOp {
         .kind = OpKind::kMap, .parallelizable = true, .deterministic = false, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& src = ImageOf(in, ctx, "random_resized_crop", {DType::kUInt8, DType::kFloat32});
     const int64_t img_h = src.dim(0), img_w = src.dim(1);
@@ -282,6 +285,7 @@ class RandomFlipOp : public MapOp {
         .kind = OpKind::kMap, .parallelizable = true, .deterministic = false, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& src = ImageOf(in, ctx, "random_flip",
                                 {DType::kUInt8, DType::kInt32, DType::kInt64, DType::kFloat32});
@@ -384,6 +388,7 @@ class NormalizeOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& src = ImageOf(in, ctx, "normalize", {DType::kUInt8, DType::kFloat32});
     const int64_t h = src.dim(0), w = src.dim(1), channels = src.dim(2);

@@ -8,11 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <numeric>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "file_source.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/pipeline/op.h"
@@ -49,101 +49,36 @@ Bytes ReadWholeFile(const std::string& path) {
   return data;
 }
 
-// Lists files matching a glob, sorted, optionally shuffled anew each epoch.
-class ListFilesOp final : public SourceOp {
+// Lists files matching a glob, sorted, optionally labelled by parent folder, shuffled anew each
+// epoch and sharded (FileListSource).
+class ListFilesOp final : public FileListSource {
  public:
-  explicit ListFilesOp(OpArgs& args) {
+  explicit ListFilesOp(OpArgs& args) : FileListSource(args) {
     std::filesystem::path pattern = args.Path("pattern");
-    shuffle_ = args.Bool("shuffle", false);
-    seed_ = args.Seed("seed");
+    std::vector<std::string> files;
     glob_t g{};
     int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
     if (rc == 0) {
-      for (size_t i = 0; i < g.gl_pathc; ++i) files_.emplace_back(g.gl_pathv[i]);
+      for (size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
     }
     ::globfree(&g);
     if (rc != 0 && rc != GLOB_NOMATCH) args.Fail("pattern", "cannot read the directory");
-    if (files_.empty()) {
-      args.Fail("pattern", fmt::format("no files match '{}'", pattern.string()));
-    }
-    std::sort(files_.begin(), files_.end());
-    order_.resize(files_.size());
+    if (files.empty()) args.Fail("pattern", fmt::format("no files match '{}'", pattern.string()));
+    std::sort(files.begin(), files.end());
+    ClassIndex index;
     const std::string label_from = args.String("label_from", "");
     if (label_from == "parent_dir") {
-      LabelByParentDir();
+      // Class index = the position of the file's parent folder name among the sorted names.
+      std::vector<std::string> parents;
+      for (const std::string& f : files) {
+        parents.push_back(std::filesystem::path(f).parent_path().filename().string());
+      }
+      index = IndexClasses(parents);
     } else if (!label_from.empty()) {
       args.Fail("label_from", fmt::format("expected \"parent_dir\", got \"{}\"", label_from));
     }
-    num_shards_ = args.Int("num_shards", 1);
-    shard_index_ = args.Int("shard_index", 0);
-    if (num_shards_ < 1) {
-      args.Fail("num_shards", fmt::format("must be >= 1, got {}", num_shards_));
-    }
-    if (shard_index_ < 0 || shard_index_ >= num_shards_) {
-      args.Fail("shard_index", fmt::format("must be in [0, {}) for num_shards {}, got {}",
-                                           num_shards_, num_shards_, shard_index_));
-    }
+    SetFiles(std::move(files), std::move(index.labels), std::move(index.classes));
   }
-
-  OpProperties properties() const override {
-    return {OpKind::kSource, false, /*deterministic=*/!shuffle_, /*stateless=*/false};
-  }
-  void BeginEpoch(int64_t epoch) override {
-    std::iota(order_.begin(), order_.end(), 0);
-    if (shuffle_) {
-      // Fisher-Yates with a splitmix stream, so the order depends only on seed and epoch.
-      uint64_t state = MixSeed(seed_, static_cast<uint64_t>(epoch));
-      for (size_t i = order_.size(); i > 1; --i) {
-        state = MixSeed(state, i);
-        std::swap(order_[i - 1], order_[state % i]);
-      }
-    }
-    next_ = 0;
-  }
-  bool Next(Element* out, const OpContext&) override {
-    // A shard takes every num_shards-th position of the epoch's (shared) order: the shards of an
-    // epoch are disjoint and together cover it.
-    while (next_ < order_.size() &&
-           static_cast<int64_t>(next_ % static_cast<size_t>(num_shards_)) != shard_index_) {
-      ++next_;
-    }
-    if (next_ == order_.size()) return false;
-    size_t index = order_[next_];
-    *out = Element{};
-    out->path = files_[index];
-    out->id = index;
-    if (!labels_.empty()) {
-      Tensor label = Tensor::Allocate(DType::kInt64, {});
-      *label.data<int64_t>() = labels_[index];
-      out->tensors.push_back(std::move(label));
-    }
-    ++next_;
-    return true;
-  }
-
- private:
-  // Class index = the position of the file's parent folder name among the sorted folder names.
-  void LabelByParentDir() {
-    std::vector<std::string> parents;
-    for (const std::string& f : files_) {
-      parents.push_back(std::filesystem::path(f).parent_path().filename().string());
-    }
-    classes_ = parents;
-    std::sort(classes_.begin(), classes_.end());
-    classes_.erase(std::unique(classes_.begin(), classes_.end()), classes_.end());
-    for (const std::string& p : parents) {
-      labels_.push_back(std::lower_bound(classes_.begin(), classes_.end(), p) - classes_.begin());
-    }
-  }
-
-  std::vector<std::string> files_;
-  std::vector<std::string> classes_;  // folder names in label order (ImageFolder's convention)
-  std::vector<int64_t> labels_;       // per file, when labelled
-  int64_t num_shards_ = 1, shard_index_ = 0;
-  std::vector<size_t> order_;
-  size_t next_ = 0;
-  bool shuffle_ = false;
-  uint64_t seed_ = 0;
 };
 SLUICE_REGISTER_OP("list_files", ListFilesOp);
 
@@ -152,6 +87,7 @@ class ReadFileOp final : public MapOp {
  public:
   explicit ReadFileOp(OpArgs&) {}
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     if (in.path.empty()) Fail("the input element names no file (put list_files upstream)");
     in.bytes = ReadWholeFile(in.path);
@@ -173,6 +109,9 @@ class GenerateOp final : public SourceOp {
   }
   OpProperties properties() const override { return {OpKind::kSource, false, true, false}; }
   void BeginEpoch(int64_t) override { produced_ = 0; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t>) const override {
+    return count_ >= 0 ? std::optional<int64_t>(count_) : std::nullopt;
+  }
   bool Next(Element* out, const OpContext&) override {
     if (count_ >= 0 && produced_ >= count_) return false;
     *out = Element{};
@@ -207,6 +146,9 @@ class ReadThrottledOp final : public SourceOp {
   }
   OpProperties properties() const override { return {OpKind::kSource, false, true, false}; }
   void BeginEpoch(int64_t) override { produced_ = 0; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t>) const override {
+    return count_ >= 0 ? std::optional<int64_t>(count_) : std::nullopt;
+  }
   bool Next(Element* out, const OpContext&) override {
     if (count_ >= 0 && produced_ >= count_) return false;
     // The bucket refills continuously; a read waits until its bytes have accrued.

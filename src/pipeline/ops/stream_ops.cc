@@ -25,6 +25,10 @@ class BatchOp final : public StreamOp {
   }
   OpProperties properties() const override { return {OpKind::kStream, false, true, false}; }
   void BeginEpoch(int64_t) override { batches_ = 0; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override {
+    if (!in) return std::nullopt;
+    return drop_remainder_ ? *in / size_ : (*in + size_ - 1) / size_;
+  }
   bool Next(Input& in, Element* out, const OpContext&) override {
     items_.clear();
     Element e;
@@ -96,6 +100,7 @@ class ShuffleOp final : public StreamOp {
     seed_ = args.Seed("seed");
   }
   OpProperties properties() const override { return {OpKind::kStream, false, false, false}; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void BeginEpoch(int64_t epoch) override {
     items_.clear();
     input_done_ = false;
@@ -165,6 +170,7 @@ class PrefetchOp final : public StreamOp {
  public:
   explicit PrefetchOp(OpArgs&) {}
   OpProperties properties() const override { return {OpKind::kStream, false, true, true}; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   bool Next(Input& in, Element* out, const OpContext&) override { return in.Next(out); }
 };
 SLUICE_REGISTER_OP("prefetch", PrefetchOp);

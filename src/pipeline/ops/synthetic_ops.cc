@@ -21,6 +21,7 @@ class BurnOp final : public MapOp {
   OpProperties properties() const override {
     return {OpKind::kMap, true, /*deterministic=*/!random_, true};
   }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     uint64_t acc = in.id;
     if (random_) {
@@ -53,6 +54,7 @@ class SleepOp final : public MapOp {
     if (us_ < 0) args.Fail("us", "expected a time >= 0");
   }
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     if (us_ > 0) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(us_ * 1000)));

@@ -327,6 +327,7 @@ class TokenizeOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     if (in.bytes == nullptr) {
       Fail("stage '{}': tokenize: input element has no text (run it after read_lines)", ctx.stage);
@@ -402,6 +403,7 @@ class PadOp : public MapOp {
     return {.kind = OpKind::kMap, .parallelizable = true, .deterministic = true, .stateless = true};
   }
 
+  std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext& ctx) override {
     const Tensor& seq = SequenceOf(in, "pad", ctx.stage);
     // Tensors are immutable once made, so one already of the right length is passed through.
