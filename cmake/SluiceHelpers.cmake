@@ -1,5 +1,7 @@
 # One way to declare a module, a test and a program, in the manner of abseil's absl_cc_library.
 include_guard(GLOBAL)
+include(GNUInstallDirs)
+include(GenerateExportHeader)
 
 # Warnings and sanitizers live on one INTERFACE target linked PRIVATE everywhere.
 add_library(sluice_default_settings INTERFACE)
@@ -29,27 +31,58 @@ endif()
 # sluice_add_module(NAME name [SHARED] SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # Declares library sluice_<name> with alias sluice::<name>; public headers in include/sluice/<name>/.
 # SHARED is for modules whose objects register themselves at load time (ops), which a static
-# archive would drop when nothing references them.
+# archive would drop when nothing references them. A shared module is versioned (SONAME
+# libsluice_<name>.so.MAJOR), exports only what its headers mark SLUICE_<NAME>_EXPORT (the
+# macro comes from the generated sluice/<name>/export.h), and finds its sibling libraries next
+# to itself. With SLUICE_INSTALL, every module installs into the export set sluiceTargets as
+# sluice::<name>, with its headers.
 function(sluice_add_module)
   cmake_parse_arguments(M "SHARED" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   set(target sluice_${M_NAME})
+  set(includes $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+               $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   if(M_SOURCES)
     if(M_SHARED)
       add_library(${target} SHARED ${M_SOURCES})
-      set_target_properties(${target} PROPERTIES OUTPUT_NAME sluice_${M_NAME}
-                            LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib)
+      set_target_properties(${target} PROPERTIES
+        OUTPUT_NAME sluice_${M_NAME}
+        LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib
+        VERSION ${PROJECT_VERSION}
+        SOVERSION ${PROJECT_VERSION_MAJOR}
+        CXX_VISIBILITY_PRESET hidden
+        VISIBILITY_INLINES_HIDDEN ON
+        INSTALL_RPATH "$ORIGIN")
+      generate_export_header(${target} BASE_NAME sluice_${M_NAME}
+        EXPORT_FILE_NAME ${PROJECT_BINARY_DIR}/include/sluice/${M_NAME}/export.h)
+      list(APPEND includes $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>)
     else()
       add_library(${target} STATIC ${M_SOURCES})
     endif()
-    target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
-    target_link_libraries(${target} PUBLIC ${M_PUBLIC_DEPS} PRIVATE ${M_PRIVATE_DEPS} sluice::default_settings)
+    target_include_directories(${target} PUBLIC ${includes} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    # The warnings target is build-only: a static library's private links travel with it into
+    # the installed package, and a consumer has no use for sluice's warning flags.
+    target_link_libraries(${target} PUBLIC ${M_PUBLIC_DEPS}
+                          PRIVATE ${M_PRIVATE_DEPS} $<BUILD_INTERFACE:sluice::default_settings>)
     set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   else()
     add_library(${target} INTERFACE)
-    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/include)
+    target_include_directories(${target} INTERFACE ${includes})
     target_link_libraries(${target} INTERFACE ${M_PUBLIC_DEPS})
   endif()
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${M_NAME})
   add_library(sluice::${M_NAME} ALIAS ${target})
+  if(SLUICE_INSTALL)
+    install(TARGETS ${target} EXPORT sluiceTargets
+            LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
+                    NAMELINK_COMPONENT development
+            ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
+    install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/sluice/${M_NAME}
+            DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice COMPONENT development)
+    if(M_SHARED)
+      install(FILES ${PROJECT_BINARY_DIR}/include/sluice/${M_NAME}/export.h
+              DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice/${M_NAME} COMPONENT development)
+    endif()
+  endif()
 endfunction()
 
 # sluice_add_program(NAME name SOURCES ... DEPS ...): an executable in build/bin.

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "config/testing.h"
 #include "sluice/common/error.h"
 #include "sluice/common/files.h"
 #include "sluice/common/strings.h"

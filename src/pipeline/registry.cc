@@ -2,7 +2,7 @@
 //
 // A job linked with the runtime is traced without code changes: when the environment variable
 // SLUICE_TRACE names a trace file, the first pipeline the job creates loads the tracer
-// (libsluice_tracer.so, next to this library or named by SLUICE_TRACER_LIB) with dlopen and
+// (libsluice_tracer.so.MAJOR, next to this library or named by SLUICE_TRACER_LIB) with dlopen and
 // calls its entry point, which registers an observer. The runtime never links the tracer.
 #include <dlfcn.h>
 
@@ -61,7 +61,9 @@ void MaybeLoadTracer() {
     if (const char* explicit_lib = std::getenv("SLUICE_TRACER_LIB"); explicit_lib != nullptr) {
       lib = explicit_lib;
     } else {
-      lib = (ThisLibraryDir() / "libsluice_tracer.so").string();
+      // The SONAME rather than the unversioned name: a runtime-only install has no
+      // development symlink, and the two libraries come from one build, so one major version.
+      lib = (ThisLibraryDir() / SLUICE_TRACER_FILE_NAME).string();
     }
     void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (handle == nullptr) {

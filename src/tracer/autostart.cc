@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sluice/common/log.h"
+#include "sluice/tracer/export.h"
 #include "sluice/tracer/tracer.h"
 
 namespace {
@@ -33,7 +34,8 @@ void StopAtExit() {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) void sluice_tracer_autostart() {
+// Exported: the runtime finds it with dlsym.
+extern "C" SLUICE_TRACER_EXPORT void sluice_tracer_autostart() {
   if (g_tracer != nullptr) return;
   const char* path = std::getenv("SLUICE_TRACE");
   if (path == nullptr || *path == '\0') return;

@@ -5,13 +5,16 @@
 #include <memory>
 
 #include "sluice/trace/trace.h"
+#include "sluice/tracer/export.h"
 #include "sluice/tracer/gpu_monitor.h"
 
+// MakeUnavailableGpuMonitor is exported from the shared library, though no public header declares
+// it, for gpu_monitor_test.
 namespace sluice::tracer::internal {
 
 // A monitor that records nothing: BusyFraction is -1 and Summary returns `why` (its status,
 // reason and, when known, device name). Flush and Stop do nothing.
-std::unique_ptr<GpuMonitor> MakeUnavailableGpuMonitor(trace::GpuTrace why);
+SLUICE_TRACER_EXPORT std::unique_ptr<GpuMonitor> MakeUnavailableGpuMonitor(trace::GpuTrace why);
 
 #ifdef SLUICE_HAVE_CUPTI
 // The CUPTI backend (gpu_cupti.cc): a recording monitor when the driver, a device, libcupti

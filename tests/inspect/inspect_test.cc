@@ -37,10 +37,14 @@ using ::testing::HasSubstr;
 
 const fs::path kSource = SLUICE_SOURCE_DIR;
 const fs::path kCorpus = kSource / "tests" / "data" / "inspect";
+// The public headers, and the build's generated ones (sluice/pipeline/export.h).
+const std::string kIncludes = fmt::format("-I {} -I {}", (kSource / "include").string(),
+                                          (fs::path(SLUICE_BINARY_DIR) / "include").string());
 
 InspectOptions CorpusOptions() {
   InspectOptions o;
-  o.extra_args = {"-I" + (kSource / "include").string()};
+  o.extra_args = {"-I" + (kSource / "include").string(),
+                  "-I" + (fs::path(SLUICE_BINARY_DIR) / "include").string()};
   return o;
 }
 
@@ -259,7 +263,7 @@ TEST_F(BuiltinOpsTest, ConditionalFindingsFollowTheDeclarationForTheArgsGiven) {
 TEST(InspectTest, ExampleUserOpAgreesWithItsDeclaration) {
   InspectOptions o;
   o.build_dir = SLUICE_BINARY_DIR;
-  o.extra_args = {"-I" + (kSource / "include").string()};
+  o.extra_args = CorpusOptions().extra_args;
   const OpsReport r = Inspect({(kSource / "examples" / "train_job.cc").string()}, o);
   ASSERT_EQ(r.ops.size(), 1u);
   EXPECT_EQ(r.ops[0].name, "grayscale");
@@ -330,9 +334,9 @@ int RunSluice(const std::string& args, std::string& output) {
 
 TEST(InspectCliTest, UnparseableInputExitsOneWithDiagnostics) {
   std::string output;
-  const int code = RunSluice(fmt::format("inspect -I {} {}", (kSource / "include").string(),
-                                         (kCorpus / "invalid" / "syntax_error.cc").string()),
-                             output);
+  const int code = RunSluice(
+      fmt::format("inspect {} {}", kIncludes, (kCorpus / "invalid" / "syntax_error.cc").string()),
+      output);
   EXPECT_EQ(code, 1);
   EXPECT_THAT(output, HasSubstr("sluice: "));
   EXPECT_THAT(output, HasSubstr("error: expected ';'"));
@@ -340,9 +344,8 @@ TEST(InspectCliTest, UnparseableInputExitsOneWithDiagnostics) {
 
 TEST(InspectCliTest, JsonOutputIsTheOpsFile) {
   std::string output;
-  const int code = RunSluice(fmt::format("inspect --json -I {} {}", (kSource / "include").string(),
-                                         (kCorpus / "two_ops.cc").string()),
-                             output);
+  const int code = RunSluice(
+      fmt::format("inspect --json {} {}", kIncludes, (kCorpus / "two_ops.cc").string()), output);
   ASSERT_EQ(code, 0) << output;
   const auto j = nlohmann::json::parse(output);
   ASSERT_EQ(j["ops"].size(), 2u);

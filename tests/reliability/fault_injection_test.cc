@@ -24,6 +24,7 @@
 #include "sluice/pipeline/op.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
+#include "src/config/testing.h"
 #include "tests/common/files.h"
 #include "tests/reliability/process.h"
 

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,12 +103,5 @@ class Document {
   std::vector<StageSpec> stages_;
   std::vector<std::string> warnings_;
 };
-
-namespace testing {
-// Fault injection: `hook` runs inside Document::Save after the temporary file is written and
-// synced and before it is renamed over the target (a test kills the process there). Pass an
-// empty function to remove it. Not for production use.
-void SetSaveHookForTesting(std::function<void(const std::filesystem::path& tmp)> hook);
-}  // namespace testing
 
 }  // namespace sluice::config

@@ -8,19 +8,21 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/pipeline/export.h"
+
 namespace sluice::pipeline {
 
 enum class DType : uint8_t { kUInt8, kInt32, kInt64, kFloat32 };
 
 // Size in bytes of one value of `dtype`.
-size_t DTypeSize(DType dtype);
+SLUICE_PIPELINE_EXPORT size_t DTypeSize(DType dtype);
 // Lower-case name ("uint8", "float32", ...).
-std::string_view DTypeName(DType dtype);
+SLUICE_PIPELINE_EXPORT std::string_view DTypeName(DType dtype);
 
 // A dense, row-major n-dimensional array over a shared buffer. Copying a Tensor shares the
 // buffer; buffers are treated as immutable once an element leaves the op that made it, so an
 // op that changes values allocates a new tensor (copy-on-write by convention).
-class Tensor {
+class SLUICE_PIPELINE_EXPORT Tensor {
  public:
   Tensor() = default;
   // Allocates an uninitialized buffer for `shape`.
@@ -59,7 +61,7 @@ class Tensor {
 using Bytes = std::shared_ptr<const std::string>;
 
 // One item moving through the pipeline. Moving an Element moves its buffers' ownership only.
-struct Element {
+struct SLUICE_PIPELINE_EXPORT Element {
   std::vector<Tensor> tensors;  // decoded data (an image, token ids, a batch)
   Bytes bytes;                  // undecoded data, when the element carries any
   std::string path;             // where the element came from (a file), when known
@@ -72,6 +74,6 @@ struct Element {
 
 // Mixes values into a 64-bit seed (splitmix64 finalizer), for per-element random streams that
 // are reproducible for a given seed, epoch and element.
-uint64_t MixSeed(uint64_t a, uint64_t b);
+SLUICE_PIPELINE_EXPORT uint64_t MixSeed(uint64_t a, uint64_t b);
 
 }  // namespace sluice::pipeline

@@ -3,12 +3,13 @@
 #pragma once
 
 #include "sluice/pipeline/counters.h"
+#include "sluice/pipeline/export.h"
 
 namespace sluice::pipeline {
 
 class Pipeline;
 
-class PipelineObserver {
+class SLUICE_PIPELINE_EXPORT PipelineObserver {
  public:
   virtual ~PipelineObserver() = default;
   // A pipeline was created (it is live, not yet running).
@@ -19,7 +20,7 @@ class PipelineObserver {
 
 // Registers `observer` (not owned; it must outlive its registration). Thread-safe. Callbacks run
 // on the thread that creates or destroys the pipeline, with no runtime lock held.
-void AddPipelineObserver(PipelineObserver* observer);
-void RemovePipelineObserver(PipelineObserver* observer);
+SLUICE_PIPELINE_EXPORT void AddPipelineObserver(PipelineObserver* observer);
+SLUICE_PIPELINE_EXPORT void RemovePipelineObserver(PipelineObserver* observer);
 
 }  // namespace sluice::pipeline

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/pipeline/element.h"
+#include "sluice/pipeline/export.h"
 #include "sluice/pipeline/registrar_name.h"
 
 namespace sluice::pipeline {
@@ -37,7 +38,7 @@ struct OpProperties {
 // Typed, checked access to a stage's "args" object. Every error names the file, the stage and
 // the key; keys an op never reads are reported as unknown by Finish(). It refers to `args`
 // without copying: the JSON must outlive the OpArgs (as a Document's stages do).
-class OpArgs {
+class SLUICE_PIPELINE_EXPORT OpArgs {
  public:
   using Json = nlohmann::ordered_json;
   OpArgs(const Json& args, std::string file, std::string stage, std::string op,
@@ -82,7 +83,7 @@ struct OpContext {
   std::string_view stage;
 };
 
-class Op {
+class SLUICE_PIPELINE_EXPORT Op {
  public:
   virtual ~Op() = default;
   virtual OpProperties properties() const = 0;
@@ -96,7 +97,7 @@ class Op {
   }
 };
 
-class SourceOp : public Op {
+class SLUICE_PIPELINE_EXPORT SourceOp : public Op {
  public:
   // Produces the next element of the epoch; false at the end of the epoch.
   virtual bool Next(Element* out, const OpContext& ctx) = 0;
@@ -104,7 +105,7 @@ class SourceOp : public Op {
   virtual std::vector<std::string> ClassNames() const { return {}; }
 };
 
-class MapOp : public Op {
+class SLUICE_PIPELINE_EXPORT MapOp : public Op {
  public:
   // Appends the outputs for `in` (usually exactly one) to `out`. Called concurrently from
   // several threads when the op is parallelizable.
@@ -112,14 +113,14 @@ class MapOp : public Op {
 };
 
 // The input stream of a StreamOp.
-class Input {
+class SLUICE_PIPELINE_EXPORT Input {
  public:
   virtual ~Input() = default;
   // Pulls the next upstream element; false at the end of the epoch.
   virtual bool Next(Element* out) = 0;
 };
 
-class StreamOp : public Op {
+class SLUICE_PIPELINE_EXPORT StreamOp : public Op {
  public:
   // Produces the next output, pulling from `in` as needed; false at the end of the epoch.
   virtual bool Next(Input& in, Element* out, const OpContext& ctx) = 0;
@@ -131,7 +132,7 @@ class StreamOp : public Op {
 using OpFactory = std::function<std::unique_ptr<Op>(OpArgs&)>;
 
 // Name -> factory for every op, built-in and user-defined alike.
-class OpRegistry {
+class SLUICE_PIPELINE_EXPORT OpRegistry {
  public:
   static OpRegistry& Global();
   // Registers `factory` under `name`; registering a name twice throws.
@@ -146,7 +147,7 @@ class OpRegistry {
 };
 
 namespace internal {
-struct OpRegistrar {
+struct SLUICE_PIPELINE_EXPORT OpRegistrar {
   OpRegistrar(const char* name, OpFactory factory);
 };
 }  // namespace internal

@@ -10,6 +10,7 @@
 #include "sluice/config/document.h"
 #include "sluice/pipeline/counters.h"
 #include "sluice/pipeline/element.h"
+#include "sluice/pipeline/export.h"
 
 namespace sluice::pipeline {
 
@@ -29,7 +30,7 @@ struct PipelineOptions {
 
 class PipelineImpl;
 
-class Pipeline {
+class SLUICE_PIPELINE_EXPORT Pipeline {
  public:
   // Builds every stage's op and checks every knob against its op. Throws sluice::Error naming
   // the file, stage and key. Threads start on the first Next().
@@ -74,6 +75,6 @@ class Pipeline {
 
 // Pipelines alive in this process, for samplers (the tracer) that observe without owning.
 // `fn` runs under the registry's lock: keep it short and do not create or destroy pipelines.
-void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn);
+SLUICE_PIPELINE_EXPORT void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn);
 
 }  // namespace sluice::pipeline

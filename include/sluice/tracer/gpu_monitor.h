@@ -6,10 +6,11 @@
 #include <memory>
 
 #include "sluice/trace/trace.h"
+#include "sluice/tracer/export.h"
 
 namespace sluice::tracer {
 
-class GpuMonitor {
+class SLUICE_TRACER_EXPORT GpuMonitor {
  public:
   virtual ~GpuMonitor() = default;
   // Delivers buffered activity records so the figures below include everything so far.
@@ -26,6 +27,6 @@ class GpuMonitor {
 
 // Starts GPU activity recording. Never fails: without a driver, device, libcupti or
 // permission, the monitor records nothing and its Summary says which and why.
-std::unique_ptr<GpuMonitor> StartGpuMonitor();
+SLUICE_TRACER_EXPORT std::unique_ptr<GpuMonitor> StartGpuMonitor();
 
 }  // namespace sluice::tracer

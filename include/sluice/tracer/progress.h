@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "sluice/tracer/export.h"
+
 namespace sluice::tracer {
 
 struct ProgressLine {
@@ -21,14 +23,14 @@ struct ProgressLine {
 };
 
 // The "progress" line, newline included.
-std::string ProgressText(double seconds, int64_t outputs, double outputs_per_s,
-                         std::string_view pipeline);
+SLUICE_TRACER_EXPORT std::string ProgressText(double seconds, int64_t outputs, double outputs_per_s,
+                                              std::string_view pipeline);
 
 // The "done" line, newline included.
-std::string DoneText(std::string_view reason);
+SLUICE_TRACER_EXPORT std::string DoneText(std::string_view reason);
 
 // One line (without its newline); kind kOther for a line of another kind, and fields left at
 // zero where a progress line lacks them.
-ProgressLine ParseProgressLine(const std::string& line);
+SLUICE_TRACER_EXPORT ProgressLine ParseProgressLine(const std::string& line);
 
 }  // namespace sluice::tracer

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sluice/trace/trace.h"
+#include "sluice/tracer/export.h"
 
 namespace sluice::tracer {
 
@@ -30,7 +31,7 @@ struct TracerOptions {
 
 class TracerImpl;
 
-class Tracer {
+class SLUICE_TRACER_EXPORT Tracer {
  public:
   // Starts sampling on a thread of its own. Throws sluice::Error when the trace's directory
   // cannot be written.
@@ -50,7 +51,8 @@ class Tracer {
 
 // The tracer's warm-up cut: trace::FindSteadyStart, in seconds, 0 when it finds no steady state
 // (the series is too short or the second half delivers nothing).
-double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& counts,
-                  size_t window = 5, double tolerance = 0.2);
+SLUICE_TRACER_EXPORT double FindWarmup(const std::vector<double>& t,
+                                       const std::vector<int64_t>& counts, size_t window = 5,
+                                       double tolerance = 0.2);
 
 }  // namespace sluice::tracer

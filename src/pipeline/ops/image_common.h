@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sluice/pipeline/element.h"
+#include "sluice/pipeline/export.h"
 #include "sluice/pipeline/op.h"
 
 namespace sluice::pipeline::image {
@@ -76,8 +77,9 @@ struct Crop {
 };
 
 // torchvision's RandomResizedCrop parameters: area fraction uniform in `scale`, aspect ratio
-// log-uniform in `ratio`, and the window drawing of its get_params.
-class CropSampler {
+// log-uniform in `ratio`, and the window drawing of its get_params. Exported from the shared
+// library (though no public header declares it) for decode_crop_test's distribution checks.
+class SLUICE_PIPELINE_EXPORT CropSampler {
  public:
   // Reads args.size, args.scale, args.ratio and args.seed.
   explicit CropSampler(OpArgs& args);
@@ -98,10 +100,12 @@ class CropSampler {
 
 // Resizes the h x w region at (top, left) of `src` [H, W, C] into a new [out_h, out_w, C] tensor
 // of the same dtype (uint8 or float32). The region is read in place through the source's row
-// stride, so a crop costs no copy.
-Tensor ResizeRegion(const Tensor& src, int64_t top, int64_t left, int64_t h, int64_t w,
-                    int64_t out_h, int64_t out_w, const OpContext& ctx, std::string_view op,
-                    const Element& e);
+// stride, so a crop costs no copy. Exported (no public header declares it) for decode_crop_test's
+// reference decode and bench/resize_bench.
+SLUICE_PIPELINE_EXPORT Tensor ResizeRegion(const Tensor& src, int64_t top, int64_t left, int64_t h,
+                                           int64_t w, int64_t out_h, int64_t out_w,
+                                           const OpContext& ctx, std::string_view op,
+                                           const Element& e);
 
 // Converts `pixels` CMYK pixels as libjpeg decodes Adobe CMYK/YCCK JPEGs (inverted ink values,
 // 255 = no ink) to RGB: R = C * K / 255 and so on.
