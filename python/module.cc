@@ -1,6 +1,5 @@
 // The `sluice._sluice` extension: a pipeline the Python package iterates, handing each tensor
 // over without a copy as a DLPack capsule whose deleter keeps the element's buffer alive.
-#include <dlpack/dlpack.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -11,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "dlpack_bridge.h"
+#include "interrupt.h"
+#include "python_op.h"
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/element.h"
@@ -28,95 +30,6 @@ bool InterpreterFinalizing() {
   return _Py_IsFinalizing();
 #endif
 }
-
-constexpr const char* kCapsuleName = "dltensor";
-constexpr const char* kUsedCapsuleName = "used_dltensor";
-
-DLDataType ToDLDataType(pipeline::DType dtype) {
-  switch (dtype) {
-    case pipeline::DType::kUInt8:
-      return {kDLUInt, 8, 1};
-    case pipeline::DType::kInt32:
-      return {kDLInt, 32, 1};
-    case pipeline::DType::kInt64:
-      return {kDLInt, 64, 1};
-    case pipeline::DType::kFloat32:
-      return {kDLFloat, 32, 1};
-  }
-  return {kDLUInt, 8, 1};
-}
-
-// Owns a DLManagedTensor and a share of the tensor's buffer; freed by the DLPack deleter.
-struct ManagedTensor {
-  DLManagedTensor managed{};
-  pipeline::Tensor tensor;  // keeps the shared buffer alive
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides;
-};
-
-void DeleteManagedTensor(DLManagedTensor* self) {
-  delete static_cast<ManagedTensor*>(self->manager_ctx);
-}
-
-// A DLManagedTensor over `tensor`'s buffer (no copy); the caller owns it until handed over.
-DLManagedTensor* MakeManaged(const pipeline::Tensor& tensor) {
-  auto holder = std::make_unique<ManagedTensor>();
-  holder->tensor = tensor;
-  holder->shape = tensor.shape();
-  // Explicit row-major strides (in elements): DLPack 0.6 allows null, but not every consumer
-  // accepts it.
-  holder->strides.assign(holder->shape.size(), 1);
-  for (size_t i = holder->shape.size(); i-- > 1;) {
-    holder->strides[i - 1] = holder->strides[i] * holder->shape[i];
-  }
-  DLTensor& dl = holder->managed.dl_tensor;
-  dl.data = const_cast<uint8_t*>(tensor.data<uint8_t>());
-  dl.device = {kDLCPU, 0};
-  dl.ndim = static_cast<int32_t>(holder->shape.size());
-  dl.dtype = ToDLDataType(tensor.dtype());
-  dl.shape = holder->shape.data();
-  dl.strides = holder->strides.data();
-  dl.byte_offset = 0;
-  holder->managed.manager_ctx = holder.get();
-  holder->managed.deleter = DeleteManagedTensor;
-  return &holder.release()->managed;
-}
-
-// Frees the tensor unless a consumer took it (and renamed the capsule "used_dltensor").
-void CapsuleDestructor(PyObject* capsule) {
-  if (PyCapsule_IsValid(capsule, kUsedCapsuleName)) return;
-  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, kCapsuleName));
-  if (managed == nullptr) {
-    PyErr_WriteUnraisable(capsule);
-    return;
-  }
-  if (managed->deleter != nullptr) managed->deleter(managed);
-}
-
-py::capsule ToCapsule(const pipeline::Tensor& tensor) {
-  DLManagedTensor* managed = MakeManaged(tensor);
-  PyObject* capsule = PyCapsule_New(managed, kCapsuleName, CapsuleDestructor);
-  if (capsule == nullptr) {
-    managed->deleter(managed);
-    throw py::error_already_set();
-  }
-  return py::reinterpret_steal<py::capsule>(capsule);
-}
-
-// A tensor for consumers without torch: any DLPack consumer (numpy.from_dlpack,
-// torch.from_dlpack) takes it through __dlpack__, as often as asked.
-class PyTensor {
- public:
-  explicit PyTensor(pipeline::Tensor tensor) : tensor_(std::move(tensor)) {}
-  py::capsule DLPack(py::object /*stream*/) const { return ToCapsule(tensor_); }
-  py::tuple DLPackDevice() const { return py::make_tuple(static_cast<int>(kDLCPU), 0); }
-  std::vector<int64_t> shape() const { return tensor_.shape(); }
-  std::string dtype() const { return std::string(pipeline::DTypeName(tensor_.dtype())); }
-  uintptr_t data_ptr() const { return reinterpret_cast<uintptr_t>(tensor_.data<uint8_t>()); }
-
- private:
-  pipeline::Tensor tensor_;
-};
 
 // The config with the first stage sharded for rank `rank` of `world_size`.
 config::Document Shard(const config::Document& doc, int64_t rank, int64_t world_size) {
@@ -137,13 +50,18 @@ class PyPipeline {
  public:
   // `path` names a config file; otherwise `text` is the config and `origin` anchors it.
   PyPipeline(const std::string& path, const std::string& text, const std::string& origin,
-             std::optional<int64_t> epochs, int64_t rank, int64_t world_size) {
+             const py::dict& opts) {
     config::Document doc =
         path.empty() ? config::Document::Parse(text, origin) : config::Document::Load(path);
     pipeline::PipelineOptions options;
-    options.epochs = epochs;
-    config::Document sharded = Shard(doc, rank, world_size);
+    if (!opts["epochs"].is_none()) options.epochs = opts["epochs"].cast<int64_t>();
+    options.first_epoch = opts["first_epoch"].cast<int64_t>();
+    options.pin_memory = opts["pin_memory"].cast<bool>();
+    options.stop_timeout_seconds = opts["stop_timeout"].cast<double>();
+    config::Document sharded =
+        Shard(doc, opts["rank"].cast<int64_t>(), opts["world_size"].cast<int64_t>());
     pipeline_ = pipeline::Pipeline::Create(sharded, options);
+    epochs_ = options.epochs.value_or(doc.epochs());
   }
 
   ~PyPipeline() {
@@ -156,15 +74,20 @@ class PyPipeline {
   }
 
   // The next element, or nullopt at the end; the GIL is released while the runtime works.
+  // Ctrl-C during the wait stops the pipeline (SigintWatch) and raises KeyboardInterrupt.
   std::optional<pipeline::Element> NextElement() {
     pipeline::Element element;
     bool got = false;
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(next_mutex_);
+      SigintWatch watch(pipeline_.get());
       got = pipeline_->Next(&element);
     }
-    if (!got) return std::nullopt;
+    if (!got) {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      return std::nullopt;
+    }
     return element;
   }
 
@@ -231,21 +154,17 @@ class PyPipeline {
   }
 
   std::string name() const { return pipeline_->name(); }
+  std::optional<int64_t> length() const { return pipeline_->Length(); }
+  std::optional<int64_t> epoch_length() const { return pipeline_->EpochLength(); }
+  std::vector<std::string> classes() const { return pipeline_->ClassNames(); }
+  int64_t epochs() const { return epochs_; }
   std::string config_text() const { return pipeline_->config_text(); }
 
  private:
   std::unique_ptr<pipeline::Pipeline> pipeline_;
+  int64_t epochs_ = 1;     // per iteration; -1: endless
   std::mutex next_mutex_;  // Pipeline::Next has one consumer at a time
 };
-
-// The data pointer a DLPack capsule hands over, for tests that check no copy was made.
-uintptr_t CapsuleDataPtr(const py::capsule& capsule) {
-  if (!PyCapsule_IsValid(capsule.ptr(), kCapsuleName)) {
-    throw py::value_error("not an unconsumed 'dltensor' capsule");
-  }
-  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), kCapsuleName));
-  return reinterpret_cast<uintptr_t>(managed->dl_tensor.data) + managed->dl_tensor.byte_offset;
-}
 
 }  // namespace
 }  // namespace sluice::python
@@ -264,16 +183,22 @@ PYBIND11_MODULE(_sluice, m) {
       .def_property_readonly("data_ptr", &PyTensor::data_ptr);
 
   py::class_<PyPipeline>(m, "_Pipeline")
-      .def(py::init<const std::string&, const std::string&, const std::string&,
-                    std::optional<int64_t>, int64_t, int64_t>(),
-           py::arg("path"), py::arg("text"), py::arg("origin"), py::arg("epochs"), py::arg("rank"),
-           py::arg("world_size"))
+      .def(py::init<const std::string&, const std::string&, const std::string&, const py::dict&>(),
+           py::arg("path"), py::arg("text"), py::arg("origin"), py::arg("options"))
       .def("next_capsules", &PyPipeline::NextCapsules)
       .def("next_tensors", &PyPipeline::NextTensors)
       .def("stop", &PyPipeline::Stop)
       .def("snapshot", &PyPipeline::Snapshot)
       .def_property_readonly("name", &PyPipeline::name)
+      .def_property_readonly("length", &PyPipeline::length)
+      .def_property_readonly("epoch_length", &PyPipeline::epoch_length)
+      .def_property_readonly("classes", &PyPipeline::classes)
+      .def_property_readonly("epochs", &PyPipeline::epochs)
       .def_property_readonly("config_text", &PyPipeline::config_text);
 
   m.def("capsule_data_ptr", &sluice::python::CapsuleDataPtr, py::arg("capsule"));
+  m.def("register_op", &sluice::python::RegisterPythonOp, py::arg("name"), py::arg("fn"),
+        py::arg("deterministic"), py::arg("stateless"));
+  m.def("_set_tensor_factory", &sluice::python::SetTensorFactory, py::arg("from_dlpack"));
+  sluice::python::SigintWatch::SetMainThread();
 }

@@ -337,6 +337,7 @@ StageAnalysis StageFigures(const trace::PipelineTrace& p, size_t i, const Span& 
   s.name = st.name;
   s.op = st.op;
   s.parallelizable = st.parallelizable;
+  s.holds_gil = st.holds_gil;
   s.parallelism = std::max(1, st.parallelism);
   s.buffer_size = std::max(0, st.buffer_size);
   s.async = s.parallelism > 1 || s.buffer_size > 0;

@@ -50,6 +50,7 @@ std::string ToJson(const Analysis& a) {
     stages.push_back({{"name", s.name},
                       {"op", s.op},
                       {"parallelizable", s.parallelizable},
+                      {"holds_gil", s.holds_gil},
                       {"async", s.async},
                       {"parallelism", s.parallelism},
                       {"buffer_size", s.buffer_size},

@@ -308,6 +308,23 @@ void WorkersLimit(const Analysis& a, const std::vector<double>& wall, const Serv
   }
 }
 
+// A Python op among the stages a bound covers: the GIL is why more threads cannot lift it.
+void GilReason(const Analysis& a, Limit& limit) {
+  std::vector<std::string> python;
+  for (const StageAnalysis& st : a.stages) {
+    if (st.holds_gil &&
+        std::find(limit.stages.begin(), limit.stages.end(), st.name) != limit.stages.end()) {
+      python.push_back(st.name);
+    }
+  }
+  if (python.empty()) return;
+  limit.why += fmt::format(
+      "; {} {} a Python op and holds the GIL, the interpreter's lock: one call at a time in the "
+      "whole process, taking turns with the training loop's own Python code, so more workers "
+      "cannot help (move the work into a built-in op, or make fewer, larger calls)",
+      Quoted(python), python.size() > 1 ? "are each" : "is");
+}
+
 // The bound one server puts on the pipeline, with its sentence.
 Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
                   const std::vector<double>& wall, const std::vector<double>& cpu,
@@ -324,6 +341,7 @@ Limit ServerLimit(const Analysis& a, const std::vector<StageKnobs>& knobs,
   } else {
     WorkersLimit(a, wall, s, words, limit);
   }
+  GilReason(a, limit);
   return limit;
 }
 

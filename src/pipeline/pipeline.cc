@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "pipeline/internal/cuda_host.h"
 #include "pipeline/internal/inline_iters.h"
 #include "pipeline/internal/pipeline_impl.h"
 #include "pipeline/internal/registry.h"
@@ -238,6 +239,16 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
 
 namespace {
 
+// Whether batches can be page-locked; says why not on stderr, once per process.
+bool CanPinMemory() {
+  std::string why;
+  if (internal::CudaHost::Get(&why) != nullptr) return true;
+  static std::once_flag warned;
+  std::call_once(warned,
+                 [&] { Warn("pin_memory: {}; batches stay in ordinary (pageable) memory", why); });
+  return false;
+}
+
 // Map fusion: the inline, parallelizable maps directly above a parallel map stage run on its
 // workers. Then gives every stage one counter slot per thread that runs it.
 void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
@@ -272,6 +283,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
   impl->stop_timeout_ns = static_cast<int64_t>(std::max(0.0, options.stop_timeout_seconds) * 1e9);
   const std::string file = config.origin().string();
   const auto& specs = config.stages();
+  const bool pin = options.pin_memory && CanPinMemory();
   for (const config::StageSpec& spec : specs) {
     auto s = std::make_unique<Stage>();
     s->index = spec.index;
@@ -288,6 +300,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
                              fmt::join(names, ", ")));
     }
     OpArgs args(spec.args, file, spec.name, spec.op, config.base_dir());
+    args.set_pin_memory(pin);
     try {
       s->op = OpRegistry::Global().Create(spec.op, args);
       args.Finish();
@@ -320,9 +333,11 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
     const bool parallelizable = s->props.parallelizable && kind == OpKind::kMap;
     if (spec.parallelism && !parallelizable) {
       if (*spec.parallelism != 1) {
-        fail(config::kKnobParallelism, fmt::format("op '{}' runs sequentially and does not support "
-                                                   "parallelism (only 1 is allowed)",
-                                                   spec.op));
+        fail(config::kKnobParallelism,
+             fmt::format("op '{}' runs sequentially and does not support parallelism (only 1 is "
+                         "allowed){}",
+                         spec.op,
+                         s->props.holds_gil ? ": it is a Python op and holds the GIL" : ""));
       }
     }
     s->buffer_size = static_cast<int>(spec.buffer_size.value_or(0));

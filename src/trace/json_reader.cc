@@ -360,6 +360,7 @@ class Reader {
     if (s.name.empty()) FailAt(path.Key("name"), "expected a non-empty string, got \"\"");
     Get(v, path, "op", s.op);
     Get(v, path, "parallelizable", s.parallelizable);
+    Get(v, path, "holds_gil", s.holds_gil);
     Get(v, path, "deterministic", s.deterministic);
     Get(v, path, "stateless", s.stateless);
     Get(v, path, "inspected", s.inspected);

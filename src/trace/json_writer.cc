@@ -16,6 +16,7 @@ OrderedJson StageJson(const StageTrace& s) {
   return OrderedJson{{"name", s.name},
                      {"op", s.op},
                      {"parallelizable", s.parallelizable},
+                     {"holds_gil", s.holds_gil},
                      {"deterministic", s.deterministic},
                      {"stateless", s.stateless},
                      {"inspected", s.inspected},

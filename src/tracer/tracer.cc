@@ -96,6 +96,7 @@ trace::StageTrace ToStageTrace(const pipeline::StageSnapshot& s) {
   t.name = s.name;
   t.op = s.op;
   t.parallelizable = s.properties.parallelizable;
+  t.holds_gil = s.properties.holds_gil;
   t.deterministic = s.properties.deterministic;
   t.stateless = s.properties.stateless;
   t.parallelism = s.parallelism;

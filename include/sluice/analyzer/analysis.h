@@ -49,8 +49,9 @@ struct StageAnalysis {
   std::string name;
   std::string op;
   bool parallelizable = false;
-  bool async = false;   // its own worker threads behind a queue (else inline)
-  int parallelism = 1;  // knobs in force
+  bool holds_gil = false;  // a Python op (the GIL serializes it with every Python thread)
+  bool async = false;      // its own worker threads behind a queue (else inline)
+  int parallelism = 1;     // knobs in force
   int buffer_size = 0;
   bool ordered = true;  // a parallel stage emits in input order (the `deterministic` knob)
   // The thread(s) it runs on, in words: "its 4 workers", "the consumer's thread", "the worker

@@ -33,6 +33,9 @@ struct OpProperties {
   bool parallelizable = false;  // may run on several worker threads at once (map ops only)
   bool deterministic = true;    // same outputs every epoch for the same inputs
   bool stateless = true;        // keeps no state between elements
+  // Runs Python code under the interpreter's lock (the GIL): one call at a time in the whole
+  // process, shared with the job's own Python threads. Such an op is never parallelizable.
+  bool holds_gil = false;
 };
 
 // Typed, checked access to a stage's "args" object. Every error names the file, the stage and
@@ -67,6 +70,10 @@ class SLUICE_PIPELINE_EXPORT OpArgs {
   const std::string& stage() const { return stage_; }
   const std::string& op() const { return op_; }
   const std::filesystem::path& base_dir() const { return base_dir_; }
+  // PipelineOptions::pin_memory, where a CUDA device can take it: an op that allocates its
+  // outputs' buffers (batch) page-locks them.
+  bool pin_memory() const { return pin_memory_; }
+  void set_pin_memory(bool pin) { pin_memory_ = pin; }
 
  private:
   const Json* Find(std::string_view key, bool required);
@@ -74,6 +81,7 @@ class SLUICE_PIPELINE_EXPORT OpArgs {
   std::string file_, stage_, op_;
   std::filesystem::path base_dir_;
   std::set<std::string, std::less<>> known_;
+  bool pin_memory_ = false;
 };
 
 // Per-call context handed to op code.

@@ -26,6 +26,10 @@ struct PipelineOptions {
   // so a job that builds one pipeline per epoch (first_epoch = n, epochs = 1) sees the same
   // data as one pipeline over every epoch.
   int64_t first_epoch = 0;
+  // Page-locks batch buffers through the CUDA runtime (loaded with dlopen) so that copies to
+  // the GPU need no staging and can overlap compute. Without a CUDA device: a warning, once per
+  // process, and ordinary memory.
+  bool pin_memory = false;
 };
 
 class PipelineImpl;

@@ -51,6 +51,7 @@ struct StageTrace {
   std::string name;
   std::string op;
   bool parallelizable = false;  // declared by the op
+  bool holds_gil = false;       // a Python op: runs under the interpreter's lock
   bool deterministic = true;    // declared by the op: same outputs every epoch
   bool stateless = true;        // declared by the op
   // From `sluice inspect`, when it ran: "deterministic", "non-deterministic", "unknown".
@@ -99,7 +100,7 @@ struct StageSeries {
 struct PipelineTrace {
   std::string name;
   std::string config_path;
-  std::string config_text;  // the config's full text
+  std::string config_text;           // the config's full text
   std::vector<std::string> classes;  // names of the source's label indices, if labelled
   int64_t epochs_completed = 0;
   bool finished = false;    // ran to the end of its data

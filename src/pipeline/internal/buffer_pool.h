@@ -13,16 +13,20 @@
 #include <mutex>
 #include <vector>
 
+#include "pipeline/internal/cuda_host.h"
+
 namespace sluice::pipeline::internal {
 
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
  public:
   // Buffers below `min_bytes` are not pooled (malloc serves them well).
-  static std::shared_ptr<BufferPool> Create(size_t max_free, size_t min_bytes = 1 << 20) {
-    return std::shared_ptr<BufferPool>(new BufferPool(max_free, min_bytes));
+  // With `pin`, every pooled buffer is page-locked through the CUDA runtime while it lives.
+  static std::shared_ptr<BufferPool> Create(size_t max_free, size_t min_bytes = 1 << 20,
+                                            const CudaHost* pin = nullptr) {
+    return std::shared_ptr<BufferPool>(new BufferPool(max_free, min_bytes, pin));
   }
   ~BufferPool() {
-    for (const Free& f : free_) delete[] f.data;
+    for (const Free& f : free_) Release(pin_, f.data);
   }
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
@@ -42,13 +46,16 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
         }
       }
     }
-    if (data == nullptr) data = new uint8_t[bytes];
+    if (data == nullptr) {
+      data = new uint8_t[bytes];
+      if (pin_ != nullptr) pin_->Register(data, bytes);
+    }
     std::weak_ptr<BufferPool> pool = weak_from_this();
-    return std::shared_ptr<uint8_t[]>(data, [pool, bytes](uint8_t* p) {
+    return std::shared_ptr<uint8_t[]>(data, [pool, bytes, pin = pin_](uint8_t* p) {
       if (auto alive = pool.lock()) {
         alive->Put(p, bytes);
       } else {
-        delete[] p;
+        Release(pin, p);
       }
     });
   }
@@ -59,7 +66,13 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   }
 
  private:
-  BufferPool(size_t max_free, size_t min_bytes) : max_free_(max_free), min_bytes_(min_bytes) {}
+  BufferPool(size_t max_free, size_t min_bytes, const CudaHost* pin)
+      : max_free_(max_free), min_bytes_(min_bytes), pin_(pin) {}
+
+  static void Release(const CudaHost* pin, uint8_t* data) {
+    if (pin != nullptr) pin->Unregister(data);
+    delete[] data;
+  }
 
   void Put(uint8_t* data, size_t bytes) {
     {
@@ -69,7 +82,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
         return;
       }
     }
-    delete[] data;
+    Release(pin_, data);
   }
 
   struct Free {
@@ -78,6 +91,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   };
   const size_t max_free_;
   const size_t min_bytes_;
+  const CudaHost* const pin_;  // page-locks pooled buffers when set
   mutable std::mutex mu_;
   std::vector<Free> free_;  // guarded by mu_
 };

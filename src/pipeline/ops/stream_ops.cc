@@ -21,6 +21,8 @@ class BatchOp final : public StreamOp {
     size_ = args.Int("size");
     if (size_ < 1) args.Fail("size", "expected a batch size >= 1");
     drop_remainder_ = args.Bool("drop_remainder", false);
+    if (args.pin_memory())
+      pool_ = internal::BufferPool::Create(2, 1 << 20, internal::CudaHost::Get(nullptr));
     items_.reserve(static_cast<size_t>(size_));
   }
   OpProperties properties() const override { return {OpKind::kStream, false, true, false}; }
