@@ -54,6 +54,9 @@ class PipelineView {
     n_ = total - p_.first_index;
     CheckLength("series.consumer_next", p_.consumer_next.size());
     CheckLength("series.consumer_wait", p_.consumer_wait.size());
+    if (!p_.consumer_between.empty()) {
+      CheckLength("series.consumer_between", p_.consumer_between.size());
+    }
     if (p_.stages.empty()) FailAt("stages", "the pipeline has no stages");
     if (p_.stage_series.size() != p_.stages.size()) {
       FailAt("series.stages", fmt::format("has {} entries, expected one per stage ({})",
@@ -267,11 +270,21 @@ Span SelectWindow(const trace::Trace& trace, size_t index, const PipelineView& v
         "the warm-up cut ({} s) leaves no window; the whole trace of the pipeline is used",
         Num(start)));
   }
+  // Nor before the consumer's first Next(): the job's set-up (building a model, loading
+  // weights) is not its training step.
+  if (w.first + 2 < n && p.consumer_next[w.first + 1] == 0) {
+    while (w.first + 2 < n && p.consumer_next[w.first + 1] == 0) ++w.first;
+    a.window.method += "; from the consumer's first Next() call";
+  }
   w.last = n - 1;
-  if (p.finished) {
-    // A pipeline that ran out of data: the window ends at its last output.
+  if (p.finished || p.closed) {
+    // A pipeline that ran out of data, or that the job destroyed: the window ends at its last
+    // output, not in the time the job spent afterwards (shutting down, printing, exiting).
     while (w.last > w.first + 1 && p.consumer_next[w.last - 1] == p.consumer_next[n - 1]) --w.last;
-    if (w.last < n - 1) a.window.method += "; to the pipeline's last output (it finished)";
+    if (w.last < n - 1) {
+      a.window.method += p.finished ? "; to the pipeline's last output (it finished)"
+                                    : "; to the pipeline's last output (the job closed it)";
+    }
   }
   a.window.start = view.T(w.first);
   a.window.end = view.T(w.last);
@@ -595,7 +608,13 @@ Analysis Analyze(const trace::Trace& trace, const AnalyzeOptions& opt) {
 
   // The consumer.
   const double wait = std::clamp(Delta(p.consumer_wait, w.first, w.last), 0.0, w.seconds);
-  a.consumer_step_seconds = (w.seconds - wait) / w.outputs;
+  // The step as the consumer's own clock has it, between a Next() return and the next call;
+  // older traces: the window less the waits.
+  const int64_t calls =
+      p.consumer_between.empty() ? 0 : p.consumer_next[w.last] - p.consumer_next[w.first];
+  a.consumer_step_seconds = calls > 0 ? std::max(0.0, Delta(p.consumer_between, w.first, w.last)) /
+                                            static_cast<double>(calls)
+                                      : (w.seconds - wait) / w.outputs;
   a.consumer_outputs_per_s = a.consumer_step_seconds > 0 ? 1 / a.consumer_step_seconds : 0;
 
   const size_t ga = view.Global(w.first), gb = view.Global(w.last);

@@ -56,7 +56,7 @@ void OpAnalyzer::AddClass(CXCursor c) {
   for (CXCursor child : Children(def)) {
     if (clang_getCursorKind(child) != CXCursor_CXXBaseSpecifier) continue;
     CXCursor base = clang_getCursorDefinition(clang_getCursorReferenced(child));
-    if (!clang_Cursor_isNull(base) && FromMainFile(base)) AddClass(base);
+    if (!clang_Cursor_isNull(base) && FollowableDefinition(base)) AddClass(base);
   }
 }
 

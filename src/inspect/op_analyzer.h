@@ -47,7 +47,8 @@ class OpAnalyzer {
  private:
   // ---- classes, methods, call following
 
-  // Adds the op class `c` and its bases defined in the same file.
+  // Adds the op class `c` and its bases defined in this file or in a project header (not the
+  // public API in include/sluice/).
   void AddClass(CXCursor c);
   // The definition of method `name` of the op class or a base; null when none.
   CXCursor FindMethod(const std::string& name) const;

@@ -327,6 +327,7 @@ class Reader {
     }
     Get(v, path, "epochs_completed", p.epochs_completed);
     Get(v, path, "finished", p.finished);
+    Get(v, path, "closed", p.closed);
     Get(v, path, "first_sample", p.first_sample);
     const Path stages_path = path.Key("stages");
     const J* stages = Find(v, "stages");
@@ -397,6 +398,9 @@ class Reader {
     expected_why_ = fmt::format(" of series.t from first_index {} on", p.first_index);
     GetColumn(v, path, "consumer_next", expected, p.consumer_next);
     GetColumn(v, path, "consumer_wait", expected, p.consumer_wait);
+    if (Find(v, "consumer_between") != nullptr) {
+      GetColumn(v, path, "consumer_between", expected, p.consumer_between);
+    }
     const Path stages_path = path.Key("stages");
     const J* stages = Find(v, "stages");
     if (stages == nullptr && expected > 0) {

@@ -55,23 +55,27 @@ OrderedJson PipelineJson(const PipelineTrace& p) {
   for (const StageTrace& s : p.stages) stages.push_back(StageJson(s));
   OrderedJson stage_series = OrderedJson::array();
   for (const StageSeries& s : p.stage_series) stage_series.push_back(StageSeriesJson(s));
-  return OrderedJson{{"name", p.name},
-                     {"config_path", p.config_path},
-                     {"config_text", p.config_text},
-                     {"classes", p.classes},
-                     {"epochs_completed", p.epochs_completed},
-                     {"finished", p.finished},
-                     {"first_sample", p.first_sample},
-                     {"stages", std::move(stages)},
-                     {"consumer",
-                      {{"next_calls", p.consumer.next_calls},
-                       {"wait_seconds", p.consumer.wait_seconds},
-                       {"between_seconds", p.consumer.between_seconds}}},
-                     {"series",
-                      {{"first_index", p.first_index},
-                       {"consumer_next", p.consumer_next},
-                       {"consumer_wait", p.consumer_wait},
-                       {"stages", std::move(stage_series)}}}};
+  OrderedJson out{{"name", p.name},
+                  {"config_path", p.config_path},
+                  {"config_text", p.config_text},
+                  {"classes", p.classes},
+                  {"epochs_completed", p.epochs_completed},
+                  {"finished", p.finished},
+                  {"closed", p.closed},
+                  {"first_sample", p.first_sample},
+                  {"stages", std::move(stages)},
+                  {"consumer",
+                   {{"next_calls", p.consumer.next_calls},
+                    {"wait_seconds", p.consumer.wait_seconds},
+                    {"between_seconds", p.consumer.between_seconds}}},
+                  {"series",
+                   {{"first_index", p.first_index},
+                    {"consumer_next", p.consumer_next},
+                    {"consumer_wait", p.consumer_wait},
+                    {"stages", std::move(stage_series)}}}};
+  // Recorded since the Python package; older traces lack it, so it is written only when kept.
+  if (!p.consumer_between.empty()) out["series"]["consumer_between"] = p.consumer_between;
+  return out;
 }
 
 OrderedJson Document(const Trace& trace) {

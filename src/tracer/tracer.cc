@@ -407,6 +407,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     pt.name = st.last.name;
     pt.epochs_completed = st.last.finished ? st.last.epoch + 1 : st.last.epoch;
     pt.finished = st.last.finished;
+    pt.closed = !st.alive;
     pt.stages.clear();
     for (size_t i = 0; i < st.last.stages.size(); ++i) {
       pt.stages.push_back(st.threads[i].Sum(ToStageTrace(st.last.stages[i])));
@@ -420,6 +421,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     trace::PipelineTrace& pt = trace_.pipelines[st.index];
     pt.consumer_next.push_back(st.last.consumer.next_calls);
     pt.consumer_wait.push_back(st.last.consumer.wait_seconds);
+    pt.consumer_between.push_back(st.last.consumer.between_seconds);
     for (size_t i = 0; i < st.last.stages.size(); ++i) {
       const auto& s = st.last.stages[i];
       trace::StageSeries& ss = pt.stage_series[i];

@@ -104,6 +104,7 @@ struct PipelineTrace {
   std::vector<std::string> classes;  // names of the source's label indices, if labelled
   int64_t epochs_completed = 0;
   bool finished = false;    // ran to the end of its data
+  bool closed = false;      // destroyed while traced (the job stopped consuming it)
   double first_sample = 0;  // seconds since the trace began when it was first seen
   std::vector<StageTrace> stages;
   ConsumerTrace consumer;
@@ -112,6 +113,9 @@ struct PipelineTrace {
   std::vector<StageSeries> stage_series;  // one per stage, same order as `stages`
   std::vector<int64_t> consumer_next;     // cumulative Next() calls per sample
   std::vector<double> consumer_wait;      // cumulative seconds in Next() per sample
+  // Cumulative seconds between Next() calls (the training step) per sample; empty in traces
+  // from before it was recorded.
+  std::vector<double> consumer_between;
 };
 
 // Process- and host-wide series, one value per sample.
