@@ -104,7 +104,7 @@ def main():
 
     ratio = [a / b for a, b in zip(sl, dl)]
 
-    def mean_of(key, loader):
+    def median_of(key, loader):
         return statistics.median(x[key] for x in steps[loader])
 
     lines = [
@@ -131,10 +131,10 @@ def main():
         "| loader | images/s, training included | step ms | wait ms per batch | vs DataLoader |",
         "|---|---|---|---|---|",
         f"| sluice, examples/torch_pipeline.json as shipped | {spread(sl)} | "
-        f"{mean_of('step_ms', 'sluice'):.1f} | {mean_of('wait_ms', 'sluice'):.1f} | "
+        f"{median_of('step_ms', 'sluice'):.1f} | {median_of('wait_ms', 'sluice'):.1f} | "
         f"{statistics.median(ratio):.2f}x ({min(ratio):.2f}–{max(ratio):.2f}) |",
         f"| DataLoader, best num_workers (picked: {', '.join(map(str, best_w))}) | {spread(dl)} | "
-        f"{mean_of('step_ms', 'dataloader'):.1f} | {mean_of('wait_ms', 'dataloader'):.1f} | 1.00x |",
+        f"{median_of('step_ms', 'dataloader'):.1f} | {median_of('wait_ms', 'dataloader'):.1f} | 1.00x |",
         END,
     ]
     text = "\n".join(lines)

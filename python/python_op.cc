@@ -96,8 +96,7 @@ void RegisterPythonOp(const std::string& name, const py::object& fn, bool determ
   // reference count changes without the GIL at exit.
   PyObject* held = fn.inc_ref().ptr();
   pipeline::OpRegistry::Global().Register(
-      name, [held, name, deterministic, stateless](pipeline::OpArgs& args) {
-        (void)args;
+      name, [held, name, deterministic, stateless](pipeline::OpArgs&) {
         return std::make_unique<PythonMapOp>(held, name, deterministic, stateless);
       });
 }

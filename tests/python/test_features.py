@@ -26,7 +26,7 @@ def labels_of(pipeline):
 
 
 def test_len_counts_batches_per_iteration(image_folder):
-    n = len(CLASSES) * PER_CLASS  # 12 images
+    # 12 images (3 classes of 4).
     assert len(sluice.Pipeline(image_config(image_folder, batch=5))) == 3  # 5, 5, 2
     cfg = image_config(image_folder, batch=5, epochs=2)
     cfg["stages"][-1]["args"]["drop_remainder"] = True
@@ -36,7 +36,6 @@ def test_len_counts_batches_per_iteration(image_folder):
     assert len(sluice.Pipeline(image_config(image_folder, batch=1), world_size=5, rank=4)) == 2
     with pytest.raises(TypeError, match="no length"):
         len(sluice.Pipeline(image_config(image_folder, epochs=-1)))
-    assert n == 12
 
 
 def test_each_pass_is_a_new_epoch_and_set_epoch_picks_one(image_folder):

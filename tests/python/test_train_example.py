@@ -24,7 +24,8 @@ def slow_config(tmp_path):
         cfg = json.load(f)
     for stage in cfg["stages"]:
         stage.pop("parallelism", None)
-        stage.pop("buffer_size", None) if stage["op"] != "prefetch" else None
+        if stage["op"] != "prefetch":
+            stage.pop("buffer_size", None)
         if stage["op"] == "batch":
             stage["args"]["size"] = 4
         if stage["op"] == "decode_random_resized_crop":
