@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "pipeline/internal/async_iter.h"
 #include "pipeline/internal/bounded_queue.h"
 #include "pipeline/internal/inline_iters.h"
 #include "pipeline/internal/pipeline_impl.h"
@@ -25,28 +26,26 @@
 namespace sluice::pipeline::internal {
 namespace {
 
-class AsyncIter final : public Iter {
+class AsyncIter final : public AsyncStageIter {
  public:
-  AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch)
+  AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch, const Stage::Knobs& knobs)
       : p_(p),
         s_(s),
         upstream_(upstream),
         epoch_(epoch),
-        ordered_(s.deterministic && s.parallelism > 1 && s.props.kind == OpKind::kMap),
-        queue_(static_cast<size_t>(std::max(1, s.buffer_size)), &s.queue),
-        reorder_(static_cast<size_t>(s.parallelism + std::max(0, s.buffer_size)), &s.queue) {}
+        ordered_(s.Ordered(knobs)),
+        workers_(knobs.parallelism),
+        buffer_(std::max(0, knobs.buffer_size)),
+        queue_(static_cast<size_t>(std::max(1, buffer_)), &s.queue),
+        reorder_(static_cast<size_t>(knobs.parallelism + buffer_), &s.queue),
+        slots_(s.workers.size()),
+        threads_(s.workers.size()) {}
   ~AsyncIter() override {
     Cancel();
     Join(std::numeric_limits<int64_t>::max());
   }
 
-  void Start() override {
-    live_workers_ = s_.parallelism;
-    exited_.assign(static_cast<size_t>(s_.parallelism), false);
-    for (int w = 0; w < s_.parallelism; ++w) {
-      threads_.emplace_back([this, w] { Run(w); });
-    }
-  }
+  void Start() override { SetWorkers(workers_); }
   bool Next(Element* out) override {
     bool ok = ordered_ ? reorder_.Pop(out) : queue_.Pop(out);
     if (!ok) p_.RethrowIfFailed();
@@ -57,30 +56,30 @@ class AsyncIter final : public Iter {
     queue_.Cancel();
     reorder_.Cancel();
   }
-  bool Join(int64_t deadline_ns) override {
-    std::unique_lock lock(exit_mu_);
-    const auto all_left = [&] {
-      return std::all_of(exited_.begin(), exited_.end(), [](bool e) { return e; });
-    };
-    while (!all_left()) {
-      const int64_t now = MonotonicNanos();
-      if (now >= deadline_ns) break;
-      exit_cv_.wait_for(
-          lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
-    }
-    int stuck = 0;
-    for (size_t w = 0; w < threads_.size(); ++w) {
-      if (!threads_[w].joinable()) continue;
-      if (exited_[w]) {
-        threads_[w].join();  // it has left Run(): returns at once
-      } else {
-        threads_[w].detach();  // still inside the op; this iterator is then kept forever
-        ++stuck;
-      }
-    }
-    lock.unlock();
-    if (stuck > 0) p_.NoteStuck(s_.name, stuck);
-    return stuck == 0;
+  bool Join(int64_t deadline_ns) override;
+
+  void SetWorkers(int n) override;
+  void SetBufferSize(int n) override {
+    std::lock_guard lock(exit_mu_);
+    buffer_ = std::max(0, n);
+    queue_.SetCapacity(static_cast<size_t>(std::max(1, buffer_)));
+    reorder_.SetWindow(static_cast<size_t>(target_ + buffer_));
+  }
+  void RetireAll() override {
+    std::lock_guard lock(exit_mu_);
+    target_ = 0;
+    for (Slot& slot : slots_) slot.wanted = false;
+    retiring_all_.store(true, std::memory_order_release);
+  }
+  bool ordered() const override { return ordered_; }
+  bool InputEnded() const override { return input_ended_.load(std::memory_order_acquire); }
+  bool Settled() const override {
+    std::lock_guard lock(exit_mu_);
+    int running = 0;
+    for (const Slot& slot : slots_) running += slot.state == kRunning || slot.state == kRetiring;
+    if (running > target_) return false;
+    return ordered_ ? reorder_.WithinWindow()
+                    : queue_.size() <= static_cast<size_t>(std::max(1, buffer_));
   }
 
  private:
@@ -100,12 +99,30 @@ class AsyncIter final : public Iter {
       p_.Fail(std::current_exception());
     }
     tl_cpu.Flush();
-    if (--live_workers_ == 0) queue_.Close();
     s_.workers[w]->tid.store(0, std::memory_order_relaxed);
+    if (--live_workers_ == 0) CloseOutput();
     p_.running_threads.fetch_sub(1);
     std::lock_guard lock(exit_mu_);
-    exited_[static_cast<size_t>(w)] = true;
+    slots_[static_cast<size_t>(w)].state = kExited;
     exit_cv_.notify_all();
+  }
+
+  // The last worker left: the consumer drains what was delivered, then sees the end.
+  void CloseOutput() {
+    queue_.Close();
+    if (!ordered_) return;
+    std::lock_guard lock(input_mu_);
+    reorder_.Close(next_seq_);
+  }
+
+  // Whether worker `w` leaves now, at an element boundary: its slot is no longer wanted.
+  bool Retire(int w) {
+    Slot& slot = slots_[static_cast<size_t>(w)];
+    if (slot.wanted.load(std::memory_order_acquire)) return false;
+    std::lock_guard lock(exit_mu_);
+    if (slot.wanted.load(std::memory_order_relaxed)) return false;
+    slot.state = kRetiring;
+    return true;
   }
 
   // The pipeline stops, or this epoch's chain is torn down (a downstream stream op ended the
@@ -134,27 +151,32 @@ class AsyncIter final : public Iter {
     }
     WorkerCounters* c = s_.workers[w].get();
     Element e;
-    while (!done() && inner->Next(&e)) {
+    while (!done() && !Retire(w)) {
+      if (!inner->Next(&e)) {
+        input_ended_.store(true, std::memory_order_release);
+        return;
+      }
       if (!Push(c, std::move(e))) return;
     }
   }
 
   // Takes the next input and its sequence number under the input lock; false at the end of
   // the input or on stop. An ordered stage first waits for the input to fit the reorder window
-  // (back-pressure, counted as blocked on output).
-  bool TakeInput(WorkerCounters* c, CountingInput& input, Element* in, uint64_t* seq) {
+  // (back-pressure, counted as blocked on output). False too when worker `w` is to retire.
+  bool TakeInput(int w, WorkerCounters* c, CountingInput& input, Element* in, uint64_t* seq) {
     int64_t t0 = MonotonicNanos();
     std::unique_lock lock(input_mu_);
     c->blocked_in_ns.Add(MonotonicNanos() - t0);
-    if (input_done_) return false;
+    if (input_done_ || Retire(w)) return false;
     if (ordered_) {
       t0 = MonotonicNanos();
       const bool room = reorder_.WaitForRoom(next_seq_);
       c->blocked_out_ns.Add(MonotonicNanos() - t0);
-      if (!room) return false;
+      if (!room || Retire(w)) return false;
     }
     if (!input.Next(in)) {
       input_done_ = true;
+      input_ended_.store(true, std::memory_order_release);
       if (ordered_) reorder_.Close(next_seq_);
       return false;
     }
@@ -188,7 +210,7 @@ class AsyncIter final : public Iter {
     while (!done()) {
       Element in;
       uint64_t seq = 0;
-      if (!TakeInput(c, input, &in, &seq)) break;
+      if (!TakeInput(w, c, input, &in, &seq)) break;
       items.clear();
       items.push_back(std::move(in));
       for (size_t f = 0; f < s_.fused.size(); ++f) {
@@ -209,30 +231,107 @@ class AsyncIter final : public Iter {
     }
   }
 
+  enum SlotState { kIdle, kRunning, kRetiring, kExited };
+  struct Slot {
+    std::atomic<bool> wanted{false};  // written under exit_mu_; the worker polls it
+    SlotState state = kIdle;          // guarded by exit_mu_
+  };
+
   PipelineImpl& p_;
   Stage& s_;
   Iter* upstream_;
   int64_t epoch_;
   const bool ordered_;
-  BoundedQueue<Element> queue_;     // the output of an unordered or single-worker stage
-  ReorderBuffer<Element> reorder_;  // the output of an ordered parallel map stage
-  std::vector<std::thread> threads_;
+  const int workers_;                 // at the start
+  int buffer_;                        // guarded by exit_mu_ (set before any thread starts)
+  int target_ = 0;                    // guarded by exit_mu_: workers asked for
+  BoundedQueue<Element> queue_;       // the output of an unordered or single-worker stage
+  ReorderBuffer<Element> reorder_;    // the output of an ordered parallel map stage
+  std::vector<Slot> slots_;           // one per worker slot of the stage
+  std::vector<std::thread> threads_;  // guarded by exit_mu_; threads_[w] runs slot w
   std::atomic<int> live_workers_{0};
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> retiring_all_{false};
+  std::atomic<bool> input_ended_{false};
 
   std::mutex input_mu_;      // serializes pulls from upstream
   bool input_done_ = false;  // guarded by input_mu_
   uint64_t next_seq_ = 0;    // guarded by input_mu_
 
-  std::mutex exit_mu_;
+  mutable std::mutex exit_mu_;
   std::condition_variable exit_cv_;
-  std::vector<bool> exited_;  // guarded by exit_mu_: worker w has left Run()
 };
+
+void AsyncIter::SetWorkers(int n) {
+  std::lock_guard lock(exit_mu_);
+  if (cancelled_.load() || retiring_all_.load()) return;
+  n = std::clamp(n, 1, static_cast<int>(slots_.size()));
+  target_ = n;
+  reorder_.SetWindow(static_cast<size_t>(n + buffer_));
+  int have = 0;
+  for (const Slot& slot : slots_) have += slot.wanted.load() ? 1 : 0;
+  // Surplus workers: the newest leave first.
+  for (size_t w = slots_.size(); w-- > 0 && have > n;) {
+    if (slots_[w].wanted.load()) {
+      slots_[w].wanted.store(false, std::memory_order_release);
+      --have;
+    }
+  }
+  // Missing ones: a worker told to leave that has not yet left stays; then idle slots start.
+  for (size_t w = 0; w < slots_.size() && have < n; ++w) {
+    Slot& slot = slots_[w];
+    if (slot.wanted.load() || slot.state != kRunning) continue;
+    slot.wanted.store(true, std::memory_order_release);
+    ++have;
+  }
+  int used = 0;
+  for (size_t w = 0; w < slots_.size() && have < n; ++w) {
+    Slot& slot = slots_[w];
+    if (slot.state == kRunning || slot.state == kRetiring) continue;
+    if (threads_[w].joinable()) threads_[w].join();  // it has left Run(): returns at once
+    slot.state = kRunning;
+    slot.wanted.store(true, std::memory_order_release);
+    ++have;
+    ++live_workers_;
+    threads_[w] = std::thread([this, w] { Run(static_cast<int>(w)); });
+    used = static_cast<int>(w) + 1;
+  }
+  s_.UseSlots(used);
+  for (Stage* f : s_.fused) f->UseSlots(used);
+}
+
+bool AsyncIter::Join(int64_t deadline_ns) {
+  std::unique_lock lock(exit_mu_);
+  const auto all_left = [&] {
+    return std::none_of(slots_.begin(), slots_.end(),
+                        [](const Slot& s) { return s.state == kRunning || s.state == kRetiring; });
+  };
+  while (!all_left()) {
+    const int64_t now = MonotonicNanos();
+    if (now >= deadline_ns) break;
+    exit_cv_.wait_for(
+        lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
+  }
+  int stuck = 0;
+  for (size_t w = 0; w < threads_.size(); ++w) {
+    if (!threads_[w].joinable()) continue;
+    if (slots_[w].state == kExited) {
+      threads_[w].join();  // it has left Run(): returns at once
+    } else {
+      threads_[w].detach();  // still inside the op; this iterator is then kept forever
+      ++stuck;
+    }
+  }
+  lock.unlock();
+  if (stuck > 0) p_.NoteStuck(s_.name, stuck);
+  return stuck == 0;
+}
 
 }  // namespace
 
-std::unique_ptr<Iter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch) {
-  return std::make_unique<AsyncIter>(p, s, upstream, epoch);
+std::unique_ptr<AsyncStageIter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream,
+                                              int64_t epoch, const Stage::Knobs& knobs) {
+  return std::make_unique<AsyncIter>(p, s, upstream, epoch, knobs);
 }
 
 }  // namespace sluice::pipeline::internal

@@ -42,6 +42,7 @@ using internal::tl_cpu;
 using internal::WorkerCounters;
 
 void PipelineImpl::StartEpoch() {
+  ApplyDeferred();
   for (auto& s : stages) {
     CallOp(*s, [&] { s->op->BeginEpoch(epoch); });
   }
@@ -54,23 +55,13 @@ void PipelineImpl::StartEpoch() {
       break;
     }
   }
-  std::vector<std::unique_ptr<Iter>> chain;
+  std::vector<std::unique_ptr<internal::LiveIter>> chain;
   Iter* upstream = nullptr;
   for (size_t i = first; i < stages.size(); ++i) {
     Stage& s = *stages[i];
     if (s.fused_into != nullptr) continue;  // runs on the workers of the stage it is fused into
-    std::unique_ptr<Iter> it;
-    if (s.async) {
-      it = internal::MakeAsyncIter(*this, s, upstream, epoch);
-    } else if (s.props.kind == OpKind::kSource) {
-      it = std::make_unique<SourceIter>(s, epoch, 0);
-    } else if (s.props.kind == OpKind::kMap) {
-      it = std::make_unique<MapIter>(s, upstream, epoch);
-    } else {
-      it = std::make_unique<StreamIter>(s, upstream, epoch, 0);
-    }
-    upstream = it.get();
-    chain.push_back(std::move(it));
+    chain.push_back(std::make_unique<internal::LiveIter>(*this, s, upstream, epoch));
+    upstream = chain.back().get();
   }
   {
     std::lock_guard lock(chain_mu_);
@@ -80,7 +71,7 @@ void PipelineImpl::StartEpoch() {
 }
 
 void PipelineImpl::TearDownChain(int64_t deadline_ns) {
-  std::vector<std::unique_ptr<Iter>> chain;
+  std::vector<std::unique_ptr<internal::LiveIter>> chain;
   {
     std::lock_guard lock(chain_mu_);
     chain.swap(chain_);
@@ -108,15 +99,19 @@ bool PipelineImpl::Next(Element* out) {
   RethrowIfFailed();
   if (finished.load(std::memory_order_relaxed) || stopping()) return false;
   bool ok = false;
+  bool consumer_runs_stages = false;  // the last stage is inline: its work is on this thread
   try {
     if (!started_) {
       started_ = true;
       start_ns.store(enter, std::memory_order_relaxed);
-      consumer_runs_stages_ = !stages.back()->async;
       // Inside the try: an op failing to begin its epoch fails the pipeline like any op error.
       StartEpoch();
     }
-    if (consumer_runs_stages_) tl_cpu.Start();
+    {
+      std::lock_guard lock(chain_mu_);
+      consumer_runs_stages = chain_.back()->runs_inline();
+    }
+    if (consumer_runs_stages) tl_cpu.Start();
     for (;;) {
       Iter* last;
       {
@@ -144,11 +139,11 @@ bool PipelineImpl::Next(Element* out) {
       StartEpoch();
     }
   } catch (...) {
-    if (consumer_runs_stages_) tl_cpu.Flush();
+    if (consumer_runs_stages) tl_cpu.Flush();
     Fail(std::current_exception());
     throw;
   }
-  if (consumer_runs_stages_) tl_cpu.Flush();
+  if (consumer_runs_stages) tl_cpu.Flush();
   int64_t leave = MonotonicNanos();
   wait_ns.Add(leave - enter);
   last_return_ns = leave;
@@ -206,7 +201,9 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
     st.buffer_size = s->buffer_size;
     st.deterministic = s->deterministic;
     st.async = s->async;
-    for (const auto& w : s->workers) {
+    const size_t slots = static_cast<size_t>(std::max(1, s->slots_used.load()));
+    for (size_t i = 0; i < slots && i < s->workers.size(); ++i) {
+      const auto& w = s->workers[i];
       WorkerSnapshot ws;
       ws.tid = w->tid.load(std::memory_order_relaxed);
       ws.elements_out = w->elements_out.Get();
@@ -249,27 +246,47 @@ bool CanPinMemory() {
   return false;
 }
 
-// Map fusion: the inline, parallelizable maps directly above a parallel map stage run on its
-// workers. Then gives every stage one counter slot per thread that runs it.
-void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
-  for (size_t i = 1; i < stages.size(); ++i) {
-    Stage& owner = *stages[i];
-    if (owner.props.kind != OpKind::kMap || owner.parallelism <= 1) continue;
-    for (size_t j = i - 1; j > 0; --j) {
-      Stage& up = *stages[j];
-      if (up.async || up.props.kind != OpKind::kMap || !up.props.parallelizable) break;
-      up.fused_into = &owner;
-      owner.fused.insert(owner.fused.begin(), &up);
-    }
-  }
+// Worker slots a parallelizable map stage gets, so that Apply can add workers to it live: as
+// many as the tuner may plan (twice the cores, at least 8, at most 128), or its configured count.
+int LiveWorkerSlots(int configured) {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(configured, std::clamp(2 * cores, 8, 128));
+}
+
+// Gives every stage its counter slots, and marks used those its configured knobs use.
+void AllocateSlots(std::vector<std::unique_ptr<Stage>>& stages) {
   for (auto& s : stages) {
-    const int slots =
-        std::max(1, s->fused_into != nullptr ? s->fused_into->parallelism : s->parallelism);
+    const bool parallel_map = s->props.kind == OpKind::kMap && s->props.parallelizable;
+    const int slots = parallel_map ? LiveWorkerSlots(s->parallelism.load()) : 1;
     for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
+    const int used = std::max(
+        1, s->fused_into != nullptr ? s->fused_into->parallelism.load() : s->parallelism.load());
+    s->slots_used.store(used);
   }
 }
 
 }  // namespace
+
+namespace internal {
+
+void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
+  for (auto& s : stages) {
+    s->fused.clear();
+    s->fused_into = nullptr;
+  }
+  for (size_t i = 1; i < stages.size(); ++i) {
+    Stage& owner = *stages[i];
+    if (owner.props.kind != OpKind::kMap || owner.parallelism.load() <= 1) continue;
+    for (size_t j = i - 1; j > 0; --j) {
+      Stage& up = *stages[j];
+      if (up.async.load() || up.props.kind != OpKind::kMap || !up.props.parallelizable) break;
+      up.fused_into = &owner;
+      owner.fused.insert(owner.fused.begin(), &up);
+    }
+  }
+}
+
+}  // namespace internal
 
 std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
                                            const PipelineOptions& options) {
@@ -348,15 +365,17 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
                        spec.op));
     }
     s->deterministic = spec.deterministic.value_or(true);
+    s->allow_reorder = spec.allow_reorder;
     if (!s->deterministic && !spec.allow_reorder) {
       fail(config::kKnobDeterministic,
            "false reorders outputs; set \"allow_reorder\": true on the stage to permit it");
     }
-    s->async = s->parallelism > 1 || s->buffer_size > 0;
+    s->async = s->WantsAsync();
     s->props.parallelizable = parallelizable;  // what the trace and the model see
     impl->stages.push_back(std::move(s));
   }
-  FuseMaps(impl->stages);
+  internal::FuseMaps(impl->stages);
+  AllocateSlots(impl->stages);
   static std::atomic<uint64_t> next_id{1};
   impl->id = next_id.fetch_add(1);
   impl->config_path = config.origin().string();

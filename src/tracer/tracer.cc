@@ -431,7 +431,8 @@ class TracerImpl final : public pipeline::PipelineObserver {
       ss.blocked_input_seconds.push_back(s.blocked_input_seconds);
       ss.blocked_output_seconds.push_back(s.blocked_output_seconds);
       ss.queue_size.push_back(s.queue_size);
-      if (s.async) {
+      // Once a stage has had workers its columns continue, even while it runs inline.
+      if (s.async || !ss.worker_busy_seconds.empty()) {
         if (ss.worker_busy_seconds.size() < s.workers.size()) {
           // Columns start where the pipeline's series start.
           ss.worker_busy_seconds.resize(s.workers.size(),

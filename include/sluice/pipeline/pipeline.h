@@ -32,6 +32,28 @@ struct PipelineOptions {
   bool pin_memory = false;
 };
 
+// One knob of a running pipeline to change (Pipeline::Apply).
+struct KnobChange {
+  std::string stage;
+  std::string knob;  // "parallelism", "buffer_size" or "deterministic" (1: ordered, 0: not)
+  int64_t to = 0;
+};
+
+// What Pipeline::Apply did with one change.
+struct AppliedChange {
+  enum class When {
+    kNow,        // in effect (workers started or retiring, the queue resized or draining)
+    kNextEpoch,  // waits for the next epoch boundary; `note` says why
+    kNotApplied  // `note` says why (a decrease before it did not settle in time)
+  };
+  std::string stage;
+  std::string knob;
+  int64_t from = 0;
+  int64_t to = 0;
+  When when = When::kNow;
+  std::string note;
+};
+
 class PipelineImpl;
 
 class SLUICE_PIPELINE_EXPORT Pipeline {
@@ -47,6 +69,18 @@ class SLUICE_PIPELINE_EXPORT Pipeline {
   // Delivers the next output; false once every epoch is done. An op's failure is rethrown as
   // sluice::Error prefixed with the stage's name; later calls rethrow it again.
   bool Next(Element* out);
+  // Changes knobs while a consumer iterates, from any thread. A stage's workers start at once or
+  // leave at an element boundary; a queue grows at once or shrinks by draining; a stage turns
+  // inline or asynchronous (or its ordering changes) at the element boundary of the thread that
+  // pulls it. No element is lost, repeated or, in an ordered stage, reordered. Decreases are
+  // made first and, before any increase, waited for (up to `settle_seconds`) so that the
+  // pipeline never holds more threads or queued elements than the old or the new knobs allow
+  // (a stage turning inline settles when its consumer next pulls it: a caller that mixes
+  // decreases and increases from the consumer's own thread waits out `settle_seconds`).
+  // A change to a stage fused into another's workers waits for the next epoch. Throws
+  // sluice::Error, changing nothing, on an unknown stage or knob or a value the op refuses.
+  std::vector<AppliedChange> Apply(const std::vector<KnobChange>& changes,
+                                   double settle_seconds = 5);
   // Stops producing and joins every thread; Next() then returns false. Safe to call twice and
   // from any thread (it waits for a consumer inside Next(), e.g. running an inline op, to leave).
   // Returns within PipelineOptions::stop_timeout_seconds even when an op hangs (StuckStages()).

@@ -54,20 +54,34 @@ class BoundedQueue {
     not_full_.notify_all();
   }
 
-  size_t capacity() const { return capacity_; }
+  // Grows at once (waking blocked pushers); a smaller capacity drains: pushes wait until the
+  // consumer has taken the queue below it, nothing queued is dropped.
+  void SetCapacity(size_t capacity) {
+    std::lock_guard lock(mu_);
+    capacity_ = capacity < 1 ? 1 : capacity;
+    not_full_.notify_all();
+  }
+  size_t capacity() const {
+    std::lock_guard lock(mu_);
+    return capacity_;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return items_.size();
+  }
 
  private:
   // Updates occupancy statistics; called with mu_ held after every change in size.
   void Record() { stats_->Record(static_cast<int64_t>(items_.size())); }
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
   std::deque<T> items_;     // guarded by mu_
   bool closed_ = false;     // guarded by mu_
   bool cancelled_ = false;  // guarded by mu_
-  const size_t capacity_;
-  QueueStats* stats_;  // written under mu_
+  size_t capacity_;         // guarded by mu_
+  QueueStats* stats_;       // written under mu_
 };
 
 }  // namespace sluice::pipeline::internal

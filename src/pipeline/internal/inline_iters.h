@@ -79,6 +79,8 @@ class MapIter final : public Iter {
     CountOut(c_, *out);
     return true;
   }
+  // Outputs of the last input not yet delivered.
+  bool HasPending() const { return pending_pos_ < pending_.size(); }
 
  private:
   Stage& s_;

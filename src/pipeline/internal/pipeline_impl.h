@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/internal/live_iter.h"
 #include "pipeline/internal/stage.h"
 #include "sluice/pipeline/pipeline.h"
 
@@ -51,6 +52,12 @@ class PipelineImpl {
     return stuck_stages_;
   }
   void NoteStuck(const std::string& stage, int threads);
+  // Keeps an iterator whose thread did not leave in time for the life of the process.
+  void KeepForever(std::unique_ptr<internal::Iter> it) {
+    std::lock_guard lock(stuck_mu_);
+    kept_chains_.push_back(std::move(it));
+  }
+  std::vector<AppliedChange> Apply(const std::vector<KnobChange>& changes, double settle_seconds);
   PipelineSnapshot Snapshot() const;
 
   std::string name;
@@ -77,11 +84,19 @@ class PipelineImpl {
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopping_{false};
   std::mutex chain_mu_;  // guards chain_ against Cancel from other threads
-  std::vector<std::unique_ptr<internal::Iter>> chain_;  // per-epoch iterators, source first
-  std::mutex consumer_mu_;             // held by Next for its whole call, and by Stop
-  bool started_ = false;               // guarded by consumer_mu_
-  bool consumer_runs_stages_ = false;  // guarded by consumer_mu_; the last stage is inline
-  bool epoch_had_output_ = false;      // guarded by consumer_mu_
+  std::vector<std::unique_ptr<internal::LiveIter>> chain_;  // per-epoch iterators, source first
+  // Apply (apply.cc): one call at a time; changes that wait for the next epoch, and the fusion
+  // of stages, which only changes at an epoch boundary.
+  std::mutex apply_mu_;
+  std::mutex deferred_mu_;
+  std::vector<KnobChange> deferred_;  // guarded by deferred_mu_
+  void ApplyDeferred();               // at an epoch boundary
+  void SetKnob(internal::Stage& s, const std::string& knob, int64_t to);
+  internal::LiveIter* FindLive(const internal::Stage& s);  // with chain_mu_ held
+  bool WaitSettled(const std::vector<internal::Stage*>& stages, int64_t deadline_ns);
+  std::mutex consumer_mu_;         // held by Next for its whole call, and by Stop
+  bool started_ = false;           // guarded by consumer_mu_
+  bool epoch_had_output_ = false;  // guarded by consumer_mu_
   std::atomic<bool> abandoned_{false};
   mutable std::mutex stuck_mu_;
   std::vector<std::string> stuck_stages_;  // guarded by stuck_mu_
@@ -90,9 +105,9 @@ class PipelineImpl {
 };
 
 namespace internal {
-// An asynchronous stage's iterator: worker threads feeding a bounded queue (or, for an ordered
-// parallel map, a reorder buffer). Defined in async_iter.cc.
-std::unique_ptr<Iter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch);
+// Map fusion: the inline, parallelizable maps directly above a parallel map stage run on its
+// workers. Decided from the knobs at creation and again at each epoch boundary.
+void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages);
 }  // namespace internal
 
 }  // namespace sluice::pipeline

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -21,12 +22,26 @@ template <typename T>
 class ReorderBuffer {
  public:
   ReorderBuffer(size_t window, QueueStats* stats)
-      : window_(window < 1 ? 1 : window), slots_(window_), stats_(stats) {}
+      : window_(window < 1 ? 1 : window), stats_(stats) {}
+
+  // A wider window admits more inputs at once; a narrower one drains: no input is admitted
+  // until the delivered ones bring the oldest within it, and nothing parked is dropped.
+  void SetWindow(size_t window) {
+    std::lock_guard lock(mu_);
+    window_ = window < 1 ? 1 : window;
+    room_.notify_all();
+  }
+  // Inputs admitted and not yet fully delivered, against the window.
+  bool WithinWindow() const {
+    std::lock_guard lock(mu_);
+    return admitted_ <= next_ + window_;
+  }
 
   // Blocks until input `seq` is inside the window. False once cancelled.
   bool WaitForRoom(uint64_t seq) {
     std::unique_lock lock(mu_);
     room_.wait(lock, [&] { return seq < next_ + window_ || cancelled_; });
+    if (!cancelled_ && seq + 1 > admitted_) admitted_ = seq + 1;
     return !cancelled_;
   }
 
@@ -34,7 +49,7 @@ class ReorderBuffer {
   void Put(uint64_t seq, std::vector<T>&& items) {
     std::lock_guard lock(mu_);
     if (cancelled_) return;
-    Slot& slot = slots_[seq % window_];
+    Slot& slot = SlotOf(seq);
     slot.items = std::move(items);
     slot.pos = 0;
     slot.filled = true;
@@ -57,18 +72,18 @@ class ReorderBuffer {
     std::unique_lock lock(mu_);
     for (;;) {
       ready_.wait(lock, [&] {
-        return cancelled_ || (closed_ && next_ >= end_) || slots_[next_ % window_].filled;
+        return cancelled_ || (closed_ && next_ >= end_) || (!slots_.empty() && slots_[0].filled);
       });
-      if (cancelled_ || !slots_[next_ % window_].filled) return false;
-      Slot& slot = slots_[next_ % window_];
+      if (cancelled_ || slots_.empty() || !slots_[0].filled) return false;
+      Slot& slot = slots_[0];
       if (slot.pos < slot.items.size()) {
         *out = std::move(slot.items[slot.pos++]);
         --parked_;
         stats_->Record(parked_);
-        if (slot.pos == slot.items.size()) Release(slot);
+        if (slot.pos == slot.items.size()) ReleaseOldest();
         return true;
       }
-      Release(slot);  // an input with no outputs (a filter dropped it)
+      ReleaseOldest();  // an input with no outputs (a filter dropped it)
     }
   }
 
@@ -87,26 +102,31 @@ class ReorderBuffer {
     bool filled = false;
   };
 
+  // The slot of input `seq` (not yet released); called with mu_ held.
+  Slot& SlotOf(uint64_t seq) {
+    const size_t i = static_cast<size_t>(seq - next_);
+    if (slots_.size() <= i) slots_.resize(i + 1);
+    return slots_[i];
+  }
   // Frees the oldest slot and opens the window by one; called with mu_ held.
-  void Release(Slot& slot) {
-    slot.items.clear();
-    slot.pos = 0;
-    slot.filled = false;
+  void ReleaseOldest() {
+    slots_.pop_front();
     ++next_;
     room_.notify_all();
   }
 
-  const size_t window_;
-  std::mutex mu_;
+  size_t window_;  // guarded by mu_
+  mutable std::mutex mu_;
   std::condition_variable room_;
   std::condition_variable ready_;
-  std::vector<Slot> slots_;  // guarded by mu_; input seq lives in slots_[seq % window_]
-  uint64_t next_ = 0;        // guarded by mu_: the oldest input not fully delivered
-  uint64_t end_ = 0;         // guarded by mu_: valid once closed_
-  bool closed_ = false;      // guarded by mu_
-  bool cancelled_ = false;   // guarded by mu_
-  int64_t parked_ = 0;       // guarded by mu_: outputs parked, for the occupancy statistics
-  QueueStats* stats_;        // written under mu_
+  std::deque<Slot> slots_;  // guarded by mu_; input seq lives in slots_[seq - next_]
+  uint64_t admitted_ = 0;   // guarded by mu_: one past the newest input admitted
+  uint64_t next_ = 0;       // guarded by mu_: the oldest input not fully delivered
+  uint64_t end_ = 0;        // guarded by mu_: valid once closed_
+  bool closed_ = false;     // guarded by mu_
+  bool cancelled_ = false;  // guarded by mu_
+  int64_t parked_ = 0;      // guarded by mu_: outputs parked, for the occupancy statistics
+  QueueStats* stats_;       // written under mu_
 };
 
 }  // namespace sluice::pipeline::internal

@@ -2,9 +2,11 @@
 // timing of op calls, shared by the runtime's inline iterators and its worker threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,10 +33,12 @@ struct Stage {
   std::string op_name;
   std::unique_ptr<Op> op;
   OpProperties props;
-  int parallelism = 1;
-  int buffer_size = 0;
-  bool deterministic = true;
-  bool async = false;
+  // The knobs: set at creation, changed by Pipeline::Apply (any thread), read by snapshots.
+  std::atomic<int> parallelism{1};
+  std::atomic<int> buffer_size{0};
+  std::atomic<bool> deterministic{true};
+  std::atomic<bool> async{false};
+  bool allow_reorder = false;  // the config permits `deterministic` false
   // Map fusion: an inline, parallelizable map stage directly above a parallel map stage (or
   // above another such stage) runs on that stage's workers, outside their input lock. `fused`
   // lists them on the parallel stage, first upstream first; `fused_into` points back.
@@ -42,8 +46,38 @@ struct Stage {
   Stage* fused_into = nullptr;
   // One slot per thread that runs the stage: its workers, the workers of the stage it is fused
   // into, or one for an inline stage.
+  // A parallelizable map stage has a slot for as many workers as Apply may give it; the first
+  // `slots_used` are the ones ever used (what snapshots report).
   std::vector<std::unique_ptr<WorkerCounters>> workers;
+  std::atomic<int> slots_used{0};
   QueueStats queue;
+
+  // The knobs as one consistent reading, with the generation SetKnobs gave them.
+  struct Knobs {
+    int parallelism = 1;
+    int buffer_size = 0;
+    bool deterministic = true;
+    uint64_t generation = 0;
+    bool wants_async() const { return parallelism > 1 || buffer_size > 0; }
+  };
+  mutable std::mutex knob_mu;                // serializes knob writes against consistent reads
+  std::atomic<uint64_t> knob_generation{0};  // bumped by every change
+  Knobs ReadKnobs() const {
+    std::lock_guard lock(knob_mu);
+    return {parallelism.load(), buffer_size.load(), deterministic.load(), knob_generation.load()};
+  }
+  // Whether parallel workers with these knobs deliver through a reorder buffer.
+  bool Ordered(const Knobs& k) const {
+    return k.deterministic && k.parallelism > 1 && props.kind == OpKind::kMap;
+  }
+  bool WantsAsync() const { return ReadKnobs().wants_async(); }
+
+  // Marks slots [0, n) as used.
+  void UseSlots(int n) {
+    int used = slots_used.load();
+    while (used < n && !slots_used.compare_exchange_weak(used, n)) {
+    }
+  }
 };
 
 // Runs `fn` (an op call) and tags any exception with the stage's name.

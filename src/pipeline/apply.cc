@@ -1,0 +1,207 @@
+// Pipeline::Apply: knobs changed while the consumer iterates (see pipeline.h), and the changes
+// that wait for the next epoch boundary.
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "pipeline/internal/pipeline_impl.h"
+#include "sluice/common/clock.h"
+#include "sluice/common/error.h"
+#include "sluice/config/document.h"
+
+namespace sluice::pipeline {
+
+using internal::LiveIter;
+using internal::Stage;
+
+namespace {
+
+constexpr int64_t kMaxBufferSize = 1 << 20;
+
+int64_t KnobValue(const Stage& s, const std::string& knob) {
+  if (knob == config::kKnobParallelism) return s.parallelism.load();
+  if (knob == config::kKnobBufferSize) return s.buffer_size.load();
+  return s.deterministic.load() ? 1 : 0;
+}
+
+// The stage `c` names, once its value is one the stage accepts; throws otherwise.
+Stage& Validate(PipelineImpl& p, const KnobChange& c) {
+  Stage* found = nullptr;
+  for (auto& s : p.stages) {
+    if (s->name == c.stage) found = s.get();
+  }
+  const auto fail = [&](const std::string& why) {
+    Fail("pipeline '{}': stage '{}': key '{}': {}", p.name, c.stage, c.knob, why);
+  };
+  if (found == nullptr) fail("no such stage in the running pipeline");
+  const Stage& s = *found;
+  const bool parallel = s.props.parallelizable && s.props.kind == OpKind::kMap;
+  if (c.knob == config::kKnobParallelism) {
+    if (c.to > 1 && !parallel) {
+      fail(fmt::format("op '{}' runs sequentially; only 1 is allowed", s.op_name));
+    }
+    const auto most = static_cast<int64_t>(s.workers.size());
+    if (c.to < 1 || c.to > most) {
+      fail(fmt::format("{} is outside 1..{} (the workers this stage can have)", c.to, most));
+    }
+  } else if (c.knob == config::kKnobBufferSize) {
+    if (c.to < 0 || c.to > kMaxBufferSize) {
+      fail(fmt::format("{} is outside 0..{}", c.to, kMaxBufferSize));
+    }
+  } else if (c.knob == config::kKnobDeterministic) {
+    if (c.to != 0 && c.to != 1) fail(fmt::format("{} is not 1 (ordered) or 0", c.to));
+    if (c.to == 0 && !s.allow_reorder) {
+      fail("0 reorders outputs, which the config does not allow (\"allow_reorder\": true)");
+    }
+    if (!parallel)
+      fail(fmt::format("op '{}' runs sequentially; it has no order to keep", s.op_name));
+  } else if (c.knob == "cache") {
+    fail(
+        "a cache stage cannot be inserted into a running pipeline; apply the tuned config to "
+        "the next run (sluice apply)");
+  } else {
+    fail(
+        "not a knob that can change while the pipeline runs (parallelism, buffer_size, "
+        "deterministic)");
+  }
+  return *found;
+}
+
+// Why `c` must wait for the next epoch boundary (fusion changes only there); empty if not.
+std::string DeferReason(const Stage& s, const KnobChange& c) {
+  if (s.fused_into != nullptr) {
+    return fmt::format(
+        "stage '{}' runs on the workers of stage '{}' (fused) until the next epoch boundary, "
+        "when it gets its own",
+        s.name, s.fused_into->name);
+  }
+  if (s.fused.empty()) return "";
+  const int p = c.knob == config::kKnobParallelism ? static_cast<int>(c.to) : s.parallelism.load();
+  const int b = c.knob == config::kKnobBufferSize ? static_cast<int>(c.to) : s.buffer_size.load();
+  if (p > 1 || b > 0) return "";
+  return fmt::format(
+      "stage '{}' runs the maps fused into it on its workers; it turns inline at the next epoch "
+      "boundary",
+      s.name);
+}
+
+}  // namespace
+
+void PipelineImpl::SetKnob(Stage& s, const std::string& knob, int64_t to) {
+  std::lock_guard lock(s.knob_mu);
+  if (knob == config::kKnobParallelism) s.parallelism.store(static_cast<int>(to));
+  if (knob == config::kKnobBufferSize) s.buffer_size.store(static_cast<int>(to));
+  if (knob == config::kKnobDeterministic) s.deterministic.store(to != 0);
+  s.async.store(s.parallelism.load() > 1 || s.buffer_size.load() > 0);
+  s.knob_generation.fetch_add(1);
+}
+
+LiveIter* PipelineImpl::FindLive(const Stage& s) {
+  for (auto& it : chain_) {
+    if (&it->stage() == &s) return it.get();
+  }
+  return nullptr;
+}
+
+void PipelineImpl::ApplyDeferred() {
+  std::lock_guard lock(deferred_mu_);
+  for (const KnobChange& c : deferred_) {
+    for (auto& s : stages) {
+      if (s->name == c.stage) SetKnob(*s, c.knob, c.to);
+    }
+  }
+  deferred_.clear();
+  internal::FuseMaps(stages);
+  for (auto& s : stages) {
+    for (Stage* f : s->fused) f->UseSlots(s->parallelism.load());
+  }
+}
+
+bool PipelineImpl::WaitSettled(const std::vector<Stage*>& changed, int64_t deadline_ns) {
+  for (;;) {
+    bool settled = true;
+    {
+      std::lock_guard lock(chain_mu_);
+      for (const Stage* s : changed) {
+        const LiveIter* it = FindLive(*s);
+        if (it != nullptr && !it->Settled()) settled = false;
+      }
+    }
+    if (settled || stopping()) return true;
+    if (MonotonicNanos() >= deadline_ns) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& changes,
+                                               double settle_seconds) {
+  std::lock_guard apply(apply_mu_);
+  std::vector<Stage*> targets;
+  for (const KnobChange& c : changes) targets.push_back(&Validate(*this, c));
+  // Waiting for the decreases matters only before an increase (and a stage turning inline
+  // waits for its puller, which may be the caller's own thread).
+  bool increases = false;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const KnobChange& c = changes[i];
+    if (c.knob != config::kKnobDeterministic && c.to > KnobValue(*targets[i], c.knob)) {
+      increases = true;
+    }
+  }
+  std::vector<AppliedChange> out(changes.size());
+  std::vector<Stage*> decreased;
+  bool settled = true;
+  std::string unsettled_note;
+  // Pass 0 makes the decreases (and order changes), pass 1 the increases.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < changes.size(); ++i) {
+      const KnobChange& c = changes[i];
+      Stage& s = *targets[i];
+      const int64_t from = KnobValue(s, c.knob);
+      const bool decrease = c.to < from || c.knob == config::kKnobDeterministic;
+      if (decrease != (pass == 0)) continue;
+      AppliedChange& r = out[i];
+      r = {c.stage, c.knob, from, c.to, AppliedChange::When::kNow, ""};
+      if (!settled) {
+        r.when = AppliedChange::When::kNotApplied;
+        r.note = unsettled_note;
+        continue;
+      }
+      {
+        std::lock_guard lock(deferred_mu_);
+        r.note = DeferReason(s, c);
+        if (!r.note.empty()) {
+          r.when = AppliedChange::When::kNextEpoch;
+          deferred_.push_back(c);
+          continue;
+        }
+        SetKnob(s, c.knob, c.to);
+      }
+      std::lock_guard lock(chain_mu_);
+      if (LiveIter* it = FindLive(s)) it->Reconfigure();
+      if (pass == 0) decreased.push_back(&s);
+    }
+    if (pass == 0 && !decreased.empty() && increases) {
+      const int64_t deadline =
+          MonotonicNanos() + static_cast<int64_t>(std::max(0.0, settle_seconds) * 1e9);
+      settled = WaitSettled(decreased, deadline);
+      if (!settled) {
+        unsettled_note = fmt::format(
+            "not applied: the decreases before it had not taken effect after {:.1f} s (workers "
+            "still in their op, or queues not yet drained by the consumer)",
+            settle_seconds);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<AppliedChange> Pipeline::Apply(const std::vector<KnobChange>& changes,
+                                           double settle_seconds) {
+  return impl_->Apply(changes, settle_seconds);
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,135 @@
+// A stage's place in the chain, and how it changes from inline to asynchronous and back while
+// the consumer iterates (see live_iter.h).
+#include "pipeline/internal/live_iter.h"
+
+#include <utility>
+
+#include "pipeline/internal/inline_iters.h"
+#include "pipeline/internal/pipeline_impl.h"
+
+namespace sluice::pipeline::internal {
+
+LiveIter::~LiveIter() = default;
+
+std::unique_ptr<Iter> LiveIter::Build() {
+  async_ = nullptr;
+  map_ = nullptr;
+  const Stage::Knobs knobs = s_.ReadKnobs();
+  seen_generation_.store(knobs.generation, std::memory_order_release);
+  if (knobs.wants_async()) {
+    auto it = MakeAsyncIter(p_, s_, upstream_, epoch_, knobs);
+    async_ = it.get();
+    return it;
+  }
+  s_.UseSlots(1);
+  switch (s_.props.kind) {
+    case OpKind::kSource:
+      return std::make_unique<SourceIter>(s_, epoch_, 0);
+    case OpKind::kMap: {
+      auto it = std::make_unique<MapIter>(s_, upstream_, epoch_);
+      map_ = it.get();
+      return it;
+    }
+    case OpKind::kStream:
+      break;
+  }
+  return std::make_unique<StreamIter>(s_, upstream_, epoch_, 0);
+}
+
+void LiveIter::Start() {
+  std::lock_guard lock(mu_);
+  delegate_ = Build();
+  delegate_->Start();
+}
+
+void LiveIter::Drain() {
+  {
+    std::lock_guard lock(mu_);
+    if (cancelled_) return;
+    rebuild_.store(false, std::memory_order_relaxed);
+    draining_ = true;
+  }
+  if (async_ != nullptr) {
+    async_->RetireAll();
+    Element e;
+    while (async_->Next(&e)) carry_.push_back(std::move(e));
+    input_ended_ = async_->InputEnded();
+  }
+  std::unique_ptr<Iter> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::move(delegate_);
+    async_ = nullptr;
+    map_ = nullptr;
+  }
+  // Every worker has left, or is leaving after its last delivery; one stuck in its op (seen
+  // only on stop) keeps the old iterator alive.
+  if (!old->Join(MonotonicNanos() + p_.stop_timeout_ns)) p_.KeepForever(std::move(old));
+  build_after_carry_ = true;
+}
+
+bool LiveIter::Next(Element* out) {
+  if (s_.knob_generation.load(std::memory_order_acquire) !=
+      seen_generation_.load(std::memory_order_relaxed)) {
+    Reconfigure();
+  }
+  if (rebuild_.load(std::memory_order_acquire) && !build_after_carry_ &&
+      (map_ == nullptr || !map_->HasPending())) {
+    Drain();
+  }
+  if (!carry_.empty()) {
+    *out = std::move(carry_.front());
+    carry_.pop_front();
+    return true;
+  }
+  if (build_after_carry_) {
+    build_after_carry_ = false;
+    std::lock_guard lock(mu_);
+    draining_ = false;
+    if (cancelled_) return false;
+    if (input_ended_) {
+      ended_ = true;
+    } else {
+      delegate_ = Build();
+      delegate_->Start();
+    }
+  }
+  if (ended_ || delegate_ == nullptr) return false;
+  const bool ok = delegate_->Next(out);
+  if (!ok) ended_ = true;
+  return ok;
+}
+
+void LiveIter::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (delegate_ != nullptr) delegate_->Cancel();
+}
+
+bool LiveIter::Join(int64_t deadline_ns) {
+  std::lock_guard lock(mu_);
+  return delegate_ == nullptr || delegate_->Join(deadline_ns);
+}
+
+void LiveIter::Reconfigure() {
+  std::lock_guard lock(mu_);
+  if (cancelled_ || draining_ || delegate_ == nullptr) return;  // Build reads the knobs
+  const Stage::Knobs knobs = s_.ReadKnobs();
+  seen_generation_.store(knobs.generation, std::memory_order_release);
+  const bool want_async = knobs.wants_async();
+  if (async_ != nullptr && want_async && async_->ordered() == s_.Ordered(knobs)) {
+    async_->SetBufferSize(knobs.buffer_size);
+    async_->SetWorkers(knobs.parallelism);
+    return;
+  }
+  if (async_ == nullptr && !want_async) return;  // inline it was, inline it stays
+  rebuild_.store(true, std::memory_order_release);
+}
+
+bool LiveIter::Settled() const {
+  std::lock_guard lock(mu_);
+  if (rebuild_.load() || draining_) return false;
+  return async_ == nullptr || async_->Settled();
+}
+
+}  // namespace sluice::pipeline::internal
