@@ -144,12 +144,14 @@ std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& ch
   for (const KnobChange& c : changes) targets.push_back(&Validate(*this, c));
   // Waiting for the decreases matters only before an increase (and a stage turning inline
   // waits for its puller, which may be the caller's own thread).
+  // Classified once, before anything changes.
+  std::vector<bool> decrease(changes.size());
   bool increases = false;
   for (size_t i = 0; i < changes.size(); ++i) {
     const KnobChange& c = changes[i];
-    if (c.knob != config::kKnobDeterministic && c.to > KnobValue(*targets[i], c.knob)) {
-      increases = true;
-    }
+    const int64_t from = KnobValue(*targets[i], c.knob);
+    decrease[i] = c.to < from || c.knob == config::kKnobDeterministic;
+    if (!decrease[i] && c.to > from) increases = true;
   }
   std::vector<AppliedChange> out(changes.size());
   std::vector<Stage*> decreased;
@@ -160,9 +162,8 @@ std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& ch
     for (size_t i = 0; i < changes.size(); ++i) {
       const KnobChange& c = changes[i];
       Stage& s = *targets[i];
+      if (decrease[i] != (pass == 0)) continue;
       const int64_t from = KnobValue(s, c.knob);
-      const bool decrease = c.to < from || c.knob == config::kKnobDeterministic;
-      if (decrease != (pass == 0)) continue;
       AppliedChange& r = out[i];
       r = {c.stage, c.knob, from, c.to, AppliedChange::When::kNow, ""};
       if (!settled) {

@@ -84,6 +84,21 @@ std::vector<double> OpArgs::Doubles(std::string_view key,
   return out;
 }
 
+std::vector<std::pair<double, double>> OpArgs::Pairs(std::string_view key) {
+  const Json* v = Find(key, false);
+  if (v == nullptr) return {};
+  const auto bad = [&] {
+    Fail(key, fmt::format("expected an array of [number, number] pairs, got {}", v->dump()));
+  };
+  if (!v->is_array()) bad();
+  std::vector<std::pair<double, double>> out;
+  for (const Json& x : *v) {
+    if (!x.is_array() || x.size() != 2 || !x[0].is_number() || !x[1].is_number()) bad();
+    out.emplace_back(x[0].get<double>(), x[1].get<double>());
+  }
+  return out;
+}
+
 std::vector<int64_t> OpArgs::Ints(std::string_view key,
                                   std::optional<std::vector<int64_t>> fallback) {
   const Json* v = Find(key, !fallback.has_value());

@@ -381,7 +381,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
   impl->config_path = config.origin().string();
   impl->config_text = config.text();
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
-  internal::RegisterPipeline(*pipeline);
+  internal::RegisterPipeline(*pipeline, options.autotune);
   return pipeline;
 }
 

@@ -1,4 +1,5 @@
-// Live pipelines, their observers, and loading the tracer plugin when SLUICE_TRACE is set.
+// Live pipelines, their observers, and loading the tracer plugin when SLUICE_TRACE is set (or the
+// autotuner's when SLUICE_AUTOTUNE is).
 //
 // A job linked with the runtime is traced without code changes: when the environment variable
 // SLUICE_TRACE names a trace file, the first pipeline the job creates loads the tracer
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,35 +52,55 @@ std::filesystem::path ThisLibraryDir() {
   return std::filesystem::path(info.dli_fname).parent_path();
 }
 
-// Loads the tracer once per process when SLUICE_TRACE is set. Failing to load it must not stop
-// the job: it says so through the warning sink and the job runs untraced.
-void MaybeLoadTracer() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char* trace = std::getenv("SLUICE_TRACE");
-    if (trace == nullptr || *trace == '\0') return;
-    std::string lib;
-    if (const char* explicit_lib = std::getenv("SLUICE_TRACER_LIB"); explicit_lib != nullptr) {
-      lib = explicit_lib;
-    } else {
-      // The SONAME rather than the unversioned name: a runtime-only install has no
-      // development symlink, and the two libraries come from one build, so one major version.
-      lib = (ThisLibraryDir() / SLUICE_TRACER_FILE_NAME).string();
-    }
-    void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL);
-    if (handle == nullptr) {
-      const char* why = dlerror();
-      Warn("SLUICE_TRACE is set but the tracer could not be loaded: {}", why ? why : "?");
-      return;
-    }
-    using Entry = void (*)();
-    auto entry = reinterpret_cast<Entry>(dlsym(handle, "sluice_tracer_autostart"));
-    if (entry == nullptr) {
-      const char* why = dlerror();
-      Warn("{} has no sluice_tracer_autostart: {}", lib, why ? why : "?");
-      return;
-    }
-    entry();
+// Loads plugin `file` (next to this library, or the path in `override_env`) and calls its
+// `entry`. Failing must not stop the job: it says so through the warning sink (`what` names the
+// feature) and the job runs without it.
+void LoadPlugin(const char* file, const char* override_env, const char* entry_name,
+                const char* what) {
+  std::string lib;
+  if (const char* explicit_lib = std::getenv(override_env); explicit_lib != nullptr) {
+    lib = explicit_lib;
+  } else {
+    // The SONAME rather than the unversioned name: a runtime-only install has no development
+    // symlink, and the libraries come from one build, so one major version.
+    lib = (ThisLibraryDir() / file).string();
+  }
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    Warn("{} is asked for but {} could not be loaded: {}", what, lib, why ? why : "?");
+    return;
+  }
+  using Entry = void (*)();
+  auto entry = reinterpret_cast<Entry>(dlsym(handle, entry_name));
+  if (entry == nullptr) {
+    const char* why = dlerror();
+    Warn("{} has no {}: {}", lib, entry_name, why ? why : "?");
+    return;
+  }
+  entry();
+}
+
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
+// Loads the tracer once per process when SLUICE_TRACE is set, or the autotuner (which traces
+// too) when SLUICE_AUTOTUNE is set or a pipeline asks for it.
+void MaybeLoadPlugins(bool autotune) {
+  static std::once_flag tracer_once, autotune_once;
+  if (autotune || EnvSet("SLUICE_AUTOTUNE")) {
+    std::call_once(autotune_once, [] {
+      LoadPlugin(SLUICE_AUTOTUNE_FILE_NAME, "SLUICE_AUTOTUNE_LIB", "sluice_autotune_autostart",
+                 "autotuning");
+    });
+    return;
+  }
+  if (!EnvSet("SLUICE_TRACE")) return;
+  std::call_once(tracer_once, [] {
+    LoadPlugin(SLUICE_TRACER_FILE_NAME, "SLUICE_TRACER_LIB", "sluice_tracer_autostart",
+               "SLUICE_TRACE");
   });
 }
 
@@ -100,14 +122,24 @@ void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn) {
   for (const Pipeline* p : Live()) fn(*p);
 }
 
+std::optional<std::vector<AppliedChange>> ApplyToLivePipeline(
+    uint64_t id, const std::vector<KnobChange>& changes, double settle_seconds) {
+  std::lock_guard lock(g_live_mu);
+  for (const Pipeline* p : Live()) {
+    // The registry holds the pipelines it was given; changing one is what Apply is for.
+    if (p->id() == id) return const_cast<Pipeline*>(p)->Apply(changes, settle_seconds);
+  }
+  return std::nullopt;
+}
+
 namespace internal {
 
-void RegisterPipeline(const Pipeline& pipeline) {
+void RegisterPipeline(const Pipeline& pipeline, bool autotune) {
   {
     std::lock_guard lock(g_live_mu);
     Live().insert(&pipeline);
   }
-  MaybeLoadTracer();
+  MaybeLoadPlugins(autotune);
   for (PipelineObserver* o : CopyObservers()) o->OnCreated(pipeline);
 }
 

@@ -25,6 +25,7 @@ using internal::kMaxBufferSize;
 using internal::kMaxClasses;
 using internal::kMaxDisks;
 using internal::kMaxPipelines;
+using internal::kMaxRetunes;
 using internal::kMaxSamples;
 using internal::kMaxStages;
 using internal::kMaxTextBytes;
@@ -313,6 +314,40 @@ class Reader {
     }
   }
 
+  void ReadRetunes(const J& v, const Path& path, std::vector<Retune>& out) const {
+    ExpectArray(v, path, kMaxRetunes, "re-tunes");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const Path at = path.Index(i);
+      const J& item = v[i];
+      ExpectObject(item, at);
+      Retune& r = out.emplace_back();
+      Get(item, at, "t", r.t);
+      Get(item, at, "action", r.action);
+      Get(item, at, "reason", r.reason);
+      Get(item, at, "before_outputs_per_s", r.before_outputs_per_s);
+      Get(item, at, "predicted_outputs_per_s", r.predicted_outputs_per_s);
+      Get(item, at, "calibrated_outputs_per_s", r.calibrated_outputs_per_s);
+      Get(item, at, "measured_outputs_per_s", r.measured_outputs_per_s);
+      Get(item, at, "kept", r.kept);
+      const J* changes = Find(item, "changes");
+      if (changes == nullptr) continue;
+      const Path cp = at.Key("changes");
+      ExpectArray(*changes, cp, kMaxStages * 3, "changes");
+      for (size_t k = 0; k < changes->size(); ++k) {
+        const Path kp = cp.Index(k);
+        ExpectObject((*changes)[k], kp);
+        RetuneChange& c = r.changes.emplace_back();
+        Get((*changes)[k], kp, "stage", c.stage);
+        Get((*changes)[k], kp, "knob", c.knob);
+        Get((*changes)[k], kp, "from", c.from);
+        Get((*changes)[k], kp, "to", c.to);
+        Get((*changes)[k], kp, "why", c.why);
+        Get((*changes)[k], kp, "when", c.when);
+        Get((*changes)[k], kp, "note", c.note);
+      }
+    }
+  }
+
   void ReadPipeline(const J& v, const Path& path, PipelineTrace& p) {
     ExpectObject(v, path);
     Get(v, path, "name", p.name);
@@ -337,6 +372,7 @@ class Reader {
     for (size_t i = 0; i < stages->size(); ++i) {
       ReadStage((*stages)[i], stages_path.Index(i), p.stages.emplace_back());
     }
+    if (const J* r = Find(v, "retunes")) ReadRetunes(*r, path.Key("retunes"), p.retunes);
     if (const J* c = Find(v, "consumer")) {
       const Path cp = path.Key("consumer");
       ExpectObject(*c, cp);

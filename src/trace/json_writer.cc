@@ -50,6 +50,28 @@ OrderedJson StageSeriesJson(const StageSeries& s) {
                      {"worker_busy_seconds", s.worker_busy_seconds}};
 }
 
+OrderedJson RetuneJson(const Retune& r) {
+  OrderedJson changes = OrderedJson::array();
+  for (const RetuneChange& c : r.changes) {
+    changes.push_back(OrderedJson{{"stage", c.stage},
+                                  {"knob", c.knob},
+                                  {"from", c.from},
+                                  {"to", c.to},
+                                  {"why", c.why},
+                                  {"when", c.when},
+                                  {"note", c.note}});
+  }
+  return OrderedJson{{"t", r.t},
+                     {"action", r.action},
+                     {"reason", r.reason},
+                     {"changes", changes},
+                     {"before_outputs_per_s", r.before_outputs_per_s},
+                     {"predicted_outputs_per_s", r.predicted_outputs_per_s},
+                     {"calibrated_outputs_per_s", r.calibrated_outputs_per_s},
+                     {"measured_outputs_per_s", r.measured_outputs_per_s},
+                     {"kept", r.kept}};
+}
+
 OrderedJson PipelineJson(const PipelineTrace& p) {
   OrderedJson stages = OrderedJson::array();
   for (const StageTrace& s : p.stages) stages.push_back(StageJson(s));
@@ -75,6 +97,11 @@ OrderedJson PipelineJson(const PipelineTrace& p) {
                     {"stages", std::move(stage_series)}}}};
   // Recorded since the Python package; older traces lack it, so it is written only when kept.
   if (!p.consumer_between.empty()) out["series"]["consumer_between"] = p.consumer_between;
+  if (!p.retunes.empty()) {
+    OrderedJson retunes = OrderedJson::array();
+    for (const Retune& r : p.retunes) retunes.push_back(RetuneJson(r));
+    out["retunes"] = std::move(retunes);
+  }
   return out;
 }
 

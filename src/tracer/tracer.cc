@@ -171,6 +171,13 @@ class TracerImpl final : public pipeline::PipelineObserver {
     return trace_;
   }
 
+  void SetRetunes(uint64_t id, std::vector<trace::Retune> retunes) {
+    std::lock_guard lock(mu_);
+    for (const PipelineState& s : states_) {
+      if (s.id == id) trace_.pipelines[s.index].retunes = std::move(retunes);
+    }
+  }
+
   void OnDestroyed(const pipeline::Pipeline& p, const pipeline::PipelineSnapshot& last) override {
     std::lock_guard lock(mu_);
     for (PipelineState& s : states_) {
@@ -545,5 +552,8 @@ Tracer::Tracer(TracerOptions options) : impl_(std::make_unique<TracerImpl>(std::
 Tracer::~Tracer() = default;
 void Tracer::Stop(const std::string& end_reason) { impl_->Stop(end_reason); }
 trace::Trace Tracer::Current() const { return impl_->Current(); }
+void Tracer::SetRetunes(uint64_t pipeline_id, std::vector<trace::Retune> retunes) {
+  impl_->SetRetunes(pipeline_id, std::move(retunes));
+}
 
 }  // namespace sluice::tracer

@@ -5,15 +5,19 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sluice/autotune/autotune.h"
 #include "sluice/common/clock.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
+#include "sluice/tuner/tuner.h"
 #include "tools/sluice/commands.h"
 #include "tools/sluice/consume.h"
 
@@ -27,7 +31,65 @@ struct RunOptions {
   bool json = false;
   int64_t epochs = 0;  // 0: as the config says
   double warmup = 0;   // seconds before the steady window
+  bool autotune = false;
+  std::string out = "sluice-autotune";  // with --autotune: trace.json and tuned.json
+  double cores = 0;                     // with --autotune: the CPU budget; 0: the host's
+  std::string memory;                   // with --autotune: the memory budget
+  double interval = 2;                  // with --autotune: seconds between decisions
 };
+
+// The "autotune" object of `sluice run --autotune --json`: every knob change with its re-tune's
+// prediction and measurement, and the run's convergence.
+nlohmann::ordered_json AutotuneJson(const autotune::Summary& s, const std::string& trace_path) {
+  nlohmann::ordered_json changes = nlohmann::ordered_json::array();
+  for (const trace::Retune& r : s.retunes) {
+    for (const trace::RetuneChange& c : r.changes) {
+      changes.push_back({{"t", r.t},
+                         {"action", r.action},
+                         {"stage", c.stage},
+                         {"knob", c.knob},
+                         {"from", c.from},
+                         {"to", c.to},
+                         {"when", c.when},
+                         {"why", r.action == "apply" ? c.why : r.reason},
+                         {"predicted", r.predicted_outputs_per_s},
+                         {"measured", r.measured_outputs_per_s},
+                         {"kept", r.kept}});
+    }
+  }
+  return {{"changes", changes},
+          {"retunes", s.retunes.size()},
+          {"final_outputs_per_s", s.final_outputs_per_s},
+          {"converged_after_s", s.converged_after_s},
+          {"model_error", s.model_error},
+          {"calibrated_model_error", s.calibrated_error},
+          {"trace", trace_path},
+          {"tuned", s.tuned_path}};
+}
+
+void PrintAutotune(const autotune::Summary& s, const std::string& trace_path) {
+  fmt::print(
+      "\nautotune: {} re-tune{}; {:.1f} outputs/s over the last 5 s, converged after {:.1f} s\n",
+      s.retunes.size(), s.retunes.size() == 1 ? "" : "s", s.final_outputs_per_s,
+      s.converged_after_s);
+  for (const trace::Retune& r : s.retunes) {
+    std::string knobs;
+    for (const trace::RetuneChange& c : r.changes) {
+      knobs += fmt::format("{}{}.{} {}->{}{}", knobs.empty() ? "" : ", ", c.stage, c.knob, c.from,
+                           c.to, c.when == "now" ? "" : " (" + c.when + ")");
+    }
+    fmt::print("  {:6.1f} s {:<8} {}\n           {}\n", r.t, r.action, knobs, r.reason);
+    if (r.action == "apply") {
+      fmt::print("           before {:.1f}, predicted {:.1f}, measured {} outputs/s: {}\n",
+                 r.before_outputs_per_s, r.predicted_outputs_per_s,
+                 r.measured_outputs_per_s < 0 ? std::string("-")
+                                              : fmt::format("{:.1f}", r.measured_outputs_per_s),
+                 r.kept ? "kept" : "rolled back");
+    }
+  }
+  fmt::print("trace: {}; the last config: {}\n", trace_path,
+             s.tuned_path.empty() ? "not written" : s.tuned_path);
+}
 
 // Elements counted at the pipeline's widest stage (images before batching, lines of text).
 int64_t ElementCount(const pipeline::PipelineSnapshot& snap) {
@@ -102,10 +164,22 @@ int Run(const RunOptions& opt) {
   for (const std::string& w : doc.warnings()) fmt::print(stderr, "sluice: warning: {}\n", w);
   pipeline::PipelineOptions popt;
   if (opt.epochs != 0) popt.epochs = opt.epochs;
+  std::unique_ptr<autotune::Autotuner> tuner;
+  const std::string trace_path = (std::filesystem::path(opt.out) / "trace.json").string();
+  if (opt.autotune) {
+    autotune::AutotuneOptions aopt;
+    aopt.tracer.trace_path = trace_path;
+    aopt.interval = opt.interval;
+    if (opt.cores > 0) aopt.cores = opt.cores;
+    if (!opt.memory.empty()) aopt.memory_bytes = tuner::ParseMemorySize(opt.memory);
+    tuner = std::make_unique<autotune::Autotuner>(aopt);
+  }
   auto pipe = pipeline::Pipeline::Create(doc, popt);
 
   const bool progress = ::isatty(STDERR_FILENO) && !opt.json;
   ConsumeResult r = Consume(*pipe, opt.seconds, opt.consumer_ms, progress, opt.warmup);
+  std::optional<autotune::Summary> tuned;
+  if (tuner) tuned = tuner->Stop(r.interrupted ? "signal SIGINT" : "completed");
   pipe->Stop();
   const int64_t outputs = r.outputs;
   const double seconds = r.seconds;
@@ -117,6 +191,7 @@ int Run(const RunOptions& opt) {
       j["steady_seconds"] = r.steady_seconds;
       j["steady_outputs_per_s"] = r.steady_seconds > 0 ? r.steady_outputs / r.steady_seconds : 0.0;
     }
+    if (tuned) j["autotune"] = AutotuneJson(*tuned, trace_path);
     fmt::print("{}\n", j.dump(2));
   } else {
     PrintText(snap, outputs, seconds);
@@ -124,6 +199,7 @@ int Run(const RunOptions& opt) {
       fmt::print("steady: {:.1f} outputs/s over {:.2f} s after a {:.1f} s warm-up\n",
                  r.steady_outputs / r.steady_seconds, r.steady_seconds, opt.warmup);
     }
+    if (tuned) PrintAutotune(*tuned, trace_path);
   }
   return 0;
 }
@@ -144,6 +220,20 @@ Action AddRunCommand(CLI::App& app) {
                   "Also report the steady rate over the time after this many seconds")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", opt->json, "Print machine-readable JSON");
+  sub->add_flag("--autotune", opt->autotune,
+                "Tune the knobs while it runs (traced to DIR/trace.json; the last config is "
+                "written to DIR/tuned.json)");
+  sub->add_option("--out", opt->out,
+                  "With --autotune: the output directory (default "
+                  "sluice-autotune)");
+  sub->add_option("--cores", opt->cores, "With --autotune: the CPU budget (default: the host's)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--memory", opt->memory,
+                  "With --autotune: the memory budget, 512M, 4G or bytes (default: half the "
+                  "available memory)");
+  sub->add_option("--interval", opt->interval,
+                  "With --autotune: seconds between decisions (default 2)")
+      ->check(CLI::Range(0.2, 600.0));
   return [opt] { return Run(*opt); };
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,8 @@ class SLUICE_PIPELINE_EXPORT OpArgs {
                               std::optional<std::vector<double>> fallback = std::nullopt);
   std::vector<int64_t> Ints(std::string_view key,
                             std::optional<std::vector<int64_t>> fallback = std::nullopt);
+  // An array of [number, number] pairs, such as [[10, 300], [20, 100]]; empty when absent.
+  std::vector<std::pair<double, double>> Pairs(std::string_view key);
   // A path, resolved against the config file's directory when relative.
   std::filesystem::path Path(std::string_view key,
                              std::optional<std::string> fallback = std::nullopt);

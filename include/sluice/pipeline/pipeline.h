@@ -30,6 +30,10 @@ struct PipelineOptions {
   // the GPU need no staging and can overlap compute. Without a CUDA device: a warning, once per
   // process, and ordinary memory.
   bool pin_memory = false;
+  // Tunes the running pipeline's knobs online (sluice::autotune, loaded with dlopen like the
+  // tracer; the same as SLUICE_AUTOTUNE=1 in the environment). It traces the process to
+  // SLUICE_TRACE, or sluice-autotune/trace.json, and writes tuned.json beside it at exit.
+  bool autotune = false;
 };
 
 // One knob of a running pipeline to change (Pipeline::Apply).
@@ -110,6 +114,11 @@ class SLUICE_PIPELINE_EXPORT Pipeline {
   explicit Pipeline(std::unique_ptr<PipelineImpl> impl);
   std::unique_ptr<PipelineImpl> impl_;
 };
+
+// Pipeline::Apply on the live pipeline with this id, holding the registry's lock so that it is
+// not destroyed meanwhile; nullopt when no such pipeline is alive.
+SLUICE_PIPELINE_EXPORT std::optional<std::vector<AppliedChange>> ApplyToLivePipeline(
+    uint64_t id, const std::vector<KnobChange>& changes, double settle_seconds);
 
 // Pipelines alive in this process, for samplers (the tracer) that observe without owning.
 // `fn` runs under the registry's lock: keep it short and do not create or destroy pipelines.

@@ -96,6 +96,30 @@ struct StageSeries {
   std::vector<std::vector<double>> worker_busy_seconds;
 };
 
+// One knob a re-tune changed in the running pipeline.
+struct RetuneChange {
+  std::string stage;
+  std::string knob;  // "parallelism", "buffer_size", "deterministic" (1/0)
+  int64_t from = 0;
+  int64_t to = 0;
+  std::string why;           // the tuner's sentence for it
+  std::string when = "now";  // "now", "next_epoch" or "not_applied"
+  std::string note;          // why it waits, or was not applied
+};
+
+// One re-tune of a running pipeline by the in-process autotuner (sluice::autotune).
+struct Retune {
+  double t = 0;        // seconds since tracing began
+  std::string action;  // "apply", or "rollback" (undoes the last apply)
+  std::string reason;  // what it acts on: the bottleneck, or the measurement
+  std::vector<RetuneChange> changes;
+  double before_outputs_per_s = 0;      // measured over the window before
+  double predicted_outputs_per_s = 0;   // the model's figure, as solved
+  double calibrated_outputs_per_s = 0;  // the same, corrected by earlier measured re-tunes
+  double measured_outputs_per_s = -1;   // over the window after; -1 until measured
+  bool kept = true;                     // false once rolled back
+};
+
 // One pipeline the process ran while traced.
 struct PipelineTrace {
   std::string name;
@@ -116,6 +140,8 @@ struct PipelineTrace {
   // Cumulative seconds between Next() calls (the training step) per sample; empty in traces
   // from before it was recorded.
   std::vector<double> consumer_between;
+  // Re-tunes made while it ran, oldest first; empty unless autotuned.
+  std::vector<Retune> retunes;
 };
 
 // Process- and host-wide series, one value per sample.

@@ -44,6 +44,9 @@ class SLUICE_TRACER_EXPORT Tracer {
   void Stop(const std::string& end_reason);
   // A copy of the trace as it stands.
   trace::Trace Current() const;
+  // Replaces the re-tunes recorded for the pipeline with this id (Pipeline::id()); they are in
+  // the next periodic write, so that a job killed later leaves them in its trace.
+  void SetRetunes(uint64_t pipeline_id, std::vector<trace::Retune> retunes);
 
  private:
   std::unique_ptr<TracerImpl> impl_;

@@ -1,5 +1,13 @@
-// Synthetic ops of known cost for tests and benchmarks: burn (CPU) and sleep (latency).
+// Synthetic ops of known cost for tests and benchmarks: burn (CPU) and sleep (latency), each
+// with an optional schedule of costs over time.
+#include <atomic>
 #include <random>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
 #include <thread>
 
 #include "sluice/common/clock.h"
@@ -9,15 +17,52 @@
 namespace sluice::pipeline {
 namespace {
 
+// A cost that changes at set times since the pipeline started: "schedule": [[seconds, value],
+// ...] (a synthetic phase change for tests and benchmarks). Before the first entry, the base.
+class Schedule {
+ public:
+  Schedule(OpArgs& args, std::string_view value_key, double base) : base_(base) {
+    steps_ = args.Pairs("schedule");
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      if (steps_[i].first < 0 || steps_[i].second < 0 ||
+          (i > 0 && steps_[i].first <= steps_[i - 1].first)) {
+        args.Fail("schedule",
+                  fmt::format("expected [seconds, {}] pairs with times rising from 0 and values "
+                              ">= 0",
+                              value_key));
+      }
+    }
+  }
+  // The pipeline started: times count from here (its first epoch's start).
+  void Start() {
+    int64_t none = 0;
+    start_ns_.compare_exchange_strong(none, MonotonicNanos());
+  }
+  double Now() const {
+    if (steps_.empty()) return base_;
+    const double t = (MonotonicNanos() - start_ns_.load(std::memory_order_relaxed)) * 1e-9;
+    double value = base_;
+    for (const auto& [at, v] : steps_) {
+      if (t >= at) value = v;
+    }
+    return value;
+  }
+
+ private:
+  double base_;
+  std::vector<std::pair<double, double>> steps_;
+  std::atomic<int64_t> start_ns_{0};
+};
+
 // Spins `cpu_us` of this thread's CPU per element. With "random": true it also draws from an
 // unseeded RNG, and so declares itself non-deterministic.
 class BurnOp final : public MapOp {
  public:
-  explicit BurnOp(OpArgs& args) {
-    cpu_ns_ = static_cast<int64_t>(args.Double("cpu_us") * 1000.0);
-    if (cpu_ns_ < 0) args.Fail("cpu_us", "expected a CPU time >= 0");
+  explicit BurnOp(OpArgs& args) : cpu_us_(args, "cpu_us", args.Double("cpu_us")) {
+    if (args.Double("cpu_us") < 0) args.Fail("cpu_us", "expected a CPU time >= 0");
     random_ = args.Bool("random", false);
   }
+  void BeginEpoch(int64_t) override { cpu_us_.Start(); }
   OpProperties properties() const override {
     return {OpKind::kMap, true, /*deterministic=*/!random_, true};
   }
@@ -28,9 +73,10 @@ class BurnOp final : public MapOp {
       thread_local std::mt19937_64 rng(std::random_device{}());
       acc ^= rng();
     }
-    if (cpu_ns_ > 0) {
+    const auto cpu_ns = static_cast<int64_t>(cpu_us_.Now() * 1000.0);
+    if (cpu_ns > 0) {
       // The thread CPU clock (not wall time) decides, so the cost holds under contention.
-      const int64_t until = ThreadCpuNanos() + cpu_ns_;
+      const int64_t until = ThreadCpuNanos() + cpu_ns;
       do {
         for (int i = 0; i < 256; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
       } while (ThreadCpuNanos() < until);
@@ -40,7 +86,7 @@ class BurnOp final : public MapOp {
   }
 
  private:
-  int64_t cpu_ns_ = 0;
+  Schedule cpu_us_;
   bool random_ = false;
   std::atomic<uint64_t> sink_{0};
 };
@@ -49,21 +95,21 @@ SLUICE_REGISTER_OP("burn", BurnOp);
 // Blocks `us` microseconds per element without using CPU, like I/O latency.
 class SleepOp final : public MapOp {
  public:
-  explicit SleepOp(OpArgs& args) {
-    us_ = args.Double("us");
-    if (us_ < 0) args.Fail("us", "expected a time >= 0");
+  explicit SleepOp(OpArgs& args) : us_(args, "us", args.Double("us")) {
+    if (args.Double("us") < 0) args.Fail("us", "expected a time >= 0");
   }
+  void BeginEpoch(int64_t) override { us_.Start(); }
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
   std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
-    if (us_ > 0) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(us_ * 1000)));
+    if (const double us = us_.Now(); us > 0) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(us * 1000)));
     }
     out.push_back(std::move(in));
   }
 
  private:
-  double us_ = 0;
+  Schedule us_;
 };
 SLUICE_REGISTER_OP("sleep", SleepOp);
 

@@ -28,6 +28,7 @@ inline constexpr size_t kMaxWorkers = 4096;
 inline constexpr int kMaxBufferSize = 1 << 24;  // what a config may ask for (config/document.cc)
 inline constexpr size_t kMaxDisks = 4096;
 inline constexpr size_t kMaxClasses = 1 << 20;  // class names of a labelled source
+inline constexpr size_t kMaxRetunes = 1 << 20;  // re-tunes of one autotuned pipeline
 inline constexpr size_t kMaxTextBytes = size_t{2} << 30;
 // No array in a trace is longer than a series column, and none nests deeper than a few levels;
 // the limits stop a hostile document before it is built, not after.

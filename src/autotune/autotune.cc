@@ -1,0 +1,261 @@
+// The online tuner's thread: the window, the plan, the trial and the record (see autotune.h).
+#include "sluice/autotune/autotune.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "autotune/internal/decide.h"
+#include "sluice/common/error.h"
+#include "sluice/common/figures.h"
+#include "sluice/common/log.h"
+#include "sluice/config/document.h"
+#include "sluice/pipeline/pipeline.h"
+#include "sluice/tuner/tuner.h"
+
+namespace sluice::autotune {
+
+namespace {
+
+// After a change, samples this long are left out of the measured window (workers starting,
+// queues filling).
+constexpr double kSettleSeconds = 0.5;
+// How long an Apply waits for decreases before making increases.
+constexpr double kApplySettleSeconds = 1.0;
+
+// The pipeline to tune: by name, else the live one that delivered the most.
+const trace::PipelineTrace* Target(const trace::Trace& t, const std::string& name) {
+  const trace::PipelineTrace* best = nullptr;
+  for (const trace::PipelineTrace& p : t.pipelines) {
+    if (p.closed || p.finished) continue;
+    if (!name.empty() && p.name != name) continue;
+    if (best == nullptr || p.consumer.next_calls > best->consumer.next_calls) best = &p;
+  }
+  return best;
+}
+
+// The id of a live pipeline named `name` (the trace knows pipelines by name).
+std::optional<uint64_t> LiveId(const std::string& name) {
+  std::optional<uint64_t> id;
+  pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
+    if (!id && p.name() == name) id = p.id();
+  });
+  return id;
+}
+
+}  // namespace
+
+class AutotunerImpl {
+ public:
+  explicit AutotunerImpl(AutotuneOptions options) : opt_(std::move(options)), tracer_(opt_.tracer) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~AutotunerImpl() { Stop("completed"); }
+
+  Summary Stop(const std::string& reason) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return summary_;
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    Publish();
+    tracer_.Stop(reason);
+    const trace::Trace t = tracer_.Current();
+    summary_.retunes = retunes_;
+    Converge(t, name_, summary_);
+    summary_.tuned_path = WriteTuned(t);
+    return summary_;
+  }
+
+ private:
+  struct Trial {
+    size_t retune = 0;  // index into retunes_
+    std::vector<pipeline::KnobChange> undo;
+    double before = 0;
+  };
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "sluice-autotune");
+    std::unique_lock lock(mu_);
+    while (!stopped_) {
+      wake_.wait_for(lock, std::chrono::duration<double>(std::min(opt_.interval, 0.25)));
+      if (stopped_) break;
+      lock.unlock();
+      try {
+        Step();
+      } catch (const std::exception& e) {
+        if (!warned_) Warn("autotune: {}", e.what());
+        warned_ = true;
+      }
+      lock.lock();
+    }
+  }
+
+  // One look at the live trace: measure a trial, or plan when a window has passed.
+  void Step() {
+    const trace::Trace t = tracer_.Current();
+    const trace::PipelineTrace* p = Target(t, opt_.pipeline);
+    if (p == nullptr || t.series.t.empty()) return;
+    if (name_.empty()) name_ = p->name;
+    if (p->name != name_) return;
+    const double now = t.series.t.back();
+    if (window_start_ < 0) window_start_ = t.series.t[p->first_index];
+    if (now - window_start_ < opt_.interval) return;
+    const double from = std::max(window_start_, now - opt_.interval);
+    const analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
+    const double rate = a.measured_outputs_per_s;
+    if (trial_) {
+      Measure(now, rate);
+      return;
+    }
+    Plan(t, *p, a, now, rate);
+  }
+
+  // The window after a change: keep it, or roll it back.
+  void Measure(double now, double rate) {
+    trace::Retune& r = retunes_[trial_->retune];
+    r.measured_outputs_per_s = rate;
+    summary_.model_error.push_back(std::abs(r.predicted_outputs_per_s - rate) / rate);
+    summary_.calibrated_error.push_back(std::abs(r.calibrated_outputs_per_s - rate) / rate);
+    calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
+    const bool keep = internal::KeepTrial(trial_->before, rate, opt_.noise);
+    last_rate_ = keep ? rate : trial_->before;
+    if (!keep) {
+      r.kept = false;
+      const std::optional<uint64_t> id = LiveId(name_);
+      std::vector<pipeline::AppliedChange> undone;
+      if (id)
+        undone = pipeline::ApplyToLivePipeline(*id, trial_->undo, kApplySettleSeconds)
+                     .value_or(std::vector<pipeline::AppliedChange>());
+      trace::Retune back;
+      back.t = now;
+      back.action = "rollback";
+      back.reason = fmt::format(
+          "measured {} outputs/s after the change, below the {} before it (more than the {}% "
+          "noise): the change is undone",
+          Num(rate), Num(trial_->before), Num(100 * opt_.noise));
+      back.before_outputs_per_s = rate;
+      for (const pipeline::AppliedChange& c : undone) {
+        back.changes.push_back({c.stage, c.knob, c.from, c.to,
+                                "undoes the change at " + Num(r.t) + " s", "now", c.note});
+      }
+      retunes_.push_back(std::move(back));
+    }
+    trial_.reset();
+    window_start_ = now + kSettleSeconds;
+    Publish();
+  }
+
+  // A steady window: plan, and apply a plan that promises more than the minimum gain.
+  void Plan(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
+            double now, double rate) {
+    std::string reason;
+    if (last_rate_ > 0 && std::abs(rate - last_rate_) > opt_.noise * last_rate_) {
+      reason = fmt::format("the rate moved from {} to {} outputs/s (a phase change); ",
+                           Num(last_rate_), Num(rate));
+    }
+    if (last_rate_ <= 0) last_rate_ = rate;
+    config::Document doc = config::Document::Parse(p.config_text, p.config_path);
+    tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
+    topt.cores = opt_.cores;
+    topt.memory_bytes = opt_.memory_bytes;
+    topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
+    // A cache cannot be inserted into a running pipeline, and knobs chosen for a pipeline with
+    // one would be wrong without it: plan as if the data were read once.
+    topt.epochs = 1;
+    tuner::Plan plan = tuner::Tune(a, p, topt);
+    last_plan_ = plan;
+    const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
+    if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
+      if (!reason.empty()) last_rate_ = rate;  // the new phase needs no change
+      return;
+    }
+    const std::optional<uint64_t> id = LiveId(name_);
+    if (!id) return;
+    const auto applied = pipeline::ApplyToLivePipeline(*id, changes, kApplySettleSeconds);
+    if (!applied) return;
+    reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
+    retunes_.push_back(internal::RecordApply(now, reason, plan, *applied, rate, calibration_));
+    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate};
+    window_start_ = now + kSettleSeconds;
+    Publish();
+  }
+
+  void Publish() {
+    if (const std::optional<uint64_t> id = LiveId(name_)) published_id_ = *id;
+    if (published_id_ != 0) tracer_.SetRetunes(published_id_, retunes_);
+  }
+
+  // The config as it last ran (its knobs now, and a cache the last plan wanted), beside the
+  // trace or at the path asked for. Returns the path, empty when it could not be written.
+  std::string WriteTuned(const trace::Trace& t) {
+    const trace::PipelineTrace* p = nullptr;
+    for (const trace::PipelineTrace& q : t.pipelines) {
+      if (q.name == name_) p = &q;
+    }
+    if (p == nullptr || p->config_text.empty()) return "";
+    std::filesystem::path out = opt_.tuned_path;
+    if (out.empty()) out = opt_.tracer.trace_path.parent_path() / "tuned.json";
+    try {
+      config::Document doc = config::Document::Parse(p->config_text, p->config_path);
+      for (const trace::StageTrace& s : p->stages) {
+        const config::StageSpec& spec = doc.Stage(s.name);
+        if (spec.parallelism.value_or(1) != s.parallelism) {
+          doc.SetKnob(s.name, config::kKnobParallelism, config::Json(s.parallelism));
+        }
+        if (spec.buffer_size.value_or(0) != s.buffer_size) {
+          doc.SetKnob(s.name, config::kKnobBufferSize, config::Json(s.buffer_size));
+        }
+        if (spec.deterministic.value_or(true) != s.ordered) {
+          doc.SetKnob(s.name, config::kKnobDeterministic, config::Json(s.ordered));
+        }
+      }
+      if (last_plan_ && last_plan_->knobs.cache_after) {
+        tuner::Plan cache_only;
+        for (const tuner::Change& c : last_plan_->changes) {
+          if (c.knob == tuner::kKnobCache) cache_only.changes.push_back(c);
+        }
+        doc = tuner::ApplyPlan(cache_only, doc);
+      }
+      doc.Save(out, std::filesystem::path(out.string() + ".bak"));
+      return out.string();
+    } catch (const std::exception& e) {
+      Warn("autotune: the last config was not written to {}: {}", out.string(), e.what());
+      return "";
+    }
+  }
+
+  AutotuneOptions opt_;
+  tracer::Tracer tracer_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopped_ = false;  // guarded by mu_
+  std::thread thread_;
+  // The tuning thread's own, read by Stop() after it is joined.
+  std::string name_;
+  double window_start_ = -1;  // trace seconds; the next window starts here
+  double last_rate_ = 0;      // the rate of the settled knobs
+  double calibration_ = 1;    // measured / predicted, learned from trials
+  std::optional<Trial> trial_;
+  std::optional<tuner::Plan> last_plan_;
+  std::vector<trace::Retune> retunes_;
+  uint64_t published_id_ = 0;
+  bool warned_ = false;
+  Summary summary_;
+};
+
+Autotuner::Autotuner(AutotuneOptions options)
+    : impl_(std::make_unique<AutotunerImpl>(std::move(options))) {}
+Autotuner::~Autotuner() = default;
+Summary Autotuner::Stop(const std::string& reason) { return impl_->Stop(reason); }
+
+}  // namespace sluice::autotune

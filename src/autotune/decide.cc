@@ -1,0 +1,118 @@
+// The online tuner's decisions (internal/decide.h) and the run's convergence figures.
+#include "autotune/internal/decide.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "sluice/autotune/autotune.h"
+#include "sluice/common/figures.h"
+
+namespace sluice::autotune {
+namespace internal {
+
+std::vector<pipeline::KnobChange> LiveChanges(const tuner::Plan& plan) {
+  std::vector<pipeline::KnobChange> out;
+  for (const tuner::Change& c : plan.changes) {
+    if (c.knob == tuner::kKnobCache) continue;
+    out.push_back({c.stage, c.knob, c.to});
+  }
+  return out;
+}
+
+bool KeepTrial(double before, double measured, double noise) {
+  return measured >= before * (1 - noise);
+}
+
+double Calibrate(double factor, double predicted, double measured) {
+  if (!(predicted > 0) || !(measured > 0)) return factor;
+  return 0.5 * factor + 0.5 * (measured / predicted);
+}
+
+analyzer::Analysis AnalyzeWindow(trace::Trace trace, double from, const std::string& pipeline,
+                                 std::optional<double> cores) {
+  trace.tracer.warmup_seconds = from;
+  trace.tracer.warmup_method = fmt::format("the autotuner's window from {} s", Num(from));
+  analyzer::AnalyzeOptions opt;
+  opt.pipeline = pipeline;
+  opt.cores = cores;
+  opt.origin = "the live trace";
+  return analyzer::Analyze(trace, opt);
+}
+
+trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan& plan,
+                          const std::vector<pipeline::AppliedChange>& applied, double before,
+                          double calibration) {
+  trace::Retune r;
+  r.t = t;
+  r.action = "apply";
+  r.reason = reason;
+  r.before_outputs_per_s = before;
+  r.predicted_outputs_per_s = plan.predicted_outputs_per_s;
+  r.calibrated_outputs_per_s = plan.predicted_outputs_per_s * calibration;
+  for (const pipeline::AppliedChange& a : applied) {
+    trace::RetuneChange c{a.stage, a.knob, a.from, a.to, "", "now", a.note};
+    if (a.when == pipeline::AppliedChange::When::kNextEpoch) c.when = "next_epoch";
+    if (a.when == pipeline::AppliedChange::When::kNotApplied) c.when = "not_applied";
+    for (const tuner::Change& p : plan.changes) {
+      if (p.stage == a.stage && p.knob == a.knob) c.why = p.why;
+    }
+    r.changes.push_back(std::move(c));
+  }
+  for (const tuner::Change& p : plan.changes) {
+    if (p.knob != tuner::kKnobCache) continue;
+    r.changes.push_back({p.stage, p.knob, p.from, p.to, p.why, "not_applied",
+                         "a cache cannot be inserted into a running pipeline; it is in tuned.json "
+                         "for the next run"});
+  }
+  return r;
+}
+
+std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied) {
+  std::vector<pipeline::KnobChange> out;
+  for (const pipeline::AppliedChange& a : applied) {
+    if (a.when == pipeline::AppliedChange::When::kNotApplied) continue;
+    out.push_back({a.stage, a.knob, a.from});
+  }
+  return out;
+}
+
+}  // namespace internal
+
+void Converge(const trace::Trace& trace, const std::string& pipeline, Summary& summary,
+              double final_seconds) {
+  const trace::PipelineTrace* p = nullptr;
+  for (const trace::PipelineTrace& q : trace.pipelines) {
+    if (q.name == pipeline ||
+        (pipeline.empty() && (p == nullptr || q.consumer.next_calls > p->consumer.next_calls))) {
+      p = &q;
+    }
+  }
+  summary.final_outputs_per_s = 0;
+  summary.converged_after_s = 0;
+  if (p == nullptr || p->consumer_next.size() < 2) return;
+  const std::vector<double> t(trace.series.t.begin() + static_cast<long>(p->first_index),
+                              trace.series.t.end());
+  const std::vector<int64_t>& n = p->consumer_next;
+  const size_t last = std::min(t.size(), n.size()) - 1;
+  // The count `seconds` before sample k, interpolated between samples.
+  const auto rate_before = [&](size_t k, double seconds) {
+    size_t j = k;
+    while (j > 0 && t[k] - t[j] < seconds) --j;
+    const double dt = t[k] - t[j];
+    return dt > 0 ? static_cast<double>(n[k] - n[j]) / dt : 0.0;
+  };
+  summary.final_outputs_per_s = rate_before(last, final_seconds);
+  const double target = 0.95 * summary.final_outputs_per_s;
+  const double start = t.front();
+  double converged = t[last];
+  for (size_t k = last + 1; k-- > 0;) {
+    if (t[k] - start < 2.0) break;
+    if (rate_before(k, 2.0) < target) break;
+    converged = t[k] - 2.0;
+  }
+  summary.converged_after_s = std::max(0.0, converged - start);
+}
+
+}  // namespace sluice::autotune

@@ -1,0 +1,41 @@
+// The online tuner's decisions, apart from its thread: what of a plan a running pipeline can
+// take, when a trial is kept, how the model is calibrated, and the analysis of one window.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/analyzer/analysis.h"
+#include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/trace.h"
+#include "sluice/tuner/tuner.h"
+
+namespace sluice::autotune::internal {
+
+// The changes of `plan` a running pipeline can take, in the plan's order; a cache insertion is
+// left out (it is written to tuned.json for the next run).
+std::vector<pipeline::KnobChange> LiveChanges(const tuner::Plan& plan);
+
+// A trial that measured `measured` after `before` is kept unless it lost more than the noise.
+bool KeepTrial(double before, double measured, double noise);
+
+// The model's correction factor (measured over predicted), updated with one more measurement:
+// the mean of the old factor and the new ratio, so that one noisy window does not swing it.
+double Calibrate(double factor, double predicted, double measured);
+
+// Analyzes pipeline `pipeline` of `trace` over [from, end]: the trace's warm-up cut is moved
+// to `from`. Throws sluice::Error when the window cannot be analyzed.
+analyzer::Analysis AnalyzeWindow(trace::Trace trace, double from, const std::string& pipeline,
+                                 std::optional<double> cores);
+
+// The re-tune record of an applied plan: its changes as Apply took them, with the tuner's
+// reasons.
+trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan& plan,
+                          const std::vector<pipeline::AppliedChange>& applied, double before,
+                          double calibration);
+
+// The changes that undo `applied` (those that took effect or wait for the epoch boundary).
+std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied);
+
+}  // namespace sluice::autotune::internal
