@@ -58,6 +58,7 @@ class PyPipeline {
     options.first_epoch = opts["first_epoch"].cast<int64_t>();
     options.pin_memory = opts["pin_memory"].cast<bool>();
     options.stop_timeout_seconds = opts["stop_timeout"].cast<double>();
+    options.autotune = opts["autotune"].cast<bool>();
     config::Document sharded =
         Shard(doc, opts["rank"].cast<int64_t>(), opts["world_size"].cast<int64_t>());
     pipeline_ = pipeline::Pipeline::Create(sharded, options);

@@ -67,6 +67,9 @@ class Pipeline:
     pin_memory: batches in page-locked memory for fast, asynchronous copies to a CUDA device;
         without one, a warning and ordinary memory.
     stop_timeout: seconds stop() (and Ctrl-C) waits for threads still inside an op.
+    autotune: tune workers and queue sizes while the job runs (as SLUICE_AUTOTUNE=1 does); the
+        re-tunes go into the trace (SLUICE_TRACE, or sluice-autotune/trace.json) and the last
+        config into tuned.json beside it when the process exits.
 
     Iterating again after an iteration started runs the following epochs (as a DataLoader does,
     a fresh pass each time, with new shuffles); set_epoch(n) makes the next iteration epoch n
@@ -76,14 +79,14 @@ class Pipeline:
     """
 
     def __init__(self, config, *, epochs=None, rank=0, world_size=1, pin_memory=False,
-                 stop_timeout=5.0):
+                 stop_timeout=5.0, autotune=False):
         if isinstance(config, dict):
             self._source = ("", json.dumps(config), os.path.join(os.getcwd(), "<dict>"))
         else:
             self._source = (os.fspath(config), "", "")
         self._options = {"epochs": epochs, "first_epoch": 0, "rank": int(rank),
                          "world_size": int(world_size), "pin_memory": bool(pin_memory),
-                         "stop_timeout": float(stop_timeout)}
+                         "stop_timeout": float(stop_timeout), "autotune": bool(autotune)}
         self._impl = _Pipeline(*self._source, self._options)
         self._started = False
         _live.add(self)

@@ -44,6 +44,10 @@ extern "C" SLUICE_AUTOTUNE_EXPORT void sluice_autotune_autostart() {
   opt.tracer.interval = EnvNumber("SLUICE_TRACE_INTERVAL_MS", 100) / 1000.0;
   opt.tracer.progress_fd = static_cast<int>(EnvNumber("SLUICE_TRACE_PROGRESS_FD", -1));
   opt.tracer.handle_signals = true;
+  // `sluice profile --autotune` bounds the trace; tuning goes on, unrecorded, after it.
+  if (const double window = EnvNumber("SLUICE_TRACE_SECONDS", 0); window > 0) {
+    opt.tracer.window = window;
+  }
   opt.interval = EnvNumber("SLUICE_AUTOTUNE_INTERVAL", 2);
   if (const double cores = EnvNumber("SLUICE_AUTOTUNE_CORES", 0); cores > 0) opt.cores = cores;
   try {

@@ -173,7 +173,6 @@ class AutotunerImpl {
     // one would be wrong without it: plan as if the data were read once.
     topt.epochs = 1;
     tuner::Plan plan = tuner::Tune(a, p, topt);
-    last_plan_ = plan;
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
       if (!reason.empty()) last_rate_ = rate;  // the new phase needs no change
@@ -195,39 +194,13 @@ class AutotunerImpl {
     if (published_id_ != 0) tracer_.SetRetunes(published_id_, retunes_);
   }
 
-  // The config as it last ran (its knobs now, and a cache the last plan wanted), beside the
-  // trace or at the path asked for. Returns the path, empty when it could not be written.
+  // The config as it last ran, beside the trace or at the path asked for. Returns the path,
+  // empty when it could not be written.
   std::string WriteTuned(const trace::Trace& t) {
-    const trace::PipelineTrace* p = nullptr;
-    for (const trace::PipelineTrace& q : t.pipelines) {
-      if (q.name == name_) p = &q;
-    }
-    if (p == nullptr || p->config_text.empty()) return "";
     std::filesystem::path out = opt_.tuned_path;
     if (out.empty()) out = opt_.tracer.trace_path.parent_path() / "tuned.json";
     try {
-      config::Document doc = config::Document::Parse(p->config_text, p->config_path);
-      for (const trace::StageTrace& s : p->stages) {
-        const config::StageSpec& spec = doc.Stage(s.name);
-        if (spec.parallelism.value_or(1) != s.parallelism) {
-          doc.SetKnob(s.name, config::kKnobParallelism, config::Json(s.parallelism));
-        }
-        if (spec.buffer_size.value_or(0) != s.buffer_size) {
-          doc.SetKnob(s.name, config::kKnobBufferSize, config::Json(s.buffer_size));
-        }
-        if (spec.deterministic.value_or(true) != s.ordered) {
-          doc.SetKnob(s.name, config::kKnobDeterministic, config::Json(s.ordered));
-        }
-      }
-      if (last_plan_ && last_plan_->knobs.cache_after) {
-        tuner::Plan cache_only;
-        for (const tuner::Change& c : last_plan_->changes) {
-          if (c.knob == tuner::kKnobCache) cache_only.changes.push_back(c);
-        }
-        doc = tuner::ApplyPlan(cache_only, doc);
-      }
-      doc.Save(out, std::filesystem::path(out.string() + ".bak"));
-      return out.string();
+      return WriteLastConfig(t, name_, out) ? out.string() : "";
     } catch (const std::exception& e) {
       Warn("autotune: the last config was not written to {}: {}", out.string(), e.what());
       return "";
@@ -246,7 +219,6 @@ class AutotunerImpl {
   double last_rate_ = 0;      // the rate of the settled knobs
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
-  std::optional<tuner::Plan> last_plan_;
   std::vector<trace::Retune> retunes_;
   uint64_t published_id_ = 0;
   bool warned_ = false;

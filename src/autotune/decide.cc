@@ -8,6 +8,7 @@
 
 #include "sluice/autotune/autotune.h"
 #include "sluice/common/figures.h"
+#include "sluice/config/document.h"
 
 namespace sluice::autotune {
 namespace internal {
@@ -79,6 +80,33 @@ std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange
 }
 
 }  // namespace internal
+
+bool WriteLastConfig(const trace::Trace& trace, const std::string& pipeline,
+                     const std::filesystem::path& out) {
+  const trace::PipelineTrace* p = nullptr;
+  for (const trace::PipelineTrace& q : trace.pipelines) {
+    if (q.name == pipeline ||
+        (pipeline.empty() && (p == nullptr || q.consumer.next_calls > p->consumer.next_calls))) {
+      p = &q;
+    }
+  }
+  if (p == nullptr || p->config_text.empty()) return false;
+  config::Document doc = config::Document::Parse(p->config_text, p->config_path);
+  for (const trace::StageTrace& s : p->stages) {
+    const config::StageSpec& spec = doc.Stage(s.name);
+    if (spec.parallelism.value_or(1) != s.parallelism) {
+      doc.SetKnob(s.name, config::kKnobParallelism, config::Json(s.parallelism));
+    }
+    if (spec.buffer_size.value_or(0) != s.buffer_size) {
+      doc.SetKnob(s.name, config::kKnobBufferSize, config::Json(s.buffer_size));
+    }
+    if (spec.deterministic.value_or(true) != s.ordered) {
+      doc.SetKnob(s.name, config::kKnobDeterministic, config::Json(s.ordered));
+    }
+  }
+  doc.Save(out, std::filesystem::path(out.string() + ".bak"));
+  return true;
+}
 
 void Converge(const trace::Trace& trace, const std::string& pipeline, Summary& summary,
               double final_seconds) {

@@ -223,8 +223,9 @@ TEST_F(BuiltinOpsTest, InspectionAgreesWithEveryDeclaration) {
 
 TEST_F(BuiltinOpsTest, FindsTheKnownSourcesOfEachProperty) {
   EXPECT_EQ(Op("burn").deterministic_verdict, Verdict::kConditional);
-  EXPECT_EQ(Op("burn").deterministic_guards, std::vector<std::string>{"random_"});
-  EXPECT_EQ(Op("burn").stateless_verdict, Verdict::kHolds);  // its atomic sink is write-only
+  EXPECT_EQ(Op("burn").deterministic_guards, (std::vector<std::string>{"random_", "scheduled_"}));
+  // Its atomic sink is write-only; only a schedule (its start time) makes it stateful.
+  EXPECT_EQ(Op("burn").stateless_verdict, Verdict::kConditional);
   EXPECT_EQ(Op("list_files").deterministic_guards, std::vector<std::string>{"shuffle_"});
   EXPECT_EQ(Op("shuffle").deterministic_verdict, Verdict::kViolated);
   EXPECT_EQ(Op("random_flip").deterministic_verdict, Verdict::kViolated);

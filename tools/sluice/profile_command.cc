@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sluice/autotune/autotune.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
@@ -43,8 +44,10 @@ struct ProfileOptions {
   std::string out = "sluice-profile";
   bool keep_running = false;
   bool chrome = false;
-  int trials = 2;            // CONFIG mode: tuned candidates to run and measure
-  double trial_seconds = 0;  // each; 0: half of `seconds`
+  bool autotune = false;         // CMD mode: the job tunes itself online (SLUICE_AUTOTUNE)
+  double autotune_interval = 2;  // seconds between its decisions
+  int trials = 2;                // CONFIG mode: tuned candidates to run and measure
+  double trial_seconds = 0;      // each; 0: half of `seconds`
 };
 
 bool IsConfigMode(const ProfileOptions& opt) {
@@ -313,6 +316,33 @@ int ProfileConfig(const ProfileOptions& opt) {
   return 0;
 }
 
+// After `sluice profile --autotune -- CMD`: what the job's own tuner did, and its last knobs
+// written as tuned.json.
+void SummarizeRetunes(const trace::Trace& t, const fs::path& tuned_path) {
+  for (const trace::PipelineTrace& p : t.pipelines) {
+    if (p.retunes.empty()) continue;
+    fmt::print("pipeline '{}': {} re-tune{} while it ran (see the report)\n", p.name,
+               p.retunes.size(), p.retunes.size() == 1 ? "" : "s");
+    for (const trace::Retune& r : p.retunes) {
+      std::string knobs;
+      for (const trace::RetuneChange& c : r.changes) {
+        knobs +=
+            fmt::format("{}{}.{} {}->{}", knobs.empty() ? "" : ", ", c.stage, c.knob, c.from, c.to);
+      }
+      fmt::print("  {:6.1f} s {} {}{}\n", r.t, r.action, knobs,
+                 r.action == "apply" && !r.kept ? " (rolled back)" : "");
+    }
+  }
+  try {
+    if (autotune::WriteLastConfig(t, "", tuned_path)) {
+      fmt::print("wrote {} (the knobs the job last ran with): apply it with `sluice apply {}`\n",
+                 tuned_path.string(), tuned_path.string());
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sluice: no tuned config: {}\n", e.what());
+  }
+}
+
 // How the job ended goes into the trace, for the report and for scripts; a job that died before
 // its tracer could finish is marked cut short. Returns true for such a job.
 bool RecordJobEnd(const ChildJob& job, trace::Trace& t) {
@@ -359,6 +389,11 @@ int ProfileCommand(const ProfileOptions& opt) {
   child.env = {{"SLUICE_TRACE", fs::absolute(trace_path).string()},
                {"SLUICE_TRACE_SECONDS", fmt::format("{}", opt.seconds)},
                {"SLUICE_TRACE_INTERVAL_MS", fmt::format("{}", opt.interval_ms)}};
+  if (opt.autotune) {
+    // The job tunes itself while traced; its tuned.json (the last knobs) lands beside the trace.
+    child.env.emplace_back("SLUICE_AUTOTUNE", "1");
+    child.env.emplace_back("SLUICE_AUTOTUNE_INTERVAL", fmt::format("{}", opt.autotune_interval));
+  }
   if (opt.chrome) {
     child.env.emplace_back("SLUICE_TRACE_CHROME", fs::absolute(out / "trace.chrome.json").string());
   }
@@ -381,7 +416,11 @@ int ProfileCommand(const ProfileOptions& opt) {
     fmt::print(stderr, "sluice: the job {}\n", DescribeStatus(job.status));
   }
   PrintSummary(t, trace_path);
-  if (rc == 0) TuneAfterProfile(trace_path.string(), (out / "tuned.json").string());
+  if (rc == 0 && opt.autotune) {
+    SummarizeRetunes(t, out / "tuned.json");
+  } else if (rc == 0) {
+    TuneAfterProfile(trace_path.string(), (out / "tuned.json").string());
+  }
   // The report is written even for a job that died: its banner says how.
   ReportAfterProfile(trace_path.string(), (out / "report.html").string());
   return rc;
@@ -412,6 +451,12 @@ Action AddProfileCommand(CLI::App& app) {
                   "CONFIG mode: seconds per trial (default: half of --seconds)")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--chrome", opt->chrome, "Also write DIR/trace.chrome.json for Perfetto");
+  sub->add_flag("--autotune", opt->autotune,
+                "-- CMD mode: the job re-tunes its pipeline while it runs (SLUICE_AUTOTUNE=1); "
+                "the trace records every re-tune");
+  sub->add_option("--autotune-interval", opt->autotune_interval,
+                  "With --autotune: seconds between decisions (default 2)")
+      ->check(CLI::Range(0.2, 600.0));
   return [opt] { return IsConfigMode(*opt) ? ProfileConfig(*opt) : ProfileCommand(*opt); };
 }
 

@@ -68,4 +68,10 @@ class SLUICE_AUTOTUNE_EXPORT Autotuner {
 SLUICE_AUTOTUNE_EXPORT void Converge(const trace::Trace& trace, const std::string& pipeline,
                                      Summary& summary, double final_seconds = 5);
 
+// Writes the config of `pipeline` (empty: the busiest) with the knobs it last ran with, as the
+// trace records them, to `out` (atomically; an existing file is kept as OUT.bak). False when
+// the trace carries no config for it; throws sluice::Error when it cannot be written.
+SLUICE_AUTOTUNE_EXPORT bool WriteLastConfig(const trace::Trace& trace, const std::string& pipeline,
+                                            const std::filesystem::path& out);
+
 }  // namespace sluice::autotune

@@ -55,16 +55,23 @@ class Schedule {
 };
 
 // Spins `cpu_us` of this thread's CPU per element. With "random": true it also draws from an
-// unseeded RNG, and so declares itself non-deterministic.
+// unseeded RNG, and so declares itself non-deterministic. With a schedule it keeps its start
+// time and reads the clock: it declares itself stateful and (conservatively) non-deterministic,
+// though only its cost changes, never its outputs.
 class BurnOp final : public MapOp {
  public:
   explicit BurnOp(OpArgs& args) : cpu_us_(args, "cpu_us", args.Double("cpu_us")) {
-    if (args.Double("cpu_us") < 0) args.Fail("cpu_us", "expected a CPU time >= 0");
+    base_us_ = args.Double("cpu_us");
+    if (base_us_ < 0) args.Fail("cpu_us", "expected a CPU time >= 0");
     random_ = args.Bool("random", false);
+    scheduled_ = args.Has("schedule");
   }
-  void BeginEpoch(int64_t) override { cpu_us_.Start(); }
+  void BeginEpoch(int64_t) override {
+    if (scheduled_) cpu_us_.Start();
+  }
   OpProperties properties() const override {
-    return {OpKind::kMap, true, /*deterministic=*/!random_, true};
+    return {OpKind::kMap, true, /*deterministic=*/!random_ && !scheduled_,
+            /*stateless=*/!scheduled_};
   }
   std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
@@ -73,7 +80,9 @@ class BurnOp final : public MapOp {
       thread_local std::mt19937_64 rng(std::random_device{}());
       acc ^= rng();
     }
-    const auto cpu_ns = static_cast<int64_t>(cpu_us_.Now() * 1000.0);
+    double cpu_us = base_us_;
+    if (scheduled_) cpu_us = cpu_us_.Now();
+    const auto cpu_ns = static_cast<int64_t>(cpu_us * 1000.0);
     if (cpu_ns > 0) {
       // The thread CPU clock (not wall time) decides, so the cost holds under contention.
       const int64_t until = ThreadCpuNanos() + cpu_ns;
@@ -87,22 +96,33 @@ class BurnOp final : public MapOp {
 
  private:
   Schedule cpu_us_;
+  double base_us_ = 0;
   bool random_ = false;
+  bool scheduled_ = false;
   std::atomic<uint64_t> sink_{0};
 };
 SLUICE_REGISTER_OP("burn", BurnOp);
 
-// Blocks `us` microseconds per element without using CPU, like I/O latency.
+// Blocks `us` microseconds per element without using CPU, like I/O latency. A schedule makes it
+// stateful and (conservatively) non-deterministic, as for burn.
 class SleepOp final : public MapOp {
  public:
   explicit SleepOp(OpArgs& args) : us_(args, "us", args.Double("us")) {
-    if (args.Double("us") < 0) args.Fail("us", "expected a time >= 0");
+    base_us_ = args.Double("us");
+    if (base_us_ < 0) args.Fail("us", "expected a time >= 0");
+    scheduled_ = args.Has("schedule");
   }
-  void BeginEpoch(int64_t) override { us_.Start(); }
-  OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
+  void BeginEpoch(int64_t) override {
+    if (scheduled_) us_.Start();
+  }
+  OpProperties properties() const override {
+    return {OpKind::kMap, true, /*deterministic=*/!scheduled_, /*stateless=*/!scheduled_};
+  }
   std::optional<int64_t> EpochOutputs(std::optional<int64_t> in) const override { return in; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
-    if (const double us = us_.Now(); us > 0) {
+    double us = base_us_;
+    if (scheduled_) us = us_.Now();
+    if (us > 0) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(us * 1000)));
     }
     out.push_back(std::move(in));
@@ -110,6 +130,8 @@ class SleepOp final : public MapOp {
 
  private:
   Schedule us_;
+  double base_us_ = 0;
+  bool scheduled_ = false;
 };
 SLUICE_REGISTER_OP("sleep", SleepOp);
 

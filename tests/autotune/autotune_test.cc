@@ -1,0 +1,203 @@
+// The online tuner: its decisions one by one, then whole runs of a misconfigured pipeline (it
+// re-tunes, records why, writes the last config), a phase change (re-planned), and a job killed
+// while it tunes (its trace still reads, re-tunes included).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "autotune/internal/decide.h"
+#include "sluice/autotune/autotune.h"
+#include "sluice/config/document.h"
+#include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/io.h"
+
+namespace sluice::autotune {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using When = pipeline::AppliedChange::When;
+
+fs::path TempDir(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("sluice_autotune_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+TEST(DecideTest, AChangeIsKeptUnlessItLostMoreThanTheNoise) {
+  EXPECT_TRUE(internal::KeepTrial(100, 150, 0.04));
+  EXPECT_TRUE(internal::KeepTrial(100, 97, 0.04));
+  EXPECT_FALSE(internal::KeepTrial(100, 95, 0.04));
+}
+
+TEST(DecideTest, CalibrationMovesHalfwayToTheMeasuredRatio) {
+  EXPECT_DOUBLE_EQ(internal::Calibrate(1.0, 200, 100), 0.75);
+  EXPECT_DOUBLE_EQ(internal::Calibrate(0.75, 0, 100), 0.75);  // nothing to learn from
+}
+
+TEST(DecideTest, ACacheIsNotAppliedLiveAndUndoRevertsWhatWasApplied) {
+  tuner::Plan plan;
+  plan.predicted_outputs_per_s = 200;
+  plan.changes = {{"decode", "parallelism", 1, 4, "decode limits", "", 0},
+                  {"decode", tuner::kKnobCache, 0, 1, "cache it", "", 0}};
+  const auto live = internal::LiveChanges(plan);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].knob, "parallelism");
+  const std::vector<pipeline::AppliedChange> applied = {
+      {"decode", "parallelism", 1, 4, When::kNow, ""},
+      {"batch", "buffer_size", 2, 8, When::kNotApplied, "did not settle"}};
+  const auto undo = internal::Undo(applied);
+  ASSERT_EQ(undo.size(), 1u);
+  EXPECT_EQ(undo[0].stage, "decode");
+  EXPECT_EQ(undo[0].to, 1);
+  const trace::Retune r = internal::RecordApply(3.0, "decode limits", plan, applied, 100, 0.5);
+  EXPECT_EQ(r.action, "apply");
+  EXPECT_DOUBLE_EQ(r.calibrated_outputs_per_s, 100);
+  ASSERT_EQ(r.changes.size(), 3u);
+  EXPECT_EQ(r.changes[0].why, "decode limits");
+  EXPECT_EQ(r.changes[1].when, "not_applied");
+  EXPECT_EQ(r.changes[2].knob, tuner::kKnobCache);
+  EXPECT_THAT(r.changes[2].note, HasSubstr("tuned.json"));
+}
+
+TEST(DecideTest, ConvergenceIsWhenTheRateLastReachedItsFinalLevel) {
+  trace::Trace t;
+  trace::PipelineTrace p;
+  p.name = "p";
+  int64_t n = 0;
+  for (int k = 0; k <= 200; ++k) {  // 20 s at 10 samples/s: 50/s for 8 s, then 100/s
+    t.series.t.push_back(k * 0.1);
+    p.consumer_next.push_back(n);
+    n += k < 80 ? 5 : 10;
+  }
+  p.consumer.next_calls = n;
+  t.pipelines.push_back(p);
+  Summary s;
+  Converge(t, "", s);
+  EXPECT_NEAR(s.final_outputs_per_s, 100, 1);
+  EXPECT_NEAR(s.converged_after_s, 8, 0.3);
+}
+
+// A pipeline as shipped: its heavy stage inline on the consumer's thread.
+constexpr const char* kMisconfigured = R"({"name": "slow", "epochs": -1, "stages": [
+  {"name": "src", "op": "generate", "args": {"count": 500, "bytes": 100}},
+  {"name": "heavy", "op": "sleep", "args": {"us": 2000, "schedule": SCHEDULE}},
+  {"name": "batch", "op": "batch", "args": {"size": 4}}]})";
+
+std::string Config(const std::string& schedule) {
+  std::string text = kMisconfigured;
+  text.replace(text.find("SCHEDULE"), 8, schedule);
+  return text;
+}
+
+// Runs `config` for `seconds` with the tuner on, under a consumer whose training step takes
+// 5 ms per batch; returns the tuner's summary and the trace it wrote.
+Summary RunTuned(const std::string& config, double seconds, const fs::path& dir,
+                 trace::Trace* written) {
+  AutotuneOptions opt;
+  opt.tracer.trace_path = dir / "trace.json";
+  opt.tracer.measure_disks = false;
+  opt.interval = 1.0;
+  opt.cores = 2;
+  Autotuner tuner(opt);
+  auto p = pipeline::Pipeline::Create(config::Document::Parse(config, dir / "pipeline.json"));
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  pipeline::Element e;
+  while (std::chrono::steady_clock::now() < end && p->Next(&e)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  Summary s = tuner.Stop();
+  p.reset();
+  *written = trace::ReadTrace(dir / "trace.json");
+  return s;
+}
+
+TEST(AutotuneTest, AMisconfiguredPipelineIsRetunedWithReasonsAndItsLastConfigWritten) {
+  const fs::path dir = TempDir("misconfigured");
+  trace::Trace t;
+  const Summary s = RunTuned(Config("[]"), 6, dir, &t);
+  ASSERT_FALSE(s.retunes.empty());
+  const trace::Retune& first = s.retunes.front();
+  EXPECT_EQ(first.action, "apply");
+  EXPECT_THAT(first.reason, HasSubstr("heavy"));
+  ASSERT_FALSE(first.changes.empty());
+  EXPECT_FALSE(first.changes[0].why.empty());
+  EXPECT_GT(first.predicted_outputs_per_s, first.before_outputs_per_s);
+  EXPECT_GE(first.measured_outputs_per_s, 0) << "the change was measured";
+  // The trace carries the same re-tunes.
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].retunes.size(), s.retunes.size());
+  // The last config: the knobs it ran with at the end.
+  ASSERT_EQ(s.tuned_path, (dir / "tuned.json").string());
+  const config::Document tuned = config::Document::Load(s.tuned_path);
+  const trace::StageTrace* heavy = nullptr;
+  for (const trace::StageTrace& st : t.pipelines[0].stages) {
+    if (st.name == "heavy") heavy = &st;
+  }
+  ASSERT_NE(heavy, nullptr);
+  EXPECT_EQ(tuned.Stage("heavy").parallelism.value_or(1), heavy->parallelism);
+  EXPECT_GT(heavy->parallelism, 1) << "the inline sleep stage got workers";
+  EXPECT_GT(s.final_outputs_per_s, 0);
+  fs::remove_all(dir);
+}
+
+TEST(AutotuneTest, APhaseChangeIsReplanned) {
+  const fs::path dir = TempDir("phase");
+  trace::Trace t;
+  // The stage's latency grows fivefold at 5 s: more workers are needed to keep pace with the
+  // consumer, where fewer sufficed before.
+  const Summary s = RunTuned(Config("[[5, 10000]]"), 11, dir, &t);
+  bool replanned = false;
+  for (const trace::Retune& r : s.retunes) {
+    if (r.action == "apply" && r.t > 5) replanned = true;
+  }
+  EXPECT_TRUE(replanned) << "no re-tune after the phase change at 5 s";
+  fs::remove_all(dir);
+}
+
+TEST(AutotuneTest, AJobKilledWhileItTunesLeavesAReadableTraceWithItsRetunes) {
+  const fs::path dir = TempDir("killed");
+  const fs::path config = dir / "pipeline.json";
+  std::ofstream(config) << Config("[]");
+  const fs::path trace_path = dir / "out" / "trace.json";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(SLUICE_CLI, SLUICE_CLI, "run", config.c_str(), "--seconds", "60", "--autotune",
+            "--interval", "0.5", "--out", (dir / "out").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Kill it as soon as a flushed trace shows a re-tune (the periodic write comes every second).
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(trace_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    seen = text.str().find("\"retunes\"") != std::string::npos;
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(seen) << "no re-tune was flushed to " << trace_path;
+  const trace::Trace t = trace::ReadTrace(trace_path);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_FALSE(t.pipelines[0].retunes.empty());
+  EXPECT_TRUE(t.job.cut_short);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice::autotune
