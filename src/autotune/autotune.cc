@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "autotune/internal/decide.h"
+#include "autotune/internal/hill.h"
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
 #include "sluice/common/log.h"
@@ -113,11 +114,40 @@ class AutotunerImpl {
     const double from = std::max(window_start_, now - opt_.interval);
     const analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
+    if (opt_.policy == Policy::kHillClimb) {
+      Climb(*p, a, now, rate);
+      return;
+    }
     if (trial_) {
       Measure(now, rate);
       return;
     }
     Plan(t, *p, a, now, rate);
+  }
+
+  // The baseline policy: one hill-climbing step per window (internal/hill.h).
+  void Climb(const trace::PipelineTrace& p, const analyzer::Analysis& a, double now, double rate) {
+    if (!hill_) hill_.emplace(p, opt_.cores.value_or(a.cores));
+    if (!retunes_.empty() && retunes_.back().measured_outputs_per_s < 0) {
+      retunes_.back().measured_outputs_per_s = rate;
+    }
+    internal::HillClimber::Step step = hill_->OnWindow(rate);
+    window_start_ = now + kSettleSeconds;
+    if (step.changes.empty()) return;
+    const std::optional<uint64_t> id = LiveId(name_);
+    if (!id) return;
+    const auto applied = pipeline::ApplyToLivePipeline(*id, step.changes, kApplySettleSeconds);
+    if (!applied) return;
+    trace::Retune r;
+    r.t = now;
+    r.action = step.action;
+    r.reason = step.reason;
+    r.before_outputs_per_s = rate;
+    for (const pipeline::AppliedChange& c : *applied) {
+      r.changes.push_back({c.stage, c.knob, c.from, c.to, "", "now", c.note});
+    }
+    retunes_.push_back(std::move(r));
+    Publish();
   }
 
   // The window after a change: keep it, or roll it back.
@@ -219,6 +249,7 @@ class AutotunerImpl {
   double last_rate_ = 0;      // the rate of the settled knobs
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
+  std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;
   uint64_t published_id_ = 0;
   bool warned_ = false;

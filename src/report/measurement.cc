@@ -68,6 +68,12 @@ std::string OutputsChart(const Timeline& tl) {
       {a.predicted_outputs_per_s, fmt::format("model's bound {}", Num(a.predicted_outputs_per_s))});
   outputs.caption =
       fmt::format("Measured over the window: {} {}.", Num(a.measured_outputs_per_s), v.unit);
+  for (size_t i = 0; i < v.pipeline.retunes.size(); ++i) {
+    outputs.x_markers.push_back({v.pipeline.retunes[i].t, RetuneLabel(v.pipeline.retunes[i], i)});
+  }
+  if (!v.pipeline.retunes.empty()) {
+    outputs.caption += " Dashed verticals: the re-tunes listed under 'Re-tunes while it ran'.";
+  }
   return LineChart(outputs);
 }
 

@@ -37,6 +37,7 @@ table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 tr.bottleneck td { background: #fdecea; }
+tr.rolled-back td { color: #777; }
 .tag { color: #c62828; font-size: 11px; text-transform: uppercase; }
 .scroll { overflow-x: auto; }
 figure { margin: 14px 0; }
@@ -264,6 +265,7 @@ std::string Render(const ReportInput& in) {
   s += "<nav>";
   if (before) s += fmt::format("<a href=\"#{0}\">before/after</a>", kComparisonId);
   for (const char* id : kSectionIds) s += fmt::format("<a href=\"#{0}\">{0}</a>", id);
+  if (!v.pipeline.retunes.empty()) s += "<a href=\"#retunes\">retunes</a>";
   s += "</nav>";
   s += Verdict(v, in);
   if (before) s += Comparison(*before, v);
@@ -271,6 +273,7 @@ std::string Render(const ReportInput& in) {
   s += internal::StagesSection(v);
   s += internal::LimitsSection(v);
   s += internal::TimelineSection(v);
+  s += internal::RetunesSection(v);
   s += internal::PlanSection(v, in);
   s += internal::WhatIfSection(v, in);
   s += internal::EnvironmentSection(v);

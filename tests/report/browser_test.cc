@@ -60,15 +60,16 @@ nlohmann::json ParseNetLog(const std::string& text) {
 }
 
 // Loads `html` in headless Chromium, dumping the DOM after load with network logging on.
-BrowserRun Load(const std::string& chromium, const fs::path& html, const fs::path& work) {
+BrowserRun Load(const std::string& chromium, const fs::path& html, const fs::path& work,
+                const std::string& extra_args = "") {
   BrowserRun run;
   const fs::path net_log = work / "net.json";
   const fs::path dom = work / "dom.html";
   const std::string command = fmt::format(
-      "timeout 120 '{}' --headless --no-sandbox --disable-gpu --no-first-run "
+      "timeout 120 '{}' --headless --no-sandbox --disable-gpu --no-first-run {} "
       "--user-data-dir='{}' --log-net-log='{}' --dump-dom 'file://{}' >'{}' 2>'{}'",
-      chromium, (work / "profile").string(), net_log.string(), fs::absolute(html).string(),
-      dom.string(), (work / "stderr.txt").string());
+      chromium, extra_args, (work / "profile").string(), net_log.string(),
+      fs::absolute(html).string(), dom.string(), (work / "stderr.txt").string());
   run.status = std::system(command.c_str());
   run.dom = ReadFile(dom);
   const nlohmann::json log = ParseNetLog(ReadFile(net_log));
@@ -146,6 +147,47 @@ TEST_F(BrowserTest, ARequestThePageMakesIsDetected) {
   const BrowserRun run = Load(chromium_, path, work_);
   ASSERT_EQ(run.status, 0) << ReadFile(work_ / "stderr.txt");
   EXPECT_THAT(run.page_requests, ::testing::Contains("http://127.0.0.1:9/x.png"));
+}
+
+}  // namespace
+}  // namespace sluice::report
+
+namespace sluice::report {
+namespace {
+
+// Laid out by the browser in a 1400-pixel-wide window, nothing sticks out of its section (a wide
+// table scrolls inside its box) and the page needs no horizontal scrolling. A script added to a
+// copy of the report measures the layout and writes what it finds into the DOM.
+TEST_F(BrowserTest, EverySectionFitsA1400PixelWindow) {
+  std::string html = html_;
+  const std::string script = R"(<script>
+document.addEventListener('DOMContentLoaded', () => {
+  const out = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > page.clientWidth) out.push('page ' + page.scrollWidth + ' > ' + page.clientWidth);
+  for (const s of document.querySelectorAll('section')) {
+    const right = s.getBoundingClientRect().right;
+    for (const el of s.querySelectorAll('table, figure, pre, svg, .scroll, dl')) {
+      if (el.closest('.scroll') && !el.classList.contains('scroll')) continue;
+      const r = el.getBoundingClientRect().right;
+      if (r > right + 1) out.push(s.id + ' ' + el.tagName + (el.id ? '#' + el.id : '') + ' ' + Math.round(r) + ' > ' + Math.round(right));
+    }
+  }
+  const d = document.createElement('div');
+  d.id = 'overflow-check';
+  d.textContent = out.length ? out.join('; ') : 'none';
+  document.body.appendChild(d);
+});
+</script>)";
+  html.insert(html.rfind("</body>"), script);
+  const fs::path path = work_ / "report_measured.html";
+  WriteReport(html, path);
+  const BrowserRun run = Load(chromium_, path, work_, "--window-size=1400,1000");
+  ASSERT_EQ(run.status, 0) << ReadFile(work_ / "stderr.txt");
+  const size_t at = run.dom.find("id=\"overflow-check\">");
+  ASSERT_NE(at, std::string::npos) << "the measuring script did not run";
+  const size_t from = run.dom.find('>', at) + 1;
+  EXPECT_EQ(run.dom.substr(from, run.dom.find('<', from) - from), "none");
 }
 
 }  // namespace

@@ -437,3 +437,43 @@ TEST(WriteReportTest, WritesAtomicallyAndReplaces) {
 
 }  // namespace
 }  // namespace sluice::report
+
+namespace sluice::report {
+namespace {
+
+TEST(ReportTest, ListsTheRetunesAndMarksThemOnTheOutputsChart) {
+  ReportInput in = InputOf(ImageLikeSpec());
+  EXPECT_EQ(HtmlDom(Render(in)).Count("//section[@id='retunes']"), 0u) << "not autotuned";
+  trace::Retune apply;
+  apply.t = 2.5;
+  apply.action = "apply";
+  apply.reason = "stage 'decode' limits the pipeline";
+  apply.changes = {{"decode", "parallelism", 1, 2, "decode needs <2> workers", "now", ""}};
+  apply.before_outputs_per_s = 20;
+  apply.predicted_outputs_per_s = 40;
+  apply.calibrated_outputs_per_s = 36;
+  apply.measured_outputs_per_s = 18;
+  apply.kept = false;
+  trace::Retune back;
+  back.t = 5;
+  back.action = "rollback";
+  back.reason = "measured 18 below 20";
+  back.changes = {{"decode", "parallelism", 2, 1, "", "now", ""}};
+  in.run.trace.pipelines[0].retunes = {apply, back};
+  const HtmlDom dom(Render(in));
+  ASSERT_TRUE(dom.ok());
+  EXPECT_EQ(dom.Count("//table[@id='retune-table']//tr"), 1u + 2u);
+  EXPECT_EQ(dom.Count("//table[@id='retune-table']//tr[@class='rolled-back']"), 1u);
+  EXPECT_THAT(dom.Text("//table[@id='retune-table']//tr[2]/td[4]"),
+              HasSubstr("decode.parallelism 1->2"));
+  EXPECT_THAT(dom.Text("//table[@id='retune-table']//tr[2]/td[4]"),
+              HasSubstr("decode needs <2> workers"));
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[2]/td[10]"), "rolled back");
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[3]/td[3]"), "rollback");
+  const std::string chart = dom.Text("//figure[@id='chart-outputs']");
+  EXPECT_THAT(chart, HasSubstr("re-tune 1"));
+  EXPECT_THAT(chart, HasSubstr("rollback 2"));
+}
+
+}  // namespace
+}  // namespace sluice::report

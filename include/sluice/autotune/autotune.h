@@ -18,7 +18,13 @@
 
 namespace sluice::autotune {
 
+// How the tuner decides: with the model (analysis, the tuner's program, one measured trial per
+// plan), or by the hill-climbing baseline (tf.data AUTOTUNE's procedure: one more worker or
+// queue slot per measured window, kept when it gains 3 %), for comparison.
+enum class Policy { kModel, kHillClimb };
+
 struct AutotuneOptions {
+  Policy policy = Policy::kModel;
   double interval = 2.0;   // seconds between decisions (and the length of a measured window)
   double min_gain = 0.05;  // a plan must promise more than this to be applied
   // Rates within this fraction are the same (keeping a change, noticing a phase change).

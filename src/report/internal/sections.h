@@ -48,6 +48,10 @@ std::string TimelineSection(const View& v);
 std::string PlanSection(const View& v, const ReportInput& in);
 std::string WhatIfSection(const View& v, const ReportInput& in);
 std::string EnvironmentSection(const View& v);
+// The re-tunes of an autotuned run; empty when the pipeline has none.
+std::string RetunesSection(const View& v);
+// The label of re-tune `index` on charts and in the table ("re-tune 2", "rollback 3").
+std::string RetuneLabel(const trace::Retune& r, size_t index);
 std::string GlossarySection(const View& v);
 
 // "the job was killed by SIGSEGV (Segmentation fault) after 4.2 s": how a trace that was cut
