@@ -14,6 +14,7 @@
 
 #include "autotune/internal/decide.h"
 #include "autotune/internal/hill.h"
+#include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
 #include "sluice/common/log.h"
@@ -87,42 +88,51 @@ class AutotunerImpl {
   void Run() {
     pthread_setname_np(pthread_self(), "sluice-autotune");
     std::unique_lock lock(mu_);
+    double wait = 0.25;  // until the next window is complete, in seconds
     while (!stopped_) {
-      wake_.wait_for(lock, std::chrono::duration<double>(std::min(opt_.interval, 0.25)));
+      wake_.wait_for(lock, std::chrono::duration<double>(std::max(wait, 0.05)));
       if (stopped_) break;
       lock.unlock();
+      wait = 0.25;
       try {
-        Step();
+        wait = Step();
       } catch (const std::exception& e) {
         if (!warned_) Warn("autotune: {}", e.what());
         warned_ = true;
       }
       lock.lock();
     }
+    // The tuner's own cost, stated with its results.
+    summary_.tuner_cpu_seconds = ThreadCpuNanos() * 1e-9;
   }
 
-  // One look at the live trace: measure a trial, or plan when a window has passed.
-  void Step() {
+  // One look at the live trace: measure a trial, or plan when a window has passed. Returns the
+  // seconds until the next window is complete.
+  double Step() {
     const trace::Trace t = tracer_.Current();
     const trace::PipelineTrace* p = Target(t, opt_.pipeline);
-    if (p == nullptr || t.series.t.empty()) return;
+    if (p == nullptr || t.series.t.empty()) return 0.25;
     if (name_.empty()) name_ = p->name;
-    if (p->name != name_) return;
+    if (p->name != name_) return 0.25;
     const double now = t.series.t.back();
     if (window_start_ < 0) window_start_ = t.series.t[p->first_index];
-    if (now - window_start_ < opt_.interval) return;
+    if (now - window_start_ < opt_.interval) return window_start_ + opt_.interval - now;
+    Decide(t, *p, now);
+    return opt_.interval;
+  }
+
+  void Decide(const trace::Trace& t, const trace::PipelineTrace& pt, double now) {
+    const trace::PipelineTrace* p = &pt;
     const double from = std::max(window_start_, now - opt_.interval);
     const analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
     if (opt_.policy == Policy::kHillClimb) {
       Climb(*p, a, now, rate);
-      return;
-    }
-    if (trial_) {
+    } else if (trial_) {
       Measure(now, rate);
-      return;
+    } else {
+      Plan(t, *p, a, now, rate);
     }
-    Plan(t, *p, a, now, rate);
   }
 
   // The baseline policy: one hill-climbing step per window (internal/hill.h).

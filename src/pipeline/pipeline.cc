@@ -246,18 +246,23 @@ bool CanPinMemory() {
   return false;
 }
 
-// Worker slots a parallelizable map stage gets, so that Apply can add workers to it live: as
-// many as the tuner may plan (twice the cores, at least 8, at most 128), or its configured count.
-int LiveWorkerSlots(int configured) {
+// Worker slots every parallelizable map stage gets, so that Apply can add workers to it live: as
+// many as the tuner may plan (twice the cores, at least 8, at most 128), or the most any stage is
+// configured with. One count for all, since a stage fused into another (at an epoch boundary)
+// uses its owner's slots.
+int LiveWorkerSlots(const std::vector<std::unique_ptr<Stage>>& stages) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  return std::max(configured, std::clamp(2 * cores, 8, 128));
+  int slots = std::clamp(2 * cores, 8, 128);
+  for (const auto& s : stages) slots = std::max(slots, s->parallelism.load());
+  return slots;
 }
 
 // Gives every stage its counter slots, and marks used those its configured knobs use.
 void AllocateSlots(std::vector<std::unique_ptr<Stage>>& stages) {
+  const int live_slots = LiveWorkerSlots(stages);
   for (auto& s : stages) {
     const bool parallel_map = s->props.kind == OpKind::kMap && s->props.parallelizable;
-    const int slots = parallel_map ? LiveWorkerSlots(s->parallelism.load()) : 1;
+    const int slots = parallel_map ? live_slots : 1;
     for (int w = 0; w < slots; ++w) s->workers.push_back(std::make_unique<WorkerCounters>());
     const int used = std::max(
         1, s->fused_into != nullptr ? s->fused_into->parallelism.load() : s->parallelism.load());

@@ -194,3 +194,33 @@ except KeyboardInterrupt:
     assert time.monotonic() - sent < 2.0, err
     assert proc.returncode == 3, err
     assert "interrupted" in out
+
+
+def test_autotune_retunes_a_python_job_and_records_it(tmp_path):
+    # A sleep stage inline on the consumer's thread: the tuner gives it workers while it runs.
+    cfg = {"name": "py_autotune", "epochs": -1, "stages": [
+        {"name": "src", "op": "generate", "args": {"count": 400, "bytes": 64}},
+        {"name": "slow", "op": "sleep", "args": {"us": 2000}},
+        {"name": "batch", "op": "batch", "args": {"size": 4}}]}
+    (tmp_path / "job.py").write_text(f"""
+import json, time, sluice
+p = sluice.Pipeline(json.loads({json.dumps(cfg)!r}), autotune=True)
+end = time.monotonic() + 6
+for _ in p:
+    time.sleep(0.005)  # the training step
+    if time.monotonic() > end:
+        break
+""")
+    trace_path = tmp_path / "out" / "trace.json"
+    env = dict(os.environ, SLUICE_TRACE=str(trace_path), SLUICE_AUTOTUNE_INTERVAL="1")
+    proc = subprocess.run([sys.executable, str(tmp_path / "job.py")], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads(trace_path.read_text())
+    retunes = trace["pipelines"][0]["retunes"]
+    assert retunes and retunes[0]["action"] == "apply", retunes
+    assert any(c["stage"] == "slow" and c["knob"] == "parallelism" and c["to"] > 1
+               for c in retunes[0]["changes"]), retunes[0]
+    tuned = json.loads((tmp_path / "out" / "tuned.json").read_text())
+    slow = [s for s in tuned["stages"] if s["name"] == "slow"][0]
+    assert slow.get("parallelism", 1) > 1

@@ -62,6 +62,7 @@ nlohmann::ordered_json AutotuneJson(const autotune::Summary& s, const std::strin
           {"retunes", s.retunes.size()},
           {"final_outputs_per_s", s.final_outputs_per_s},
           {"converged_after_s", s.converged_after_s},
+          {"tuner_cpu_seconds", s.tuner_cpu_seconds},
           {"model_error", s.model_error},
           {"calibrated_model_error", s.calibrated_error},
           {"trace", trace_path},
@@ -88,6 +89,7 @@ void PrintAutotune(const autotune::Summary& s, const std::string& trace_path) {
                  r.kept ? "kept" : "rolled back");
     }
   }
+  fmt::print("the tuner's own CPU: {:.3f} s (the tracer's is in the trace)\n", s.tuner_cpu_seconds);
   fmt::print("trace: {}; the last config: {}\n", trace_path,
              s.tuned_path.empty() ? "not written" : s.tuned_path);
 }

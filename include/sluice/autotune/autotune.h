@@ -2,7 +2,7 @@
 // counters, analyzes it, plans with the tuner's program and applies a plan that promises a real
 // gain through Pipeline::Apply; it then measures the next window and keeps the change or rolls
 // it back. Every re-tune is recorded in the trace with its reason, prediction and measurement.
-// How it decides: DESIGN.md ("Online tuning") and docs/model.md.
+// How it decides: docs/autotune.md.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +48,8 @@ struct Summary {
   // the calibration learned from the re-tunes before it.
   std::vector<double> model_error;
   std::vector<double> calibrated_error;
-  std::string tuned_path;  // the config written, empty when none could be
+  std::string tuned_path;        // the config written, empty when none could be
+  double tuner_cpu_seconds = 0;  // the tuning thread's own CPU (the tracer's is in the trace)
 };
 
 class AutotunerImpl;
