@@ -60,11 +60,12 @@ def run_json(cmd, timeout):
     return result
 
 
-def workdir(out, name, data):
+def workdir(out, name, data, config=None):
+    """A fresh work folder for NAME with the suite's CONFIG (default: NAME) as shipped."""
     work = os.path.join(out, name)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    doc = suite.load(os.path.join(ROOT, "bench", "suite", f"{name}.json"))
+    doc = suite.load(os.path.join(ROOT, "bench", "suite", f"{config or name}.json"))
     doc.pop("bench_grid", None)
     doc["epochs"] = -1
     path = os.path.join(work, "naive.json")
@@ -73,17 +74,20 @@ def workdir(out, name, data):
     return work, path
 
 
-def oracle(sluice, work, naive, seconds):
-    """`sluice profile CONFIG` (with its trials), then the tuned config's rate over the last 5 s."""
+def profile_offline(sluice, work, naive):
+    """`sluice profile CONFIG` (with its trials): the config it settles on."""
     out = os.path.join(work, "offline")
     os.makedirs(out)
     os.symlink(os.path.join(work, "data"), os.path.join(out, "data"))
     run([sluice, "profile", naive, "--seconds", "10", "--out", out], 600)
-    tuned = os.path.join(out, "tuned.json")
+    return os.path.join(out, "tuned.json")
+
+
+def oracle_rate(sluice, tuned, seconds):
+    """The offline-tuned config's rate over the last 5 s of a run as long as the online ones."""
     r = run_json([sluice, "run", tuned, "--seconds", str(seconds), "--epochs", "-1", "--json",
                   "--warmup", str(seconds - 5)], seconds + 120)
-    return {"outputs_per_s": r["steady_outputs_per_s"], "config": tuned,
-            "knobs": {s["name"]: [s["parallelism"], s["buffer_size"]] for s in r["stages"]}}
+    return r["steady_outputs_per_s"]
 
 
 def online(sluice, work, naive, policy, seconds, memory, k):
@@ -102,7 +106,7 @@ def online(sluice, work, naive, policy, seconds, memory, k):
 def phase_change(sluice, out, seconds, rounds):
     """skewed with its 'lookup' stage's latency tripling at 10 s (300 -> 900 us) under a training
     step of 20 ms per batch: when does the loop re-plan after the change?"""
-    work, naive = workdir(out, "skewed_phase", os.path.join(ROOT, "examples", "data"))
+    work, naive = workdir(out, "skewed_phase", os.path.join(ROOT, "examples", "data"), "skewed")
     doc = suite.load(naive)
     doc["stages"][suite.stage_index(doc, "lookup")]["args"]["schedule"] = [[10, 900]]
     suite.save(doc, naive)
@@ -131,22 +135,24 @@ def render(results, meta):
              f"`{meta['command']}`.", "",
              "Each pipeline starts as shipped (every parallelism 1, no prefetch) and runs "
              f"{meta['seconds']} s with the online tuner; the oracle is the config `sluice profile "
-             "CONFIG` settles on offline, measured over the last 5 s of its own run. Rates are "
-             "the last 5 s of each run; medians (min–max) over "
+             "CONFIG` settles on offline, run as long, in the same round. Rates are the last 5 s "
+             "of each run; a ratio compares a run with the oracle's run of its round; medians "
+             "(min–max) over "
              f"{meta['rounds']} runs. Memory budget `--memory {meta['memory']}` for both policies "
              "(peak RSS is the whole process).", "",
-             "| pipeline | oracle | policy | final / oracle | converged after (s) | changes | "
+             "| pipeline | oracle (outputs/s) | policy | final / oracle | converged after (s) | changes | "
              "peak RSS (MiB) | tuner CPU (s) |", "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "error" in r:
             lines.append(f"| {name} | failed: {r['error'][:120]} | | | | | | |")
             continue
-        o = r["oracle"]["outputs_per_s"]
         for policy, label in (("model", "sluice (model)"), ("hill", "hill-climbing")):
             runs = r[policy]
+            # Each run against the oracle's run of the same round.
+            ratios = [x["final"] / ok for x, ok in zip(runs, r["oracle"])]
             lines.append(
-                f"| {name} | {o:.1f} | {label} | "
-                f"{spread([x['final'] / o for x in runs], '{:.2f}')} | "
+                f"| {name} | {spread(r['oracle'])} | {label} | "
+                f"{spread(ratios, '{:.2f}')} | "
                 f"{spread([x['converged'] for x in runs])} | "
                 f"{spread([x['changes'] for x in runs], '{:.0f}')} | "
                 f"{spread([x['rss_mib'] for x in runs], '{:.0f}')} | "
@@ -188,19 +194,24 @@ def main():
         print(f"== {name}", flush=True)
         work, naive = workdir(out, name, data)
         try:
-            r = {"oracle": oracle(sluice, work, naive, args.seconds), "model": [], "hill": []}
+            tuned = profile_offline(sluice, work, naive)
+            r = {"oracle_config": tuned, "oracle": [], "model": [], "hill": []}
             for k in range(args.rounds):
-                for policy in ("model", "hill"):  # interleaved, so drift hits both alike
+                # Interleaved, so that drift hits the three alike.
+                r["oracle"].append(oracle_rate(sluice, tuned, args.seconds))
+                print(f"   oracle {k}: {r['oracle'][-1]:.1f}", flush=True)
+                for policy in ("model", "hill"):
                     r[policy].append(online(sluice, work, naive, policy, args.seconds,
                                             args.memory, k))
-                    print(f"   {policy} {k}: {r[policy][-1]['final']:.1f} (oracle "
-                          f"{r['oracle']['outputs_per_s']:.1f}), converged after "
+                    print(f"   {policy} {k}: {r[policy][-1]['final']:.1f}, converged after "
                           f"{r[policy][-1]['converged']:.1f} s, {r[policy][-1]['changes']} "
                           "changes", flush=True)
         except Exception as e:  # one pipeline failing is reported, not fatal
             r = {"error": str(e)}
             print(f"   failed: {e}", flush=True)
         results[name] = r
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"results": results}, f, indent=2)
     phase = phase_change(sluice, out, args.seconds, args.rounds) if args.phase else None
     meta = {"phase": phase, "when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
             "cores": os.cpu_count(), "seconds": args.seconds, "rounds": args.rounds,
