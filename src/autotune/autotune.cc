@@ -104,6 +104,7 @@ class AutotunerImpl {
     }
     // The tuner's own cost, stated with its results.
     summary_.tuner_cpu_seconds = ThreadCpuNanos() * 1e-9;
+    tuner::ReleaseThreadSolver();
   }
 
   // One look at the live trace: measure a trial, or plan when a window has passed. Returns the

@@ -117,3 +117,9 @@ SolveResult Lp::Solve(const std::string& what) {
 double Lp::Value(int col) const { return glp_mip_col_val(lp_.get(), col); }
 
 }  // namespace sluice::tuner::internal
+
+namespace sluice::tuner {
+
+void ReleaseThreadSolver() { glp_free_env(); }
+
+}  // namespace sluice::tuner

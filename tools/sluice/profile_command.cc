@@ -24,6 +24,7 @@
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
 #include "sluice/tracer/tracer.h"
+#include "sluice/tuner/tuner.h"
 #include "tools/sluice/child_job.h"
 #include "tools/sluice/commands.h"
 #include "tools/sluice/consume.h"
@@ -46,6 +47,8 @@ struct ProfileOptions {
   bool chrome = false;
   bool autotune = false;         // CMD mode: the job tunes itself online (SLUICE_AUTOTUNE)
   double autotune_interval = 2;  // seconds between its decisions
+  double cores = 0;              // with --autotune: the tuner's CPU budget; 0: the host's
+  std::string memory;            // with --autotune: its memory budget
   int trials = 2;                // CONFIG mode: tuned candidates to run and measure
   double trial_seconds = 0;      // each; 0: half of `seconds`
 };
@@ -393,6 +396,12 @@ int ProfileCommand(const ProfileOptions& opt) {
     // The job tunes itself while traced; its tuned.json (the last knobs) lands beside the trace.
     child.env.emplace_back("SLUICE_AUTOTUNE", "1");
     child.env.emplace_back("SLUICE_AUTOTUNE_INTERVAL", fmt::format("{}", opt.autotune_interval));
+    if (opt.cores > 0)
+      child.env.emplace_back("SLUICE_AUTOTUNE_CORES", fmt::format("{}", opt.cores));
+    if (!opt.memory.empty()) {
+      tuner::ParseMemorySize(opt.memory);  // a bad size fails here, naming itself
+      child.env.emplace_back("SLUICE_AUTOTUNE_MEMORY", opt.memory);
+    }
   }
   if (opt.chrome) {
     child.env.emplace_back("SLUICE_TRACE_CHROME", fs::absolute(out / "trace.chrome.json").string());
@@ -457,6 +466,13 @@ Action AddProfileCommand(CLI::App& app) {
   sub->add_option("--autotune-interval", opt->autotune_interval,
                   "With --autotune: seconds between decisions (default 2)")
       ->check(CLI::Range(0.2, 600.0));
+  sub->add_option("--cores", opt->cores, "With --autotune: the CPU budget (default: the host's)")
+      ->check(CLI::PositiveNumber)
+      ->needs("--autotune");
+  sub->add_option("--memory", opt->memory,
+                  "With --autotune: the memory budget for queues and in-flight elements, 512M, 4G "
+                  "or bytes (default: half the available memory)")
+      ->needs("--autotune");
   return [opt] { return IsConfigMode(*opt) ? ProfileConfig(*opt) : ProfileCommand(*opt); };
 }
 

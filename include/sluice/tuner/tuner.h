@@ -107,6 +107,10 @@ config::Document ApplyPlan(const Plan& plan, const config::Document& config);
 // "from", "to", "why", ...}], "config": {...}, ...}.
 std::string ToJson(const Plan& plan, const config::Document& tuned);
 
+// Frees the solver's per-thread state (GLPK keeps an environment per thread that solved). Call
+// it at the end of a thread other than the main one that called Tune(), or that state leaks.
+void ReleaseThreadSolver();
+
 // Parses a memory size: "512M", "4G", "1.5GB", "64k", or bytes ("1000000"); binary multiples
 // (K = 1024). Throws sluice::Error on anything else.
 int64_t ParseMemorySize(std::string_view text);
