@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -84,6 +85,14 @@ class AutotunerImpl {
     std::vector<pipeline::KnobChange> undo;
     double before = 0;
   };
+  // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
+  // the one after that, when its rate is measured.
+  struct Cache {
+    size_t retune = 0;  // index into retunes_; SIZE_MAX when Apply refused it
+    int64_t epoch = 0;  // the epoch running when it was planned
+    bool replaying = false;
+    bool measured = false;
+  };
 
   void Run() {
     pthread_setname_np(pthread_self(), "sluice-autotune");
@@ -127,6 +136,7 @@ class AutotunerImpl {
     const double from = std::max(window_start_, now - opt_.interval);
     const analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
+    if (opt_.policy != Policy::kHillClimb && CacheReplayStarts(*p, now, rate)) return;
     if (opt_.policy == Policy::kHillClimb) {
       Climb(*p, a, now, rate);
     } else if (trial_) {
@@ -134,6 +144,57 @@ class AutotunerImpl {
     } else {
       Plan(t, *p, a, now, rate);
     }
+  }
+
+  // Watches a cache inserted earlier. When its replay begins, the window restarts (the pipeline's
+  // work changed, and a trial spanning the switch measures nothing of its own); the first window
+  // of replay measures the cache. Returns true when this window is spent on that.
+  bool CacheReplayStarts(const trace::PipelineTrace& p, double now, double rate) {
+    if (!cache_ || cache_->measured || cache_->retune == SIZE_MAX) return false;
+    if (p.epochs_completed < cache_->epoch + 2) return false;
+    if (!cache_->replaying) {
+      cache_->replaying = true;
+      trial_.reset();  // its record keeps measured -1: not measured
+      window_start_ = now + kSettleSeconds;
+      return true;
+    }
+    retunes_[cache_->retune].measured_outputs_per_s = rate;
+    cache_->measured = true;
+    Publish();
+    return false;  // the same window plans the knobs for replay (the rate moved: a new phase)
+  }
+
+  // Inserts a cache at the next epoch boundary when the plan for the epochs left has one and
+  // promises more than the minimum gain over `without` (the plan for one pass). Once per run.
+  void TryCache(const trace::PipelineTrace& p, const analyzer::Analysis& a,
+                const config::Document& doc, tuner::TuneOptions topt, const tuner::Plan& without,
+                double now, double rate) {
+    if (cache_ || p.epochs_completed < 1) return;  // an epoch's size is known once one completed
+    const int64_t replay = internal::EpochsToReplay(doc.epochs(), p.epochs_completed);
+    if (replay == 0) return;
+    topt.epochs = replay < 0 ? -1 : replay + 1;
+    const tuner::Plan with = tuner::Tune(a, p, topt);
+    const std::optional<tuner::Change> cache =
+        internal::CacheToInsert(with, without, opt_.min_gain);
+    if (!cache) return;
+    const std::optional<uint64_t> id = LiveId(name_);
+    if (!id) return;
+    cache_ = Cache{SIZE_MAX, p.epochs_completed};  // tried once, whatever Apply says
+    const pipeline::KnobChange change{cache->stage, tuner::kKnobCache, 1};
+    std::optional<std::vector<pipeline::AppliedChange>> applied;
+    try {
+      applied = pipeline::ApplyToLivePipeline(*id, {change}, kApplySettleSeconds);
+    } catch (const std::exception& e) {
+      applied = {{{cache->stage, tuner::kKnobCache, 0, 1,
+                   pipeline::AppliedChange::When::kNotApplied, e.what()}}};
+    }
+    if (!applied || applied->empty()) return;
+    retunes_.push_back(
+        internal::RecordCache(now, *cache, with, applied->front(), rate, calibration_));
+    if (applied->front().when == pipeline::AppliedChange::When::kNextEpoch) {
+      cache_->retune = retunes_.size() - 1;
+    }
+    Publish();
   }
 
   // The baseline policy: one hill-climbing step per window (internal/hill.h).
@@ -210,10 +271,11 @@ class AutotunerImpl {
     topt.cores = opt_.cores;
     topt.memory_bytes = opt_.memory_bytes;
     topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
-    // A cache cannot be inserted into a running pipeline, and knobs chosen for a pipeline with
-    // one would be wrong without it: plan as if the data were read once.
+    // Knobs planned for a cache would be wrong until it replays: plan them as if the data were
+    // read once (TryCache plans the cache, which goes in at the next epoch boundary).
     topt.epochs = 1;
     tuner::Plan plan = tuner::Tune(a, p, topt);
+    TryCache(p, a, doc, topt, plan, now, rate);
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
       if (!reason.empty()) last_rate_ = rate;  // the new phase needs no change
@@ -260,6 +322,7 @@ class AutotunerImpl {
   double last_rate_ = 0;      // the rate of the settled knobs
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
+  std::optional<Cache> cache_;
   std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;
   uint64_t published_id_ = 0;

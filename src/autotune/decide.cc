@@ -61,19 +61,54 @@ trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan
     }
     r.changes.push_back(std::move(c));
   }
-  for (const tuner::Change& p : plan.changes) {
-    if (p.knob != tuner::kKnobCache) continue;
-    r.changes.push_back({p.stage, p.knob, p.from, p.to, p.why, "not_applied",
-                         "a cache cannot be inserted into a running pipeline; it is in tuned.json "
-                         "for the next run"});
+  return r;
+}
+
+int64_t EpochsToReplay(int64_t epochs, int64_t epoch) {
+  if (epochs < 0) return -1;
+  // The next epoch records; those after it replay.
+  return std::max<int64_t>(0, epochs - epoch - 2);
+}
+
+std::optional<tuner::Change> CacheToInsert(const tuner::Plan& with_cache,
+                                           const tuner::Plan& without, double min_gain) {
+  for (const tuner::Change& c : with_cache.changes) {
+    if (c.knob != tuner::kKnobCache) continue;
+    if (with_cache.predicted_outputs_per_s > (1 + min_gain) * without.predicted_outputs_per_s) {
+      return c;
+    }
   }
+  return std::nullopt;
+}
+
+trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Plan& with_cache,
+                          const pipeline::AppliedChange& applied, double before,
+                          double calibration) {
+  trace::Retune r;
+  r.t = t;
+  r.action = "apply";
+  r.reason = fmt::format(
+      "a cache after stage '{}' stops the stages up to it from the epoch after next; the plan "
+      "with it promises {} outputs/s (its other knobs are re-planned once it replays)",
+      cache.stage, Num(with_cache.predicted_outputs_per_s));
+  r.before_outputs_per_s = before;
+  r.predicted_outputs_per_s = with_cache.predicted_outputs_per_s;
+  r.calibrated_outputs_per_s = with_cache.predicted_outputs_per_s * calibration;
+  trace::RetuneChange c{applied.stage, applied.knob, applied.from, applied.to,
+                        cache.why,     "next_epoch", applied.note};
+  if (applied.when == pipeline::AppliedChange::When::kNotApplied) c.when = "not_applied";
+  if (applied.when == pipeline::AppliedChange::When::kNow) c.when = "now";
+  r.changes.push_back(std::move(c));
   return r;
 }
 
 std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied) {
   std::vector<pipeline::KnobChange> out;
   for (const pipeline::AppliedChange& a : applied) {
-    if (a.when == pipeline::AppliedChange::When::kNotApplied) continue;
+    // A cache cannot leave a running pipeline; nothing else waits for it.
+    if (a.when == pipeline::AppliedChange::When::kNotApplied || a.knob == config::kKnobCache) {
+      continue;
+    }
     out.push_back({a.stage, a.knob, a.from});
   }
   return out;
@@ -92,6 +127,16 @@ bool WriteLastConfig(const trace::Trace& trace, const std::string& pipeline,
   }
   if (p == nullptr || p->config_text.empty()) return false;
   config::Document doc = config::Document::Parse(p->config_text, p->config_path);
+  // A stage the running pipeline gained (a cache) goes after the stage it followed.
+  for (size_t i = 0; i < p->stages.size(); ++i) {
+    const trace::StageTrace& s = p->stages[i];
+    const auto& specs = doc.stages();
+    if (std::any_of(specs.begin(), specs.end(), [&](const auto& c) { return c.name == s.name; })) {
+      continue;
+    }
+    const size_t at = i == 0 ? 0 : doc.Stage(p->stages[i - 1].name).index + 1;
+    doc.InsertStage(at, config::Json{{"name", s.name}, {"op", s.op}});
+  }
   for (const trace::StageTrace& s : p->stages) {
     const config::StageSpec& spec = doc.Stage(s.name);
     if (spec.parallelism.value_or(1) != s.parallelism) {

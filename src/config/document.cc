@@ -604,4 +604,12 @@ void Document::Save(const std::filesystem::path& path, const std::filesystem::pa
   }
 }
 
+std::string UniqueStageName(std::string_view base, const std::vector<std::string>& taken) {
+  std::string name(base);
+  for (int i = 2; std::find(taken.begin(), taken.end(), name) != taken.end(); ++i) {
+    name = std::string(base) + std::to_string(i);
+  }
+  return name;
+}
+
 }  // namespace sluice::config

@@ -2,6 +2,8 @@
 // that wait for the next epoch boundary.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -12,6 +14,7 @@
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
+#include "sluice/pipeline/op.h"
 
 namespace sluice::pipeline {
 
@@ -23,16 +26,48 @@ namespace {
 constexpr int64_t kMaxBufferSize = 1 << 20;
 
 int64_t KnobValue(const Stage& s, const std::string& knob) {
+  if (knob == config::kKnobCache) return 0;
   if (knob == config::kKnobParallelism) return s.parallelism.load();
   if (knob == config::kKnobBufferSize) return s.buffer_size.load();
   return s.deterministic.load() ? 1 : 0;
 }
 
+// Why a cache cannot follow stage `at` (its index); empty if it can.
+std::string CacheRefusal(const PipelineImpl& p, size_t at) {
+  if (at + 1 < p.stages.size() && p.stages[at + 1]->op_name == config::kKnobCache) {
+    return fmt::format("it is already followed by a cache (stage '{}')", p.stages[at + 1]->name);
+  }
+  for (size_t i = 0; i <= at; ++i) {
+    if (!p.stages[i]->props.deterministic) {
+      return fmt::format(
+          "stage '{}' (op '{}') is not deterministic: a cache after it would replay one epoch's "
+          "random outputs in every later epoch",
+          p.stages[i]->name, p.stages[i]->op_name);
+    }
+  }
+  if (p.epochs >= 0) {
+    // Inserted at the next boundary, the cache records that epoch and replays from the one after.
+    const int64_t after_this = p.first_epoch + p.epochs - 1 - p.epoch.load();
+    if (after_this < 2) {
+      return fmt::format(
+          "the job has {} epoch(s) after this one: a cache inserted at the next epoch boundary "
+          "records that epoch and would replay none",
+          std::max<int64_t>(0, after_this));
+    }
+  }
+  return "";
+}
+
 // The stage `c` names, once its value is one the stage accepts; throws otherwise.
 Stage& Validate(PipelineImpl& p, const KnobChange& c) {
   Stage* found = nullptr;
-  for (auto& s : p.stages) {
-    if (s->name == c.stage) found = s.get();
+  size_t at = 0;
+  std::shared_lock stages_lock(p.stages_mu);
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    if (p.stages[i]->name == c.stage) {
+      found = p.stages[i].get();
+      at = i;
+    }
   }
   const auto fail = [&](const std::string& why) {
     Fail("pipeline '{}': stage '{}': key '{}': {}", p.name, c.stage, c.knob, why);
@@ -59,20 +94,31 @@ Stage& Validate(PipelineImpl& p, const KnobChange& c) {
     }
     if (!parallel)
       fail(fmt::format("op '{}' runs sequentially; it has no order to keep", s.op_name));
-  } else if (c.knob == "cache") {
-    fail(
-        "a cache stage cannot be inserted into a running pipeline; apply the tuned config to "
-        "the next run (sluice apply)");
+  } else if (c.knob == config::kKnobCache) {
+    if (c.to != 1) {
+      fail(
+          fmt::format("{}: only 1 (insert a cache after the stage) is allowed; a cache cannot "
+                      "leave a running pipeline",
+                      c.to));
+    }
+    const std::string refusal = CacheRefusal(p, at);
+    if (!refusal.empty()) fail("no cache can go after it: " + refusal);
   } else {
     fail(
         "not a knob that can change while the pipeline runs (parallelism, buffer_size, "
-        "deterministic)");
+        "deterministic, cache)");
   }
   return *found;
 }
 
 // Why `c` must wait for the next epoch boundary (fusion changes only there); empty if not.
 std::string DeferReason(const Stage& s, const KnobChange& c) {
+  if (c.knob == config::kKnobCache) {
+    return fmt::format(
+        "a cache goes in after stage '{}' at the next epoch boundary: it records that epoch and "
+        "replays it in every later one, when the stages up to '{}' no longer run",
+        s.name, s.name);
+  }
   if (s.fused_into != nullptr) {
     return fmt::format(
         "stage '{}' runs on the workers of stage '{}' (fused) until the next epoch boundary, "
@@ -110,6 +156,10 @@ LiveIter* PipelineImpl::FindLive(const Stage& s) {
 void PipelineImpl::ApplyDeferred() {
   std::lock_guard lock(deferred_mu_);
   for (const KnobChange& c : deferred_) {
+    if (c.knob == config::kKnobCache) {
+      InsertCache(c.stage);
+      continue;
+    }
     for (auto& s : stages) {
       if (s->name == c.stage) SetKnob(*s, c.knob, c.to);
     }
@@ -119,6 +169,30 @@ void PipelineImpl::ApplyDeferred() {
   for (auto& s : stages) {
     for (Stage* f : s->fused) f->UseSlots(s->parallelism.load());
   }
+}
+
+void PipelineImpl::InsertCache(const std::string& after) {
+  size_t at = 0;
+  std::vector<std::string> taken;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i]->name == after) at = i + 1;
+    taken.push_back(stages[i]->name);
+  }
+  auto s = std::make_unique<Stage>();
+  s->name = config::UniqueStageName(config::kKnobCache, taken);
+  s->op_name = std::string(config::kKnobCache);
+  const OpArgs::Json no_args = OpArgs::Json::object();
+  OpArgs args(no_args, config_path, s->name, s->op_name,
+              std::filesystem::path(config_path).parent_path());
+  s->op = OpRegistry::Global().Create(s->op_name, args);
+  args.Finish();
+  s->props = s->op->properties();
+  s->props.parallelizable = false;  // a stream op: one thread
+  s->workers.push_back(std::make_unique<internal::WorkerCounters>());
+  s->slots_used.store(1);
+  std::unique_lock lock(stages_mu);
+  stages.insert(stages.begin() + static_cast<std::ptrdiff_t>(at), std::move(s));
+  for (size_t i = 0; i < stages.size(); ++i) stages[i]->index = i;
 }
 
 bool PipelineImpl::WaitSettled(const std::vector<Stage*>& changed, int64_t deadline_ns) {
@@ -174,6 +248,15 @@ std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& ch
       {
         std::lock_guard lock(deferred_mu_);
         r.note = DeferReason(s, c);
+        const bool pending = c.knob == config::kKnobCache &&
+                             std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) {
+                               return d.knob == c.knob && d.stage == c.stage;
+                             });
+        if (pending) {
+          r.when = AppliedChange::When::kNotApplied;
+          r.note = "a cache after this stage already waits for the next epoch boundary";
+          continue;
+        }
         if (!r.note.empty()) {
           r.when = AppliedChange::When::kNextEpoch;
           deferred_.push_back(c);

@@ -16,6 +16,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -192,6 +193,7 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
   snap.seconds = start == 0 ? 0.0 : (now - start) * 1e-9;
   snap.epoch = epoch.load(std::memory_order_relaxed);
   snap.finished = finished.load(std::memory_order_relaxed);
+  std::shared_lock stages_lock(stages_mu);
   for (const auto& s : stages) {
     StageSnapshot st;
     st.name = s->name;
@@ -416,6 +418,7 @@ const std::string& Pipeline::config_text() const { return impl_->config_text; }
 
 std::optional<int64_t> Pipeline::EpochLength() const {
   std::optional<int64_t> n;
+  std::shared_lock lock(impl_->stages_mu);
   for (const auto& s : impl_->stages) n = s->op->EpochOutputs(n);
   return n;
 }
@@ -427,6 +430,7 @@ std::optional<int64_t> Pipeline::Length() const {
 }
 
 std::vector<std::string> Pipeline::ClassNames() const {
+  std::shared_lock lock(impl_->stages_mu);
   return static_cast<const SourceOp&>(*impl_->stages.front()->op).ClassNames();
 }
 

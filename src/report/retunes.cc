@@ -15,7 +15,7 @@ std::string ChangeList(const trace::Retune& r) {
   std::string out;
   for (const trace::RetuneChange& c : r.changes) {
     if (!out.empty()) out += "<br/>";
-    out += fmt::format("{}.{} {}-&gt;{}", Escape(c.stage), Escape(c.knob), c.from, c.to);
+    out += Escape(trace::ChangeText(c));
     if (c.when != "now") out += fmt::format(" <em>({})</em>", Escape(c.when));
     if (!c.why.empty()) out += fmt::format("<div class=\"caption\">{}</div>", Escape(c.why));
     if (!c.note.empty()) out += fmt::format("<div class=\"caption\">{}</div>", Escape(c.note));

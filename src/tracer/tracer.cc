@@ -183,6 +183,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     for (PipelineState& s : states_) {
       if (s.id == p.id()) {
         s.alive = false;
+        AlignStages(s, last);
         s.last = last;
         UpdateTotals(s);
       }
@@ -343,6 +344,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
         it = states_.end() - 1;
       }
       if (!it->alive) continue;  // destroyed since the snapshot was taken: keep its final counters
+      AlignStages(*it, p.snap);
       it->last = std::move(p.snap);
       ReadThreads(*it);
       UpdateTotals(*it);
@@ -397,6 +399,40 @@ class TracerImpl final : public pipeline::PipelineObserver {
       probe_cpu_ = cpu;
       probe_done_ = true;
     });
+  }
+
+  // A stage inserted into a running pipeline (a cache, at an epoch boundary) gets series that
+  // read zero before it existed; the other stages keep theirs, matched by name.
+  void AlignStages(PipelineState& st, const pipeline::PipelineSnapshot& snap) {
+    const auto& old = st.last.stages;
+    const bool same = old.size() == snap.stages.size() &&
+                      std::equal(old.begin(), old.end(), snap.stages.begin(),
+                                 [](const auto& a, const auto& b) { return a.name == b.name; });
+    if (same) return;
+    trace::PipelineTrace& pt = trace_.pipelines[st.index];
+    const size_t samples = pt.consumer_next.size();
+    std::vector<trace::StageSeries> series;
+    std::vector<ThreadTotals> threads;
+    for (const pipeline::StageSnapshot& s : snap.stages) {
+      size_t i = 0;
+      while (i < old.size() && old[i].name != s.name) ++i;
+      if (i < old.size() && i < pt.stage_series.size() && i < st.threads.size()) {
+        series.push_back(std::move(pt.stage_series[i]));
+        threads.push_back(std::move(st.threads[i]));
+        continue;
+      }
+      trace::StageSeries fresh;
+      fresh.elements_out.assign(samples, 0);
+      fresh.cpu_seconds.assign(samples, 0.0);
+      fresh.busy_seconds.assign(samples, 0.0);
+      fresh.blocked_input_seconds.assign(samples, 0.0);
+      fresh.blocked_output_seconds.assign(samples, 0.0);
+      fresh.queue_size.assign(samples, 0);
+      series.push_back(std::move(fresh));
+      threads.emplace_back();
+    }
+    pt.stage_series = std::move(series);
+    st.threads = std::move(threads);
   }
 
   void ReadThreads(PipelineState& st) {

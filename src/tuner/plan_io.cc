@@ -49,12 +49,9 @@ config::Document ApplyPlan(const Plan& plan, const config::Document& config) {
   for (const Change& change : plan.changes) {
     if (change.knob == kKnobCache) {
       // A cache stage right after the stage it caches, named so it cannot clash.
-      std::string name = "cache";
-      for (int i = 2; std::any_of(tuned.stages().begin(), tuned.stages().end(),
-                                  [&](const config::StageSpec& s) { return s.name == name; });
-           ++i) {
-        name = "cache" + std::to_string(i);
-      }
+      std::vector<std::string> taken;
+      for (const config::StageSpec& s : tuned.stages()) taken.push_back(s.name);
+      const std::string name = config::UniqueStageName("cache", taken);
       const size_t after = tuned.Stage(change.stage).index;
       tuned.InsertStage(after + 1, config::Json{{"name", name}, {"op", "cache"}});
       continue;

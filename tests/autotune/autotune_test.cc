@@ -47,7 +47,7 @@ TEST(DecideTest, CalibrationMovesHalfwayToTheMeasuredRatio) {
   EXPECT_DOUBLE_EQ(internal::Calibrate(0.75, 0, 100), 0.75);  // nothing to learn from
 }
 
-TEST(DecideTest, ACacheIsNotAppliedLiveAndUndoRevertsWhatWasApplied) {
+TEST(DecideTest, TheKnobPlanLeavesTheCacheOutAndUndoRevertsWhatWasApplied) {
   tuner::Plan plan;
   plan.predicted_outputs_per_s = 200;
   plan.changes = {{"decode", "parallelism", 1, 4, "decode limits", "", 0},
@@ -57,19 +57,71 @@ TEST(DecideTest, ACacheIsNotAppliedLiveAndUndoRevertsWhatWasApplied) {
   EXPECT_EQ(live[0].knob, "parallelism");
   const std::vector<pipeline::AppliedChange> applied = {
       {"decode", "parallelism", 1, 4, When::kNow, ""},
-      {"batch", "buffer_size", 2, 8, When::kNotApplied, "did not settle"}};
+      {"batch", "buffer_size", 2, 8, When::kNotApplied, "did not settle"},
+      {"decode", tuner::kKnobCache, 0, 1, When::kNextEpoch, "at the boundary"}};
   const auto undo = internal::Undo(applied);
-  ASSERT_EQ(undo.size(), 1u);
+  ASSERT_EQ(undo.size(), 1u) << "neither what was not applied nor a cache is undone";
   EXPECT_EQ(undo[0].stage, "decode");
   EXPECT_EQ(undo[0].to, 1);
-  const trace::Retune r = internal::RecordApply(3.0, "decode limits", plan, applied, 100, 0.5);
+  const trace::Retune r =
+      internal::RecordApply(3.0, "decode limits", plan, {applied[0], applied[1]}, 100, 0.5);
   EXPECT_EQ(r.action, "apply");
   EXPECT_DOUBLE_EQ(r.calibrated_outputs_per_s, 100);
-  ASSERT_EQ(r.changes.size(), 3u);
+  ASSERT_EQ(r.changes.size(), 2u);
   EXPECT_EQ(r.changes[0].why, "decode limits");
   EXPECT_EQ(r.changes[1].when, "not_applied");
-  EXPECT_EQ(r.changes[2].knob, tuner::kKnobCache);
-  EXPECT_THAT(r.changes[2].note, HasSubstr("tuned.json"));
+}
+
+TEST(DecideTest, ACacheIsInsertedOnlyWithEpochsToReplayAndAGainAboveTheMinimum) {
+  EXPECT_EQ(internal::EpochsToReplay(-1, 3), -1);
+  EXPECT_EQ(internal::EpochsToReplay(10, 0), 8);  // epoch 1 records, 2..9 replay
+  EXPECT_EQ(internal::EpochsToReplay(3, 1), 0);
+  tuner::Plan without, with;
+  without.predicted_outputs_per_s = 100;
+  with.predicted_outputs_per_s = 104;
+  with.changes = {{"decode", tuner::kKnobCache, 0, 1, "decode's work once", "", 0}};
+  EXPECT_FALSE(internal::CacheToInsert(with, without, 0.05)) << "4 % is within the noise";
+  with.predicted_outputs_per_s = 300;
+  const auto cache = internal::CacheToInsert(with, without, 0.05);
+  ASSERT_TRUE(cache);
+  EXPECT_EQ(cache->stage, "decode");
+  const trace::Retune r = internal::RecordCache(
+      2.0, *cache, with, {"decode", tuner::kKnobCache, 0, 1, When::kNextEpoch, "boundary"}, 100,
+      0.5);
+  EXPECT_DOUBLE_EQ(r.calibrated_outputs_per_s, 150);
+  ASSERT_EQ(r.changes.size(), 1u);
+  EXPECT_EQ(r.changes[0].when, "next_epoch");
+  EXPECT_EQ(r.changes[0].why, "decode's work once");
+  EXPECT_THAT(r.reason, HasSubstr("stage 'decode'"));
+  EXPECT_LT(r.measured_outputs_per_s, 0) << "measured once it replays";
+}
+
+TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
+  const fs::path dir = TempDir("last_config");
+  trace::Trace t;
+  trace::PipelineTrace p;
+  p.name = "p";
+  p.config_path = (dir / "p.json").string();
+  p.config_text = R"({"name": "p", "stages": [
+    {"name": "src", "op": "generate", "args": {"count": 5}},
+    {"name": "heavy", "op": "burn", "args": {"cpu_us": 10}},
+    {"name": "batch", "op": "batch", "args": {"size": 2}}]})";
+  for (const auto& [name, op] : std::vector<std::pair<std::string, std::string>>{
+           {"src", "generate"}, {"heavy", "burn"}, {"cache", "cache"}, {"batch", "batch"}}) {
+    trace::StageTrace s;
+    s.name = name;
+    s.op = op;
+    s.parallelism = name == "heavy" ? 2 : 1;
+    p.stages.push_back(s);
+  }
+  t.pipelines.push_back(p);
+  ASSERT_TRUE(WriteLastConfig(t, "p", dir / "tuned.json"));
+  const config::Document tuned = config::Document::Load(dir / "tuned.json");
+  ASSERT_EQ(tuned.stages().size(), 4u);
+  EXPECT_EQ(tuned.stages()[2].name, "cache");
+  EXPECT_EQ(tuned.stages()[2].op, "cache");
+  EXPECT_EQ(tuned.Stage("heavy").parallelism.value_or(1), 2);
+  fs::remove_all(dir);
 }
 
 TEST(DecideTest, ConvergenceIsWhenTheRateLastReachedItsFinalLevel) {
@@ -164,6 +216,37 @@ TEST(AutotuneTest, APhaseChangeIsReplanned) {
     if (r.action == "apply" && r.t > 5) replanned = true;
   }
   EXPECT_TRUE(replanned) << "no re-tune after the phase change at 5 s";
+  fs::remove_all(dir);
+}
+
+TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
+  const fs::path dir = TempDir("cache");
+  trace::Trace t;
+  // Epochs of 100 elements of 8 ms of deterministic CPU work each, more than 2 cores keep up
+  // with: after one epoch the plan for the epochs left puts a cache after 'heavy' or 'batch'.
+  const Summary s = RunTuned(R"({"name": "cacheable", "epochs": -1, "stages": [
+    {"name": "src", "op": "generate", "args": {"count": 100, "bytes": 100}},
+    {"name": "heavy", "op": "burn", "args": {"cpu_us": 8000}},
+    {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
+                             7, dir, &t);
+  const trace::Retune* cache = nullptr;
+  for (const trace::Retune& r : s.retunes) {
+    for (const trace::RetuneChange& c : r.changes) {
+      if (c.knob == "cache") cache = &r;
+    }
+  }
+  ASSERT_NE(cache, nullptr) << "no cache was planned";
+  const std::string after = cache->changes[0].stage;
+  EXPECT_THAT(after, ::testing::AnyOf("heavy", "batch"));
+  EXPECT_EQ(cache->changes[0].when, "next_epoch");
+  EXPECT_GT(cache->measured_outputs_per_s, cache->before_outputs_per_s)
+      << "the replay was measured, faster than the pipeline before it";
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  const auto& stages = t.pipelines[0].stages;
+  ASSERT_EQ(stages.size(), 4u);
+  const size_t at = after == "heavy" ? 2 : 3;  // right after the stage it caches
+  EXPECT_EQ(stages[at].op, "cache");
+  EXPECT_EQ(config::Document::Load(s.tuned_path).stages()[at].op, "cache");
   fs::remove_all(dir);
 }
 

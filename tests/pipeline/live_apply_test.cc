@@ -271,6 +271,73 @@ TEST(LiveApplyTest, AChangeToAFusedStageWaitsForTheNextEpoch) {
   EXPECT_TRUE(a.async);
 }
 
+// Declares itself non-deterministic (its outputs may differ between epochs).
+class NoisyOp final : public MapOp {
+ public:
+  explicit NoisyOp(OpArgs&) {}
+  OpProperties properties() const override { return {OpKind::kMap, true, false, true}; }
+  void Process(Element in, std::vector<Element>& out, const OpContext&) override {
+    out.push_back(std::move(in));
+  }
+};
+SLUICE_REGISTER_OP("live_noisy", NoisyOp);
+
+TEST(LiveApplyTest, ACacheGoesInAtTheNextEpochBoundaryRecordsItAndReplaysItAfter) {
+  auto p = Make(R"({"name": "cached", "epochs": 5, "stages": [
+    {"name": "src", "op": "generate", "args": {"count": 200}},
+    {"name": "a", "op": "live_jitter", "args": {"max_us": 5}, "parallelism": 2},
+    {"name": "b", "op": "live_jitter", "args": {"max_us": 5}, "buffer_size": 2}]})");
+  // Snapshots race with the insertion, as the tracer's do.
+  std::atomic<bool> stop{false};
+  std::thread sampler([&] {
+    while (!stop.load()) (void)p->Snapshot().stages.size();
+  });
+  std::vector<uint64_t> ids;
+  Element e;
+  ASSERT_TRUE(p->Next(&e));
+  ids.push_back(e.id);
+  const auto done = p->Apply({{"a", "cache", 1}});
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].when, When::kNextEpoch);
+  EXPECT_THAT(done[0].note, HasSubstr("next epoch boundary"));
+  const auto again = p->Apply({{"a", "cache", 1}});
+  EXPECT_EQ(again[0].when, When::kNotApplied);
+  EXPECT_THAT(again[0].note, HasSubstr("already waits"));
+  EXPECT_EQ(p->Snapshot().stages.size(), 3u);  // not before the boundary
+  while (p->Next(&e)) ids.push_back(e.id);
+  stop.store(true);
+  sampler.join();
+  // Every epoch delivers 0..199 in order, the replayed ones too.
+  ASSERT_EQ(ids.size(), 1000u);
+  for (size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(ids[i], i % 200) << "at " << i;
+  const PipelineSnapshot snap = p->Snapshot();
+  ASSERT_EQ(snap.stages.size(), 4u);
+  EXPECT_EQ(snap.stages[2].name, "cache");
+  EXPECT_EQ(snap.stages[2].op, "cache");
+  // The stages up to the cache ran in epoch 0 and in the epoch it recorded, then stopped.
+  EXPECT_EQ(StageNamed(snap, "a").elements_out, 400);
+  EXPECT_EQ(StageNamed(snap, "cache").elements_out, 800);
+  EXPECT_EQ(StageNamed(snap, "b").elements_out, 1000);
+  // No second cache after the stage.
+  EXPECT_THROW(p->Apply({{"a", "cache", 1}}), Error);
+}
+
+TEST(LiveApplyTest, NoCacheGoesAfterANonDeterministicStage) {
+  auto p = Make(R"({"name": "noisy", "epochs": 10, "stages": [
+    {"name": "src", "op": "generate", "args": {"count": 50}},
+    {"name": "n", "op": "live_noisy"},
+    {"name": "a", "op": "live_jitter", "args": {"max_us": 0}}]})");
+  Element e;
+  ASSERT_TRUE(p->Next(&e));
+  try {
+    p->Apply({{"a", "cache", 1}});
+    ADD_FAILURE() << "a cache after a non-deterministic stage was accepted";
+  } catch (const Error& err) {
+    EXPECT_THAT(err.what(), HasSubstr("stage 'n' (op 'live_noisy') is not deterministic"));
+  }
+  EXPECT_EQ(p->Apply({{"src", "cache", 1}})[0].when, When::kNextEpoch);
+}
+
 TEST(LiveApplyTest, ABadChangeThrowsNamingTheStageAndKnobAndChangesNothing) {
   auto p = Make(Config(-1, 1, true));
   Element e;
@@ -286,7 +353,8 @@ TEST(LiveApplyTest, ABadChangeThrowsNamingTheStageAndKnobAndChangesNothing) {
   expect_error({{"a", "parallelism", 3}, {"nope", "parallelism", 2}},
                "stage 'nope': key 'parallelism': no such stage");
   expect_error({{"pf", "parallelism", 2}}, "op 'prefetch' runs sequentially");
-  expect_error({{"a", "cache", 1}}, "cannot be inserted into a running pipeline");
+  expect_error({{"a", "cache", 1}}, "the job has 0 epoch(s) after this one");
+  expect_error({{"a", "cache", 2}}, "only 1 (insert a cache after the stage)");
   expect_error({{"a", "buffer_size", -1}}, "stage 'a': key 'buffer_size'");
   expect_error({{"a", "parallelism", 100000}}, "outside 1..");
   EXPECT_EQ(StageNamed(p->Snapshot(), "a").parallelism, 1);  // the valid first change was not made

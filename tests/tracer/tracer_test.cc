@@ -130,6 +130,44 @@ TEST_F(TracerTest, InProcessTraceCountsEveryElement) {
   EXPECT_GT(t.tracer.cpu_seconds, 0.0);
 }
 
+TEST_F(TracerTest, AStageInsertedWhileTracedGetsSeriesAlignedWithTheOthers) {
+  const fs::path path = dir_ / "trace.json";
+  auto doc = config::Document::Parse(R"({"name": "p", "epochs": 4, "stages": [
+      {"name": "src", "op": "generate", "args": {"count": 300, "bytes": 64}},
+      {"name": "work", "op": "burn", "args": {"cpu_us": 300}, "parallelism": 2},
+      {"name": "batch", "op": "batch", "args": {"size": 10}}]})",
+                                     dir_ / "p.json");
+  TracerOptions opt;
+  opt.trace_path = path;
+  opt.interval = 0.01;
+  Tracer tracer(opt);
+  {
+    auto p = pipeline::Pipeline::Create(doc);
+    pipeline::Element e;
+    ASSERT_TRUE(p->Next(&e));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a few samples without it
+    ASSERT_EQ(p->Apply({{"work", "cache", 1}})[0].when, pipeline::AppliedChange::When::kNextEpoch);
+    while (p->Next(&e)) {
+    }
+  }
+  tracer.Stop("completed");
+  const trace::Trace t = trace::ReadTrace(path);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  const auto& p = t.pipelines[0];
+  ASSERT_EQ(p.stages.size(), 4u);
+  EXPECT_EQ(p.stages[2].name, "cache");
+  EXPECT_EQ(p.stages[1].elements_out, 600);  // epoch 0 and the epoch the cache recorded
+  EXPECT_EQ(p.stages[2].elements_out, 900);
+  EXPECT_EQ(p.stages[3].elements_out, 120);
+  const size_t n = p.consumer_next.size();
+  for (size_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(p.stage_series[i].elements_out.size(), n) << p.stages[i].name;
+    EXPECT_EQ(p.stage_series[i].elements_out.back(), p.stages[i].elements_out) << i;
+  }
+  EXPECT_EQ(p.stage_series[2].elements_out.front(), 0);  // it did not exist yet
+  EXPECT_EQ(p.stage_series[1].elements_out.back(), 600);
+}
+
 TEST_F(TracerTest, WithoutAGpuTheTraceSaysWhy) {
   const fs::path path = dir_ / "trace.json";
   TracerOptions opt;

@@ -329,8 +329,7 @@ void SummarizeRetunes(const trace::Trace& t, const fs::path& tuned_path) {
     for (const trace::Retune& r : p.retunes) {
       std::string knobs;
       for (const trace::RetuneChange& c : r.changes) {
-        knobs +=
-            fmt::format("{}{}.{} {}->{}", knobs.empty() ? "" : ", ", c.stage, c.knob, c.from, c.to);
+        knobs += fmt::format("{}{}", knobs.empty() ? "" : ", ", trace::ChangeText(c));
       }
       fmt::print("  {:6.1f} s {} {}{}\n", r.t, r.action, knobs,
                  r.action == "apply" && !r.kept ? " (rolled back)" : "");

@@ -77,8 +77,8 @@ void PrintAutotune(const autotune::Summary& s, const std::string& trace_path) {
   for (const trace::Retune& r : s.retunes) {
     std::string knobs;
     for (const trace::RetuneChange& c : r.changes) {
-      knobs += fmt::format("{}{}.{} {}->{}{}", knobs.empty() ? "" : ", ", c.stage, c.knob, c.from,
-                           c.to, c.when == "now" ? "" : " (" + c.when + ")");
+      knobs += fmt::format("{}{}{}", knobs.empty() ? "" : ", ", trace::ChangeText(c),
+                           c.when == "now" ? "" : " (" + c.when + ")");
     }
     fmt::print("  {:6.1f} s {:<8} {}\n           {}\n", r.t, r.action, knobs, r.reason);
     if (r.action == "apply") {

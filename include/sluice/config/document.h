@@ -19,6 +19,13 @@ using Json = nlohmann::ordered_json;
 inline constexpr std::string_view kKnobParallelism = "parallelism";
 inline constexpr std::string_view kKnobBufferSize = "buffer_size";
 inline constexpr std::string_view kKnobDeterministic = "deterministic";
+// Not a key: the name of a change that inserts a cache stage after a stage (tuner plans,
+// Pipeline::Apply).
+inline constexpr std::string_view kKnobCache = "cache";
+
+// `base`, or `base` followed by the first number from 2 that makes it unlike every name in
+// `taken` (the name of a stage the tuner or the runtime inserts).
+std::string UniqueStageName(std::string_view base, const std::vector<std::string>& taken);
 
 // A validated view of one stage of the document.
 struct StageSpec {

@@ -99,7 +99,8 @@ struct StageSeries {
 // One knob a re-tune changed in the running pipeline.
 struct RetuneChange {
   std::string stage;
-  std::string knob;  // "parallelism", "buffer_size", "deterministic" (1/0)
+  std::string knob;  // "parallelism", "buffer_size", "deterministic" (1/0), "cache" (0 -> 1: a
+                     // cache stage after `stage`, from the next epoch boundary)
   int64_t from = 0;
   int64_t to = 0;
   std::string why;           // the tuner's sentence for it
@@ -119,6 +120,9 @@ struct Retune {
   double measured_outputs_per_s = -1;   // over the window after; -1 until measured
   bool kept = true;                     // false once rolled back
 };
+
+// A change in a few words: "decode.parallelism 1->4", or "cache after resize".
+std::string ChangeText(const RetuneChange& c);
 
 // One pipeline the process ran while traced.
 struct PipelineTrace {

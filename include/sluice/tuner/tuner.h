@@ -47,7 +47,7 @@ struct Rewrite {
 };
 
 // The knob name of a change that inserts a cache stage after `stage`.
-inline constexpr const char* kKnobCache = "cache";
+inline constexpr const char* kKnobCache = config::kKnobCache.data();
 // The knob name of a change to a stage's ordered output (from/to: 1 = true, 0 = false).
 inline constexpr const char* kKnobDeterministic = "deterministic";
 

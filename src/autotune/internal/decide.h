@@ -13,8 +13,8 @@
 
 namespace sluice::autotune::internal {
 
-// The changes of `plan` a running pipeline can take, in the plan's order; a cache insertion is
-// left out (it is written to tuned.json for the next run).
+// The changes of `plan` a running pipeline can take now, in the plan's order; a cache insertion
+// is left out (the loop plans one on its own: CacheToInsert).
 std::vector<pipeline::KnobChange> LiveChanges(const tuner::Plan& plan);
 
 // A trial that measured `measured` after `before` is kept unless it lost more than the noise.
@@ -33,6 +33,20 @@ analyzer::Analysis AnalyzeWindow(trace::Trace trace, double from, const std::str
 // reasons.
 trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan& plan,
                           const std::vector<pipeline::AppliedChange>& applied, double before,
+                          double calibration);
+
+// Epochs a cache inserted at the next epoch boundary would replay, in a job of `epochs` (-1:
+// endless) whose epoch `epoch` runs now (counted from 0); -1 for endless.
+int64_t EpochsToReplay(int64_t epochs, int64_t epoch);
+
+// The cache change of `with_cache` (planned for the epochs left) when it promises more than
+// `min_gain` over `without` (the plan for one pass); nullopt otherwise.
+std::optional<tuner::Change> CacheToInsert(const tuner::Plan& with_cache,
+                                           const tuner::Plan& without, double min_gain);
+
+// The re-tune record of a cache insertion that waits for the next epoch boundary.
+trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Plan& with_cache,
+                          const pipeline::AppliedChange& applied, double before,
                           double calibration);
 
 // The changes that undo `applied` (those that took effect or wait for the epoch boundary).

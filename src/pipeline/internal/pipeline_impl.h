@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,10 @@ class PipelineImpl {
   std::string config_path;
   std::string config_text;
   std::vector<std::unique_ptr<internal::Stage>> stages;
+  // Guards the `stages` vector (not the stages, which never move) for threads other than the
+  // consumer's: a cache stage is inserted there at an epoch boundary (ApplyDeferred), the only
+  // change it ever sees. The consumer's thread reads it without the lock.
+  mutable std::shared_mutex stages_mu;
   int64_t epochs = 1;
   int64_t first_epoch = 0;  // the number the first epoch runs as (seeds, shuffles)
   int64_t stop_timeout_ns = 5'000'000'000;
@@ -89,8 +94,9 @@ class PipelineImpl {
   // of stages, which only changes at an epoch boundary.
   std::mutex apply_mu_;
   std::mutex deferred_mu_;
-  std::vector<KnobChange> deferred_;  // guarded by deferred_mu_
-  void ApplyDeferred();               // at an epoch boundary
+  std::vector<KnobChange> deferred_;           // guarded by deferred_mu_
+  void ApplyDeferred();                        // at an epoch boundary
+  void InsertCache(const std::string& after);  // a cache stage after stage `after`
   void SetKnob(internal::Stage& s, const std::string& knob, int64_t to);
   internal::LiveIter* FindLive(const internal::Stage& s);  // with chain_mu_ held
   bool WaitSettled(const std::vector<internal::Stage*>& stages, int64_t deadline_ns);
