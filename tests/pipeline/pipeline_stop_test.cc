@@ -24,6 +24,7 @@
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/op.h"
+#include "tests/common/fake_clock.h"
 #include "tests/pipeline/pipeline_test_util.h"
 
 namespace sluice::pipeline {
@@ -198,7 +199,10 @@ TEST_F(PipelineTest, SleepUsesLittleCpu) {
   EXPECT_LT(sleep.cpu_seconds, 0.25 * sleep.busy_seconds);
 }
 
+// The consumer's time between Next() calls (its training step) comes from sluice's clock, which
+// the test moves forward 1 ms per step instead of sleeping.
 TEST_F(PipelineTest, ConsumerCountsOutputsAndWaits) {
+  sluice::test_util::ScopedFakeClock clock;
   auto p = Make(R"({"stages": [
       {"op": "generate", "args": {"count": 12}},
       {"op": "sleep", "parallelism": 2, "args": {"us": 500}},
@@ -207,7 +211,7 @@ TEST_F(PipelineTest, ConsumerCountsOutputsAndWaits) {
   int outputs = 0;
   while (p->Next(&e)) {
     ++outputs;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    clock.Advance(1'000'000);  // a 1 ms training step
   }
   PipelineSnapshot snap = p->Snapshot();
   EXPECT_EQ(outputs, 3);
