@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 
 namespace sluice {
 namespace {
@@ -25,18 +26,7 @@ using test_util::SortedEntries;
 using ::testing::ElementsAre;
 using ::testing::StartsWith;
 
-class AtomicFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ =
-        fs::temp_directory_path() / fmt::format("sluice_files_test_{}_{}", ::getpid(), counter++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using AtomicFileTest = sluice::test_util::TempDirTest;
 
 TEST_F(AtomicFileTest, WritesTheTextAndLeavesNoTemporaryFile) {
   WriteFileAtomically(dir_ / "a.txt", "hello", "the greeting");

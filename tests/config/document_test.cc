@@ -19,6 +19,7 @@
 
 #include "sluice/common/error.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 
 namespace sluice::config {
 namespace {
@@ -374,21 +375,7 @@ TEST(DocumentTest, SetKnobRejectsABadValueAndLeavesTheDocumentUnchanged) {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-class DocumentFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("sluice_document_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::vector<std::string> DirEntries() const { return sluice::test_util::SortedEntries(dir_); }
-
-  std::filesystem::path dir_;
-};
+using DocumentFileTest = sluice::test_util::TempDirTest;
 
 TEST_F(DocumentFileTest, LoadReadsTheFileAndAnchorsRelativePaths) {
   const std::filesystem::path path = dir_ / "train.json";

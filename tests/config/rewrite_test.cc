@@ -18,6 +18,7 @@
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 
 namespace sluice::config {
 namespace {
@@ -292,24 +293,14 @@ TEST(RewriteTest, CrlfStaysCrlf) {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-class RewriteFileTest : public ::testing::Test {
+class RewriteFileTest : public sluice::test_util::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("sluice_rewrite_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
   void TearDown() override {
+    // A test makes the directory read-only: give write back so that it can be removed.
     std::filesystem::permissions(dir_, std::filesystem::perms::owner_all,
                                  std::filesystem::perm_options::add);
-    std::filesystem::remove_all(dir_);
+    TempDirTest::TearDown();
   }
-
-  std::vector<std::string> DirEntries() const { return sluice::test_util::SortedEntries(dir_); }
-
-  std::filesystem::path dir_;
 };
 
 TEST_F(RewriteFileTest, SaveKeepsTheOriginalAsABackup) {

@@ -14,17 +14,17 @@
 #include "sluice/common/error.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
+#include "tests/common/harness.h"
 
 namespace sluice::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
 
-class LabelsTest : public ::testing::Test {
+class LabelsTest : public sluice::test_util::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("sluice_labels_test_{}", ::getpid());
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     // Class folders in an order that is not the sorted one, with 3, 4 and 5 files.
     const std::vector<std::pair<std::string, int>> classes = {
         {"zebra", 3}, {"ant", 4}, {"mole", 5}};
@@ -35,8 +35,6 @@ class LabelsTest : public ::testing::Test {
       }
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::unique_ptr<Pipeline> Make(const std::string& source_args, const std::string& rest = "",
                                  int epochs = 1) {
     const std::string json = fmt::format(
@@ -45,8 +43,6 @@ class LabelsTest : public ::testing::Test {
         epochs, dir_.string(), source_args, rest);
     return Pipeline::Create(config::Document::Parse(json, dir_ / "p.json"));
   }
-
-  fs::path dir_;
 };
 
 TEST_F(LabelsTest, ParentFolderGivesTheSortedClassIndex) {

@@ -17,6 +17,7 @@
 #include "sluice/common/error.h"
 #include "sluice/pipeline/element.h"
 #include "sluice/pipeline/op.h"
+#include "tests/common/harness.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -67,19 +68,11 @@ class VectorInput : public Input {
   size_t next_ = 0;
 };
 
-class TextOpsTest : public ::testing::Test {
+class TextOpsTest : public sluice::test_util::TempDirTest {
  protected:
   void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("sluice_text_ops_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    TempDirTest::SetUp();
     ctx_.stage = "stage";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   std::filesystem::path Write(const std::string& name, const std::string& contents) {
@@ -131,7 +124,6 @@ class TextOpsTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
   OpContext ctx_;
 };
 

@@ -14,16 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/common/files.h"
-#include "tests/reliability/process.h"
+#include "tests/common/harness.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test_util::ProcessOptions;
+using sluice::test_util::ProcessResult;
 using sluice::test_util::ReadFile;
-using sluice::testing::ProcessOptions;
-using sluice::testing::ProcessResult;
-using sluice::testing::RunProcess;
+using sluice::test_util::RunProcess;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;
@@ -33,16 +33,12 @@ constexpr bool kSanitized = false;
 
 constexpr int64_t kBudgetBytes = 128'000'000;
 
-class BudgetTest : public ::testing::Test {
+class BudgetTest : public sluice::test_util::TempDirTest {
  protected:
   void SetUp() override {
     if (kSanitized) GTEST_SKIP() << "RSS under a sanitizer is not the program's own";
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() / fmt::format("sluice_budget_{}_{}", ::getpid(), counter++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   ProcessResult Cli(std::vector<std::string> args, const ProcessOptions& opt = {}) {
     args.insert(args.begin(), SLUICE_CLI);
@@ -50,7 +46,6 @@ class BudgetTest : public ::testing::Test {
   }
   // Profiles, tunes for kBudgetBytes, applies and runs the example `name`; checks the run.
   void ProfileTuneApplyRun(const std::string& name);
-  fs::path dir_;
 };
 
 void BudgetTest::ProfileTuneApplyRun(const std::string& name) {

@@ -26,15 +26,16 @@
 #include "sluice/trace/io.h"
 #include "src/config/testing.h"
 #include "tests/common/files.h"
-#include "tests/reliability/process.h"
+#include "tests/common/harness.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test_util::ProcessOptions;
+using sluice::test_util::ProcessResult;
 using sluice::test_util::ReadFile;
-using sluice::testing::ProcessOptions;
-using sluice::testing::RunProcess;
+using sluice::test_util::RunProcess;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -58,25 +59,17 @@ class ThrowAtOp final : public pipeline::MapOp {
 };
 SLUICE_REGISTER_OP("fault_throw_at", ThrowAtOp);
 
-class FaultTest : public ::testing::Test {
+class FaultTest : public sluice::test_util::TempDirTest {
  protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ =
-        fs::temp_directory_path() / fmt::format("sluice_fault_test_{}_{}", ::getpid(), counter++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
   void TearDown() override {
-    std::error_code ec;
+    std::error_code ec;  // a test makes dir_/ro read-only: give write back so it can be removed
     fs::permissions(dir_ / "ro", fs::perms::owner_all, ec);
-    fs::remove_all(dir_, ec);
+    TempDirTest::TearDown();
   }
   fs::path Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
     return dir_ / name;
   }
-  fs::path dir_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +186,7 @@ TEST_F(SourceFaultTest, AFileThatBecomesUnreadableMidRunIsAClearErrorNamingIt) {
 class TraceWriteFaultTest : public FaultTest {
  protected:
   // `sluice profile -- fault_job` for a job of a fixed number of steps.
-  testing::ProcessResult ProfileJob(const fs::path& out, const ProcessOptions& opt = {}) {
+  ProcessResult ProfileJob(const fs::path& out, const ProcessOptions& opt = {}) {
     return RunProcess({SLUICE_CLI, "profile", "--seconds", "60", "--interval-ms", "20", "--out",
                        out.string(), "--", SLUICE_FAULT_JOB, "--steps", "400"},
                       dir_, opt);

@@ -19,16 +19,16 @@
 #include "sluice/config/document.h"
 #include "sluice/trace/io.h"
 #include "tests/common/files.h"
-#include "tests/reliability/process.h"
+#include "tests/common/harness.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
+using sluice::test_util::ProcessResult;
 using sluice::test_util::ReadFile;
-using sluice::testing::ProcessResult;
-using sluice::testing::RunProcess;
+using sluice::test_util::RunProcess;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;

@@ -16,6 +16,7 @@
 #include "sluice/report/report.h"
 #include "sluice/trace/io.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 #include "tests/report/html_dom.h"
 #include "tests/report/synthetic_trace.h"
 
@@ -26,29 +27,25 @@ namespace fs = std::filesystem;
 using test_util::ReadFile;
 using ::testing::HasSubstr;
 
-class ReportCommandTest : public ::testing::Test {
+class ReportCommandTest : public test_util::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("sluice_report_cli_{}", ::getpid());
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     fs::create_directories(dir_ / "after");
     trace::WriteTrace(testing::BuildTrace(testing::ImageLikeSpec()), dir_ / "after" / "trace.json");
     testing::SyntheticSpec before = testing::ImageLikeSpec();
     before.outputs_per_s = 10;
     trace::WriteTrace(testing::BuildTrace(before), dir_ / "before.json");
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Runs bin/sluice with `args`; returns its exit status, with stdout and stderr in `output_`.
+  // Runs bin/sluice with `args` (a shell line); returns its exit status, with stdout and
+  // stderr in `output_`.
   int Run(const std::string& args) {
-    const fs::path out = dir_ / "output.txt";
-    const int status = std::system(
-        fmt::format("{}/bin/sluice {} >'{}' 2>&1", SLUICE_BINARY_DIR, args, out.string()).c_str());
-    output_ = ReadFile(out);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const test_util::ProcessResult r =
+        test_util::RunShell(fmt::format("{}/bin/sluice {} 2>&1", SLUICE_BINARY_DIR, args), dir_);
+    output_ = r.out;
+    return r.exit_code();
   }
 
-  fs::path dir_;
   std::string output_;
 };
 

@@ -1,10 +1,12 @@
 // Tests for the GPU monitor: the unavailable path (no driver, device or libcupti, or built
 // without CUPTI) and the interval union behind BusyFraction, checked against a bitmap.
+// With SLUICE_REQUIRE_GPU=1 (set where a GPU is known to be present) the monitor must record.
 #include "sluice/tracer/gpu_monitor.h"
 
 #include <dlfcn.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <string>
@@ -29,6 +31,13 @@ bool IsUnavailable(std::string_view status) {
   return false;
 }
 
+// Whether the environment says this machine has a usable GPU (SLUICE_REQUIRE_GPU=1): then an
+// unavailable monitor is a failure, not a pass.
+bool GpuRequired() {
+  const char* require = std::getenv("SLUICE_REQUIRE_GPU");
+  return require != nullptr && std::string_view(require) == "1";
+}
+
 // Whether an NVIDIA driver library is present, which decides what StartGpuMonitor can reach.
 bool HaveDriver() {
   void* cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -38,6 +47,9 @@ bool HaveDriver() {
 }
 
 TEST(GpuMonitorTest, WithoutDriverSaysWhyAndRecordsNothing) {
+  if (GpuRequired()) {
+    EXPECT_TRUE(HaveDriver()) << "SLUICE_REQUIRE_GPU=1 but libcuda.so.1 cannot be loaded";
+  }
   if (HaveDriver()) GTEST_SKIP() << "libcuda.so.1 is present: covered by RecordsOrSaysWhy";
   auto monitor = StartGpuMonitor();
   ASSERT_NE(monitor, nullptr);
@@ -68,6 +80,9 @@ TEST(GpuMonitorTest, RecordsOrSaysWhy) {
   monitor->Flush();
   const int64_t end = MonotonicNanos() + 1'000'000;
   const trace::GpuTrace summary = monitor->Summary(1.0);
+  if (GpuRequired()) {
+    EXPECT_EQ(summary.status, "ok") << "SLUICE_REQUIRE_GPU=1 but: " << summary.reason;
+  }
   if (summary.status == "ok") {
     EXPECT_FALSE(summary.device_name.empty());
     const double fraction = monitor->BusyFraction(begin, end);
@@ -89,6 +104,9 @@ TEST(GpuMonitorTest, MonitorsCanBeStartedAgain) {
     auto monitor = StartGpuMonitor();
     const std::string status = monitor->Summary(1.0).status;
     EXPECT_NE(status, "error") << monitor->Summary(1.0).reason;
+    if (GpuRequired()) {
+      EXPECT_EQ(status, "ok") << monitor->Summary(1.0).reason;
+    }
     monitor->Stop();
   }
 }

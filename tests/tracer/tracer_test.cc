@@ -20,6 +20,7 @@
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
+#include "tests/common/harness.h"
 #include "tracer/disk_probe.h"
 
 namespace sluice::tracer {
@@ -31,20 +32,15 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-class TracerTest : public ::testing::Test {
+class TracerTest : public test_util::TempDirTest {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    dir_ =
-        fs::temp_directory_path() / fmt::format("sluice_tracer_test_{}_{}", ::getpid(), counter++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     ::setenv("SLUICE_CACHE_DIR", (dir_ / "cache").c_str(), 1);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Runs a shell command line; returns its wait status.
-  int Shell(const std::string& command) { return std::system(command.c_str()); }
+  int Shell(const std::string& command) { return test_util::RunShell(command, dir_).status; }
 
   // Starts trace_job with tracing on; returns its pid.
   pid_t StartJob(const std::vector<std::string>& args, const fs::path& trace) {
@@ -75,8 +71,6 @@ class TracerTest : public ::testing::Test {
     }
     FAIL() << "no trace with " << samples << " samples at " << trace;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(TracerTest, InProcessTraceCountsEveryElement) {

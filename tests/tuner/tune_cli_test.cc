@@ -18,6 +18,7 @@
 
 #include "sluice/config/document.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 
 namespace sluice {
 namespace {
@@ -42,28 +43,23 @@ constexpr const char* kConfig = R"({
 }
 )";
 
-class TuneCliTest : public ::testing::Test {
+class TuneCliTest : public sluice::test_util::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("sluice_tune_cli_test_{}", ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     ::setenv("SLUICE_CACHE_DIR", (dir_ / "cache").c_str(), 1);
     std::ofstream(dir_ / "pipeline.json") << kConfig;
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Runs `sluice ARGS`, returning its exit code; its stdout goes to `out_`, stderr to `err_`.
+  // Runs `sluice ARGS` (a shell line), returning its exit code; its stdout goes to `out_`,
+  // stderr to `err_`.
   int Sluice(const std::string& args) {
-    const fs::path out = dir_ / "out.log", err = dir_ / "err.log";
-    const int status = std::system(
-        fmt::format("{} {} > {} 2> {}", SLUICE_CLI, args, out.string(), err.string()).c_str());
-    out_ = test_util::ReadFile(out);
-    err_ = test_util::ReadFile(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const test_util::ProcessResult r =
+        test_util::RunShell(fmt::format("{} {}", SLUICE_CLI, args), dir_);
+    out_ = r.out;
+    err_ = r.err;
+    return r.exit_code();
   }
 
-  fs::path dir_;
   std::string out_, err_;
 };
 

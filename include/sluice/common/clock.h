@@ -6,12 +6,10 @@
 
 namespace sluice {
 
-// Monotonic wall time in nanoseconds (vDSO, no system call).
-inline int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+// Monotonic wall time in nanoseconds (vDSO, no system call). Every duration and rate sluice
+// measures comes from this clock; tests replace it (src/common/clock_override.h) to test timing
+// logic without sleeping.
+int64_t MonotonicNanos();
 
 // CPU time consumed by the calling thread, in nanoseconds (a system call: keep off per-element
 // paths).

@@ -1,5 +1,6 @@
 // The trace data model (`sluice-trace/1`): what the tracer writes and the analyzer and report
-// read. Field by field in docs/trace-format.md.
+// read. Field by field in docs/trace-format.md. Every struct compares field by field (doubles
+// exactly), so that a round-trip test comparing whole traces cannot miss a new field.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,8 @@ struct DiskBandwidth {
   double probe_seconds = 0;
   std::string method;   // how it was measured, e.g. "sequential read after posix_fadvise(DONTNEED)"
   bool cached = false;  // taken from an earlier measurement of the same device
+
+  bool operator==(const DiskBandwidth&) const = default;
 };
 
 struct HostInfo {
@@ -29,6 +32,8 @@ struct HostInfo {
   int cores = 0;  // online CPUs available to the process
   int64_t memory_bytes = 0;
   std::vector<DiskBandwidth> disks;
+
+  bool operator==(const HostInfo&) const = default;
 };
 
 struct JobInfo {
@@ -44,6 +49,8 @@ struct JobInfo {
   // the signal that killed it ("SIGKILL", "SIGSEGV", "SIGABRT"). Unset / empty otherwise.
   std::optional<int> exit_code;
   std::string exit_signal;
+
+  bool operator==(const JobInfo&) const = default;
 };
 
 // One stage's totals over the trace, as the runtime counted them.
@@ -74,12 +81,16 @@ struct StageTrace {
   int64_t involuntary_switches = 0;
   int64_t minor_faults = 0;
   int64_t major_faults = 0;
+
+  bool operator==(const StageTrace&) const = default;
 };
 
 struct ConsumerTrace {
   int64_t next_calls = 0;
   double wait_seconds = 0;
   double between_seconds = 0;
+
+  bool operator==(const ConsumerTrace&) const = default;
 };
 
 // Cumulative counters of one stage at each sample, column by column (same length as
@@ -94,6 +105,8 @@ struct StageSeries {
   // Busy seconds per worker thread (async stages), workers[w][sample], for per-thread tracks.
   std::vector<int> worker_tids;
   std::vector<std::vector<double>> worker_busy_seconds;
+
+  bool operator==(const StageSeries&) const = default;
 };
 
 // One knob a re-tune changed in the running pipeline.
@@ -106,6 +119,8 @@ struct RetuneChange {
   std::string why;           // the tuner's sentence for it
   std::string when = "now";  // "now", "next_epoch" or "not_applied"
   std::string note;          // why it waits, or was not applied
+
+  bool operator==(const RetuneChange&) const = default;
 };
 
 // One re-tune of a running pipeline by the in-process autotuner (sluice::autotune).
@@ -119,6 +134,8 @@ struct Retune {
   double calibrated_outputs_per_s = 0;  // the same, corrected by earlier measured re-tunes
   double measured_outputs_per_s = -1;   // over the window after; -1 until measured
   bool kept = true;                     // false once rolled back
+
+  bool operator==(const Retune&) const = default;
 };
 
 // A change in a few words: "decode.parallelism 1->4", or "cache after resize".
@@ -146,6 +163,8 @@ struct PipelineTrace {
   std::vector<double> consumer_between;
   // Re-tunes made while it ran, oldest first; empty unless autotuned.
   std::vector<Retune> retunes;
+
+  bool operator==(const PipelineTrace&) const = default;
 };
 
 // Process- and host-wide series, one value per sample.
@@ -157,6 +176,8 @@ struct Series {
   std::vector<int64_t>
       disk_read_bytes;           // cumulative bytes read from storage (/proc/self/io); -1 unknown
   std::vector<double> gpu_busy;  // GPU kernel-busy fraction over the interval; -1 unknown
+
+  bool operator==(const Series&) const = default;
 };
 
 struct GpuTrace {
@@ -172,6 +193,8 @@ struct GpuTrace {
   double h2d_seconds = 0;
   int64_t d2h_bytes = 0;
   double d2h_seconds = 0;
+
+  bool operator==(const GpuTrace&) const = default;
 };
 
 // What tracing itself cost, so the overhead can be stated.
@@ -182,6 +205,8 @@ struct TracerCost {
   double overhead_fraction = 0;  // cpu_seconds / (duration * cores used by the process)
   double warmup_seconds = 0;     // where the steady state begins (seconds since start)
   std::string warmup_method;
+
+  bool operator==(const TracerCost&) const = default;
 };
 
 struct Trace {
@@ -193,6 +218,8 @@ struct Trace {
   Series series;
   GpuTrace gpu;
   TracerCost tracer;
+
+  bool operator==(const Trace&) const = default;
 };
 
 }  // namespace sluice::trace
