@@ -11,8 +11,14 @@ rate reaches and stays within 5 % of its final level), the number of changes mad
 job, peak RSS against the memory budget, and the model's one-shot error before and after
 calibration. Writes the section between the autotune_bench markers of docs/benchmarks.md.
 
-    /usr/bin/python3 bench/autotune_bench.py [--only skewed,image] [--seconds 20] [--rounds 2]
-        [--build build] [--data examples/data] [--memory 1G] [--doc docs/benchmarks.md]
+    /usr/bin/python3 bench/autotune_bench.py [--only skewed,image,example:image_pipeline]
+        [--seconds 20] [--rounds 2] [--build build] [--photos /work/data/photos]
+        [--memory 1G] [--phase] [--doc docs/benchmarks.md]
+
+Images are photographs (bench/photos/README.md makes them from Debian's wallpaper packages):
+--photos DIR (DIR/<class>/*.jpg) is laid out as data/images/img_NNNNN.jpg for the suite's and
+the examples' patterns, and as data/photos for torch_pipeline's; text comes from examples/data.
+`example:NAME` runs examples/NAME.json as shipped.
 
 Standard library only.
 """
@@ -31,7 +37,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 import suite  # noqa: E402  (the suite's page-cache warming and docs splicing)
 
-PIPELINES = ["skewed", "io_bound", "image", "text", "cacheable"]
+PIPELINES = ["skewed", "io_bound", "image", "text", "cacheable", "example:synthetic_pipeline",
+             "example:image_pipeline", "example:cacheable_pipeline", "example:text_pipeline",
+             "example:torch_pipeline"]
 BEGIN = "<!-- autotune_bench: begin -->"
 END = "<!-- autotune_bench: end -->"
 
@@ -60,12 +68,36 @@ def run_json(cmd, timeout):
     return result
 
 
+def photo_data(out, photos):
+    """A data folder: the photographs as images/img_NNNNN.jpg and photos/<class>/, and the
+    examples' text corpus."""
+    data = os.path.join(out, "data")
+    shutil.rmtree(data, ignore_errors=True)
+    os.makedirs(os.path.join(data, "images"))
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(photos) for f in fs
+                   if f.lower().endswith((".jpg", ".jpeg")))
+    if not files:
+        raise SystemExit(f"no photographs under {photos}: make them with bench/photos/README.md")
+    for i, f in enumerate(files):
+        os.symlink(f, os.path.join(data, "images", f"img_{i:05d}.jpg"))
+    os.symlink(os.path.abspath(photos), os.path.join(data, "photos"))
+    os.symlink(os.path.join(ROOT, "examples", "data", "text"), os.path.join(data, "text"))
+    return data, len(files)
+
+
+def config_path(name):
+    """bench/suite/NAME.json, or examples/X.json for example:X."""
+    if name.startswith("example:"):
+        return os.path.join(ROOT, "examples", name.split(":", 1)[1] + ".json")
+    return os.path.join(ROOT, "bench", "suite", f"{name}.json")
+
+
 def workdir(out, name, data, config=None):
     """A fresh work folder for NAME with the suite's CONFIG (default: NAME) as shipped."""
-    work = os.path.join(out, name)
+    work = os.path.join(out, name.replace(":", "_"))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    doc = suite.load(os.path.join(ROOT, "bench", "suite", f"{config or name}.json"))
+    doc = suite.load(config_path(config or name))
     doc.pop("bench_grid", None)
     doc["epochs"] = -1
     path = os.path.join(work, "naive.json")
@@ -103,12 +135,15 @@ def online(sluice, work, naive, policy, seconds, memory, k):
             "model_error": a["model_error"], "calibrated_error": a["calibrated_model_error"]}
 
 
-def phase_change(sluice, out, seconds, rounds):
-    """skewed with its 'lookup' stage's latency tripling at 10 s (300 -> 900 us) under a training
-    step of 20 ms per batch: when does the loop re-plan after the change?"""
-    work, naive = workdir(out, "skewed_phase", os.path.join(ROOT, "examples", "data"), "skewed")
+def phase_change(sluice, out, data, seconds, rounds):
+    """skewed with its 'lookup' stage's latency tripling at 10 s (600 -> 1800 us) under a training
+    step of 20 ms per batch: when does the loop re-plan after the change? At 600 us the workers
+    the loop gives 'lookup' keep up with the training step; at 1800 us they no longer do."""
+    work, naive = workdir(out, "skewed_phase", data, "skewed")
     doc = suite.load(naive)
-    doc["stages"][suite.stage_index(doc, "lookup")]["args"]["schedule"] = [[10, 900]]
+    lookup = doc["stages"][suite.stage_index(doc, "lookup")]["args"]
+    lookup["us"] = 600
+    lookup["schedule"] = [[10, 1800]]
     suite.save(doc, naive)
     found = []
     for k in range(rounds):
@@ -134,7 +169,8 @@ def render(results, meta):
     lines = [BEGIN, f"Measured {meta['when']} on {meta['cores']} cores; command: "
              f"`{meta['command']}`.", "",
              "Each pipeline starts as shipped (every parallelism 1, no prefetch) and runs "
-             f"{meta['seconds']} s with the online tuner; the oracle is the config `sluice profile "
+             f"{meta['seconds']} s with the online tuner on {meta['photos']} photographs "
+             "(bench/photos); the oracle is the config `sluice profile "
              "CONFIG` settles on offline, run as long, in the same round. Rates are the last 5 s "
              "of each run; a ratio compares a run with the oracle's run of its round; medians "
              "(min–max) over "
@@ -164,7 +200,7 @@ def render(results, meta):
     if meta.get("phase") is not None:
         got = [x for x in meta["phase"] if x is not None]
         lines += ["", "Phase change (`skewed` with its `lookup` stage's latency tripling at 10 s, "
-                  "300 → 900 µs, under a 20 ms training step; interval 2 s): re-planned "
+                  "600 → 1800 µs, under a 20 ms training step; interval 2 s): re-planned "
                   f"{spread(got)} s after the change in {len(got)} of {len(meta['phase'])} runs."]
     lines += ["", "Model error |predicted − measured| / measured of the re-tunes: the first "
               f"(one-shot, uncalibrated) {spread([100 * e for e in errors], '{:.0f}')} %; later "
@@ -178,7 +214,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--data", default=os.path.join(ROOT, "examples", "data"))
+    ap.add_argument("--photos", default="/work/data/photos")
     ap.add_argument("--memory", default="1G")
     ap.add_argument("--out", default=None)
     ap.add_argument("--doc", default=None, help="docs/benchmarks.md to update")
@@ -187,8 +223,8 @@ def main():
     args = ap.parse_args()
     sluice = os.path.join(args.build, "bin", "sluice")
     out = args.out or os.path.join(args.build, "autotune_bench")
-    data = os.path.abspath(args.data)
-    suite.warm_page_cache(data)
+    data, photos = photo_data(out, args.photos)
+    suite.warm_page_cache(args.photos)
     results = {}
     for name in args.only.split(","):
         print(f"== {name}", flush=True)
@@ -212,10 +248,10 @@ def main():
         results[name] = r
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"results": results}, f, indent=2)
-    phase = phase_change(sluice, out, args.seconds, args.rounds) if args.phase else None
+    phase = phase_change(sluice, out, data, args.seconds, args.rounds) if args.phase else None
     meta = {"phase": phase, "when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
             "cores": os.cpu_count(), "seconds": args.seconds, "rounds": args.rounds,
-            "memory": args.memory,
+            "memory": args.memory, "photos": photos,
             "command": "/usr/bin/python3 bench/autotune_bench.py " + " ".join(
                 shlex.quote(a) for a in sys.argv[1:])}
     with open(os.path.join(out, "results.json"), "w") as f:

@@ -135,7 +135,8 @@ std::vector<Server> BuildServers(const std::vector<StageKnobs>& knobs,
 
 std::vector<bool> Fusible(const Analysis& a) {
   std::vector<bool> fusible(a.stages.size(), false);
-  for (size_t i = 1; i < a.stages.size(); ++i) fusible[i] = a.stages[i].parallelizable;
+  for (size_t i = 1; i < a.stages.size(); ++i)
+    fusible[i] = a.stages[i].parallelizable && a.stages[i].fusible;
   return fusible;
 }
 

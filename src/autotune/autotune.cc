@@ -53,6 +53,15 @@ std::optional<uint64_t> LiveId(const std::string& name) {
   return id;
 }
 
+// A snapshot of the live pipeline named `name`.
+std::optional<pipeline::PipelineSnapshot> LiveSnapshot(const std::string& name) {
+  std::optional<pipeline::PipelineSnapshot> snap;
+  pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
+    if (!snap && p.name() == name) snap = p.Snapshot();
+  });
+  return snap;
+}
+
 }  // namespace
 
 class AutotunerImpl {
@@ -134,9 +143,16 @@ class AutotunerImpl {
   void Decide(const trace::Trace& t, const trace::PipelineTrace& pt, double now) {
     const trace::PipelineTrace* p = &pt;
     const double from = std::max(window_start_, now - opt_.interval);
-    const analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
+    analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
+    // The runtime changes map fusion only at epoch boundaries: plan with the fusion in force.
+    if (const std::optional<pipeline::PipelineSnapshot> snap = LiveSnapshot(name_)) {
+      internal::UseLiveFusion(*snap, a);
+    }
     const double rate = a.measured_outputs_per_s;
-    if (opt_.policy != Policy::kHillClimb && CacheReplayStarts(*p, now, rate)) return;
+    if (opt_.policy != Policy::kHillClimb) {
+      if (CacheReplayStarts(*p, now, rate)) return;
+      TryCache(t, *p, a, now, rate);  // whether a trial runs or not: it waits for the boundary
+    }
     if (opt_.policy == Policy::kHillClimb) {
       Climb(*p, a, now, rate);
     } else if (trial_) {
@@ -164,16 +180,28 @@ class AutotunerImpl {
     return false;  // the same window plans the knobs for replay (the rate moved: a new phase)
   }
 
+  // The tuner's options for the live pipeline, planning for `epochs` passes over the data.
+  tuner::TuneOptions Options(const trace::Trace& t, const config::Document& doc,
+                             int64_t epochs) const {
+    tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
+    topt.cores = opt_.cores;
+    topt.memory_bytes = opt_.memory_bytes;
+    topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
+    topt.epochs = epochs;
+    return topt;
+  }
+
   // Inserts a cache at the next epoch boundary when the plan for the epochs left has one and
-  // promises more than the minimum gain over `without` (the plan for one pass). Once per run.
-  void TryCache(const trace::PipelineTrace& p, const analyzer::Analysis& a,
-                const config::Document& doc, tuner::TuneOptions topt, const tuner::Plan& without,
+  // promises more than the minimum gain over the plan for one pass. Tried once per run, as soon
+  // as an epoch has completed (its size is then known).
+  void TryCache(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
                 double now, double rate) {
-    if (cache_ || p.epochs_completed < 1) return;  // an epoch's size is known once one completed
+    if (cache_ || p.epochs_completed < 1) return;
+    const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     const int64_t replay = internal::EpochsToReplay(doc.epochs(), p.epochs_completed);
     if (replay == 0) return;
-    topt.epochs = replay < 0 ? -1 : replay + 1;
-    const tuner::Plan with = tuner::Tune(a, p, topt);
+    const tuner::Plan with = tuner::Tune(a, p, Options(t, doc, replay < 0 ? -1 : replay + 1));
+    const tuner::Plan without = tuner::Tune(a, p, Options(t, doc, 1));
     const std::optional<tuner::Change> cache =
         internal::CacheToInsert(with, without, opt_.min_gain);
     if (!cache) return;
@@ -266,16 +294,10 @@ class AutotunerImpl {
                            Num(last_rate_), Num(rate));
     }
     if (last_rate_ <= 0) last_rate_ = rate;
-    config::Document doc = config::Document::Parse(p.config_text, p.config_path);
-    tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
-    topt.cores = opt_.cores;
-    topt.memory_bytes = opt_.memory_bytes;
-    topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
+    const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     // Knobs planned for a cache would be wrong until it replays: plan them as if the data were
     // read once (TryCache plans the cache, which goes in at the next epoch boundary).
-    topt.epochs = 1;
-    tuner::Plan plan = tuner::Tune(a, p, topt);
-    TryCache(p, a, doc, topt, plan, now, rate);
+    tuner::Plan plan = tuner::Tune(a, p, Options(t, doc, 1));
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
       if (!reason.empty()) last_rate_ = rate;  // the new phase needs no change

@@ -203,6 +203,7 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
     st.buffer_size = s->buffer_size;
     st.deterministic = s->deterministic;
     st.async = s->async;
+    if (s->fused_into != nullptr) st.fused_into = s->fused_into->name;
     const size_t slots = static_cast<size_t>(std::max(1, s->slots_used.load()));
     for (size_t i = 0; i < slots && i < s->workers.size(); ++i) {
       const auto& w = s->workers[i];

@@ -92,7 +92,7 @@ StageModel ModelStage(const Analysis& a, const trace::PipelineTrace& p, const Tu
   sm.worker_bytes =
       s.bytes_per_element + (i > 0 ? inputs_per_output * a.stages[i - 1].bytes_per_element : 0);
   sm.parallelizable = s.parallelizable;
-  sm.fusible = i > 0 && s.parallelizable;
+  sm.fusible = i > 0 && s.parallelizable && s.fusible;
   sm.fixed_async = s.async || s.parallelism > 1 || s.buffer_size > 0;
   sm.cap = s.parallelizable ? std::max(cap, s.parallelism) : 1;
   const double service = s.visit_ratio > 0 ? s.wall_demand / s.visit_ratio : 0;

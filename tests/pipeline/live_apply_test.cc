@@ -258,6 +258,7 @@ TEST(LiveApplyTest, AChangeToAFusedStageWaitsForTheNextEpoch) {
     {"name": "b", "op": "live_jitter", "args": {"max_us": 0}, "parallelism": 2}]})");
   Element e;
   ASSERT_TRUE(p->Next(&e));
+  EXPECT_EQ(StageNamed(p->Snapshot(), "a").fused_into, "b");
   const auto done = p->Apply({{"a", "parallelism", 2}});
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].when, When::kNextEpoch);
@@ -269,6 +270,7 @@ TEST(LiveApplyTest, AChangeToAFusedStageWaitsForTheNextEpoch) {
   const StageSnapshot a = StageNamed(p->Snapshot(), "a");
   EXPECT_EQ(a.parallelism, 2);
   EXPECT_TRUE(a.async);
+  EXPECT_EQ(a.fused_into, "");
 }
 
 // Declares itself non-deterministic (its outputs may differ between epochs).

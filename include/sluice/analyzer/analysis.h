@@ -49,6 +49,9 @@ struct StageAnalysis {
   std::string name;
   std::string op;
   bool parallelizable = false;
+  // May run on the workers of a parallel map stage below it (map fusion) when inline. The
+  // runtime fuses at epoch boundaries only, so the online tuner sets it to the fusion in force.
+  bool fusible = true;
   bool holds_gil = false;  // a Python op (the GIL serializes it with every Python thread)
   bool async = false;      // its own worker threads behind a queue (else inline)
   int parallelism = 1;     // knobs in force

@@ -26,6 +26,9 @@ struct StageSnapshot {
   int buffer_size = 0;  // capacity of the output queue (0: synchronous, no queue)
   bool deterministic = true;
   bool async = false;  // runs on its own worker threads behind a queue
+  // The parallel map stage whose workers run this inline map (map fusion, decided at each epoch
+  // boundary); empty when none.
+  std::string fused_into;
   int64_t elements_in = 0;
   int64_t elements_out = 0;
   int64_t bytes_out = 0;
