@@ -20,6 +20,7 @@
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
 #include "sluice/trace/io.h"
+#include "tests/common/harness.h"
 
 namespace sluice::autotune {
 namespace {
@@ -27,14 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using When = pipeline::AppliedChange::When;
-
-fs::path TempDir(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("sluice_autotune_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 TEST(DecideTest, AChangeIsKeptUnlessItLostMoreThanTheNoise) {
   EXPECT_TRUE(internal::KeepTrial(100, 150, 0.04));
@@ -117,7 +110,8 @@ TEST(DecideTest, OnlyTheStagesFusedNowArePlannedAsFused) {
 }
 
 TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
-  const fs::path dir = TempDir("last_config");
+  const test_util::TempDir tmp("sluice_autotune_last_config");
+  const fs::path dir = tmp.path();
   trace::Trace t;
   trace::PipelineTrace p;
   p.name = "p";
@@ -141,7 +135,6 @@ TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
   EXPECT_EQ(tuned.stages()[2].name, "cache");
   EXPECT_EQ(tuned.stages()[2].op, "cache");
   EXPECT_EQ(tuned.Stage("heavy").parallelism.value_or(1), 2);
-  fs::remove_all(dir);
 }
 
 TEST(DecideTest, ConvergenceIsWhenTheRateLastReachedItsFinalLevel) {
@@ -197,7 +190,8 @@ Summary RunTuned(const std::string& config, double seconds, const fs::path& dir,
 }
 
 TEST(AutotuneTest, AMisconfiguredPipelineIsRetunedWithReasonsAndItsLastConfigWritten) {
-  const fs::path dir = TempDir("misconfigured");
+  const test_util::TempDir tmp("sluice_autotune_misconfigured");
+  const fs::path dir = tmp.path();
   trace::Trace t;
   const Summary s = RunTuned(Config("[]"), 6, dir, &t);
   ASSERT_FALSE(s.retunes.empty());
@@ -222,11 +216,11 @@ TEST(AutotuneTest, AMisconfiguredPipelineIsRetunedWithReasonsAndItsLastConfigWri
   EXPECT_EQ(tuned.Stage("heavy").parallelism.value_or(1), heavy->parallelism);
   EXPECT_GT(heavy->parallelism, 1) << "the inline sleep stage got workers";
   EXPECT_GT(s.final_outputs_per_s, 0);
-  fs::remove_all(dir);
 }
 
 TEST(AutotuneTest, APhaseChangeIsReplanned) {
-  const fs::path dir = TempDir("phase");
+  const test_util::TempDir tmp("sluice_autotune_phase");
+  const fs::path dir = tmp.path();
   trace::Trace t;
   // The stage's latency grows fivefold at 5 s: more workers are needed to keep pace with the
   // consumer, where fewer sufficed before.
@@ -236,11 +230,11 @@ TEST(AutotuneTest, APhaseChangeIsReplanned) {
     if (r.action == "apply" && r.t > 5) replanned = true;
   }
   EXPECT_TRUE(replanned) << "no re-tune after the phase change at 5 s";
-  fs::remove_all(dir);
 }
 
 TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
-  const fs::path dir = TempDir("cache");
+  const test_util::TempDir tmp("sluice_autotune_cache");
+  const fs::path dir = tmp.path();
   trace::Trace t;
   // Epochs of 100 elements of 8 ms of deterministic CPU work each, more than 2 cores keep up
   // with: after one epoch the plan for the epochs left puts a cache after 'heavy' or 'batch'.
@@ -267,21 +261,18 @@ TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
   const size_t at = after == "heavy" ? 2 : 3;  // right after the stage it caches
   EXPECT_EQ(stages[at].op, "cache");
   EXPECT_EQ(config::Document::Load(s.tuned_path).stages()[at].op, "cache");
-  fs::remove_all(dir);
 }
 
 TEST(AutotuneTest, AJobKilledWhileItTunesLeavesAReadableTraceWithItsRetunes) {
-  const fs::path dir = TempDir("killed");
+  const test_util::TempDir tmp("sluice_autotune_killed");
+  const fs::path dir = tmp.path();
   const fs::path config = dir / "pipeline.json";
   std::ofstream(config) << Config("[]");
   const fs::path trace_path = dir / "out" / "trace.json";
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::execl(SLUICE_CLI, SLUICE_CLI, "run", config.c_str(), "--seconds", "60", "--autotune",
-            "--interval", "0.5", "--out", (dir / "out").c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  test_util::ChildProcess job =
+      test_util::StartProcess({SLUICE_CLI, "run", config.string(), "--seconds", "60", "--autotune",
+                               "--interval", "0.5", "--out", (dir / "out").string()},
+                              dir);
   // Kill it as soon as a flushed trace shows a re-tune (the periodic write comes every second).
   bool seen = false;
   for (int i = 0; i < 300 && !seen; ++i) {
@@ -291,15 +282,14 @@ TEST(AutotuneTest, AJobKilledWhileItTunesLeavesAReadableTraceWithItsRetunes) {
     text << in.rdbuf();
     seen = text.str().find("\"retunes\"") != std::string::npos;
   }
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  job.Kill(SIGKILL);
+  const test_util::ProcessResult r = job.Wait();
+  EXPECT_TRUE(WIFSIGNALED(r.status)) << r.err;
   ASSERT_TRUE(seen) << "no re-tune was flushed to " << trace_path;
   const trace::Trace t = trace::ReadTrace(trace_path);
   ASSERT_EQ(t.pipelines.size(), 1u);
   EXPECT_FALSE(t.pipelines[0].retunes.empty());
   EXPECT_TRUE(t.job.cut_short);
-  fs::remove_all(dir);
 }
 
 }  // namespace
