@@ -28,6 +28,7 @@
 #include "sluice/common/error.h"
 #include "sluice/pipeline/op.h"
 #include "sluice/tuner/tuner.h"
+#include "tests/common/harness.h"
 
 namespace sluice::inspect {
 namespace {
@@ -276,8 +277,8 @@ TEST(InspectTest, ExampleUserOpAgreesWithItsDeclaration) {
 
 // `sluice tune --inspect BUILD_DIR` inspects the database's sources that register ops.
 TEST(InspectTest, SourcesRegisteringOpsComeFromTheCompilationDatabase) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("inspect_db_{}", ::getpid());
-  fs::create_directories(dir);
+  const test_util::TempDir tmp("sluice_inspect_db");
+  const fs::path& dir = tmp.path();
   const nlohmann::json db = {
       {{"directory", kCorpus.string()}, {"file", "two_ops.cc"}, {"command", "c++ -c two_ops.cc"}},
       {{"directory", kSource.string()},
@@ -290,7 +291,7 @@ TEST(InspectTest, SourcesRegisteringOpsComeFromTheCompilationDatabase) {
   EXPECT_EQ(SourcesRegisteringOps(dir),
             (std::vector<std::string>{(kCorpus / "mutex.cc").string(),
                                       (kCorpus / "two_ops.cc").string()}));
-  fs::remove_all(dir);
+  fs::remove_all(dir);  // no database: an error
   EXPECT_THROW(SourcesRegisteringOps(dir), Error);
 }
 
@@ -324,13 +325,11 @@ TEST(InspectErrorsTest, MissingFileIsNamed) {
 
 // Runs the CLI; returns its exit status and fills `output` with stdout and stderr.
 int RunSluice(const std::string& args, std::string& output) {
-  const fs::path out = fs::temp_directory_path() / fmt::format("inspect_cli_{}.txt", ::getpid());
-  const std::string cmd =
-      fmt::format("{}/bin/sluice {} >{} 2>&1", SLUICE_BINARY_DIR, args, out.string());
-  const int status = std::system(cmd.c_str());
-  output = test_util::ReadFile(out);
-  fs::remove(out);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const test_util::TempDir scratch("sluice_inspect_cli");
+  const test_util::ProcessResult r = test_util::RunShell(
+      fmt::format("{}/bin/sluice {} 2>&1", SLUICE_BINARY_DIR, args), scratch.path());
+  output = r.out;
+  return r.exit_code();
 }
 
 TEST(InspectCliTest, UnparseableInputExitsOneWithDiagnostics) {
@@ -365,8 +364,8 @@ TEST(InspectCliTest, JsonOutputIsTheOpsFile) {
 // unconditionally. Without --ops the tuner caches after 'spin'; with it, no cache at or below
 // 'spin', a warning on stderr, and the same sentence in the plan's notes.
 TEST(InspectCliTest, TuneWithOpsRefusesTheCacheAndWarns) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("inspect_tune_{}", ::getpid());
-  fs::create_directories(dir);
+  const test_util::TempDir tmp("sluice_inspect_tune");
+  const fs::path& dir = tmp.path();
   const fs::path config = dir / "syn.json";
   std::ofstream(config) << R"({"name": "syn", "epochs": 50, "stages": [
     {"name": "gen", "op": "generate", "args": {"count": 400, "bytes": 1000}},
@@ -401,18 +400,17 @@ TEST(InspectCliTest, TuneWithOpsRefusesTheCacheAndWarns) {
                                     {"line", 27},
                                     {"what", "draws from std::random_device"}}}}}}}};
   std::ofstream(dir / "ops.json") << ops.dump();
-  const fs::path err = dir / "stderr.txt";
-  const std::string cmd =
-      fmt::format("{}/bin/sluice tune {} --json --ops {} >{} 2>{}", SLUICE_BINARY_DIR, trace,
-                  (dir / "ops.json").string(), (dir / "stdout.txt").string(), err.string());
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  const auto after = nlohmann::json::parse(test_util::ReadFile(dir / "stdout.txt"));
+  const test_util::ProcessResult tuned =
+      test_util::RunProcess({std::string(SLUICE_BINARY_DIR) + "/bin/sluice", "tune", trace,
+                             "--json", "--ops", (dir / "ops.json").string()},
+                            dir);
+  ASSERT_TRUE(tuned.exited_ok()) << tuned.err;
+  const auto after = nlohmann::json::parse(tuned.out);
   EXPECT_FALSE(cached_below_spin(after)) << after.dump();
-  EXPECT_THAT(test_util::ReadFile(err), HasSubstr("warning: stage 'spin' (op 'burn'): declared "
-                                                  "deterministic, inspected non-deterministic"));
-  EXPECT_THAT(test_util::ReadFile(err), HasSubstr("synthetic_ops.cc:27"));
+  EXPECT_THAT(tuned.err, HasSubstr("warning: stage 'spin' (op 'burn'): declared "
+                                   "deterministic, inspected non-deterministic"));
+  EXPECT_THAT(tuned.err, HasSubstr("synthetic_ops.cc:27"));
   EXPECT_THAT(after["notes"].dump(), HasSubstr("inspected non-deterministic"));
-  fs::remove_all(dir);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "sluice/pipeline/op.h"
 #include "sluice/pipeline/pipeline.h"
 #include "src/pipeline/ops/image_common.h"
+#include "tests/common/harness.h"
 #include "tests/common/map_ops.h"
 
 namespace sluice::pipeline {
@@ -518,11 +519,8 @@ TEST(DecodeCropTest, DecodesConcurrentlyFromSeveralThreads) {
 // In a pipeline: list_files -> read_file -> decode_random_resized_crop -> batch
 
 TEST(DecodeCropPipelineTest, RunsFromFilesToBatches) {
-  static std::atomic<int> counter{0};
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() /
-      fmt::format("sluice_decode_crop_test_{}_{}", ::getpid(), counter++);
-  std::filesystem::create_directories(dir);
+  const test_util::TempDir tmp("sluice_decode_crop_test");
+  const std::filesystem::path& dir = tmp.path();
   const std::vector<TestJpeg> images = {
       MakeJpeg(160, 120, TJSAMP_420), MakeJpeg(121, 163, TJSAMP_444), MakeJpeg(99, 99, TJSAMP_GRAY),
       MakeJpeg(200, 90, TJSAMP_422), MakeJpeg(64, 64, TJSAMP_420)};
@@ -540,7 +538,6 @@ TEST(DecodeCropPipelineTest, RunsFromFilesToBatches) {
   std::vector<Shape> shapes;
   Element e;
   while (p->Next(&e)) shapes.push_back(e.tensors.at(0).shape());
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(shapes, (std::vector<Shape>{{2, 56, 56, 3},
                                         {2, 56, 56, 3},
                                         {1, 56, 56, 3},

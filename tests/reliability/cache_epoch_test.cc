@@ -11,6 +11,7 @@
 
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
+#include "tests/common/harness.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -34,8 +35,8 @@ Counts RunToEnd(const std::string& text) {
 }
 
 TEST(CacheEpochTest, CacheThenPartialBatchDeliversEachElementOncePerEpoch) {
-  const fs::path file =
-      fs::temp_directory_path() / fmt::format("sluice_cache_epoch_{}.cache", ::getpid());
+  const test_util::TempDir tmp("sluice_cache_epoch");
+  const fs::path file = tmp / "epoch.cache";
   for (const std::string& cache_args :
        {std::string("{}"), fmt::format(R"({{"path": "{}"}})", file.string())}) {
     for (const char* before :

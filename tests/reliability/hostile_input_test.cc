@@ -79,9 +79,7 @@ bool HoldsString(const nlohmann::json& j, const std::string& wanted) {
 class HostileInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    root_ = fs::temp_directory_path() / fmt::format("sluice_hostile_{}_{}", ::getpid(), counter++);
-    fs::remove_all(root_);
+    root_ = tmp_.path();
     // The config's own path is hostile too.
     dir_ = root_ / "dir \"q\" 'q' <script>x</script> é\nnl";
     fs::create_directories(dir_);
@@ -102,7 +100,6 @@ class HostileInputTest : public ::testing::Test {
     config_ = dir_ / "pipe \"<script>\" é\n.json";
     std::ofstream(config_, std::ios::binary) << config.dump(2);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   ProcessResult Cli(std::vector<std::string> args) {
     args.insert(args.begin(), SLUICE_CLI);
@@ -125,6 +122,7 @@ class HostileInputTest : public ::testing::Test {
     }
   }
 
+  test_util::TempDir tmp_{"sluice_hostile"};
   fs::path root_, dir_, config_;
 };
 

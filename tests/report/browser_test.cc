@@ -17,6 +17,7 @@
 
 #include "sluice/report/report.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 #include "tests/report/synthetic_trace.h"
 
 namespace sluice::report {
@@ -70,7 +71,7 @@ BrowserRun Load(const std::string& chromium, const fs::path& html, const fs::pat
       "--user-data-dir='{}' --log-net-log='{}' --dump-dom 'file://{}' >'{}' 2>'{}'",
       chromium, extra_args, (work / "profile").string(), net_log.string(),
       fs::absolute(html).string(), dom.string(), (work / "stderr.txt").string());
-  run.status = std::system(command.c_str());
+  run.status = test_util::RunShell(command, work).status;
   run.dom = ReadFile(dom);
   const nlohmann::json log = ParseNetLog(ReadFile(net_log));
   if (!log.is_object() || !log.contains("events")) return run;
@@ -101,9 +102,7 @@ class BrowserTest : public ::testing::Test {
     if (chromium_.empty()) {
       GTEST_SKIP() << "chromium is not installed (scripts/bootstrap.sh installs it)";
     }
-    work_ = fs::temp_directory_path() / fmt::format("sluice_browser_test_{}", ::getpid());
-    fs::remove_all(work_);
-    fs::create_directories(work_);
+    work_ = tmp_.path();
     ReportInput in;
     in.run.trace = testing::BuildTrace(testing::ImageLikeSpec());
     in.run.origin = "prof/trace.json";
@@ -112,11 +111,8 @@ class BrowserTest : public ::testing::Test {
     bottleneck_ = in.run.analysis.Bottleneck().stage;
     html_ = Render(in);
   }
-  void TearDown() override {
-    if (!work_.empty()) fs::remove_all(work_);
-  }
-
   std::string chromium_;
+  test_util::TempDir tmp_{"sluice_browser_test"};
   fs::path work_;
   std::string html_;
   std::string bottleneck_;

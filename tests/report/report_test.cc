@@ -20,6 +20,7 @@
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
 #include "tests/common/files.h"
+#include "tests/common/harness.h"
 #include "tests/report/html_dom.h"
 #include "tests/report/synthetic_trace.h"
 
@@ -418,9 +419,8 @@ TEST(ReportTest, InvalidUtf8InTheTraceStillGivesAWellFormedPage) {
 }
 
 TEST(WriteReportTest, WritesAtomicallyAndReplaces) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("sluice_report_test_{}", ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const test_util::TempDir tmp("sluice_report_test");
+  const fs::path& dir = tmp.path();
   const fs::path path = dir / "report.html";
   WriteReport("<p>one</p>", path);
   WriteReport("<p>two</p>", path);
@@ -432,7 +432,6 @@ TEST(WriteReportTest, WritesAtomicallyAndReplaces) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("missing"));
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

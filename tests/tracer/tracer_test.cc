@@ -42,20 +42,15 @@ class TracerTest : public test_util::TempDirTest {
   // Runs a shell command line; returns its wait status.
   int Shell(const std::string& command) { return test_util::RunShell(command, dir_).status; }
 
-  // Starts trace_job with tracing on; returns its pid.
-  pid_t StartJob(const std::vector<std::string>& args, const fs::path& trace) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setenv("SLUICE_TRACE", trace.c_str(), 1);
-      ::setenv("SLUICE_TRACER_LIB", SLUICE_TRACER_LIB_PATH, 1);
-      ::setenv("SLUICE_TRACE_INTERVAL_MS", "20", 1);
-      std::vector<char*> argv{const_cast<char*>(SLUICE_TRACE_JOB)};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    return pid;
+  // Starts trace_job with tracing on.
+  test_util::ChildProcess StartJob(const std::vector<std::string>& args, const fs::path& trace) {
+    std::vector<std::string> argv{SLUICE_TRACE_JOB};
+    argv.insert(argv.end(), args.begin(), args.end());
+    test_util::ProcessOptions opt;
+    opt.env = {{"SLUICE_TRACE", trace.string()},
+               {"SLUICE_TRACER_LIB", SLUICE_TRACER_LIB_PATH},
+               {"SLUICE_TRACE_INTERVAL_MS", "20"}};
+    return test_util::StartProcess(argv, dir_, opt);
   }
 
   // Waits until `trace` holds at least `samples` samples (written by a periodic flush).
@@ -192,10 +187,8 @@ TEST_F(TracerTest, UnwritableTraceDirectoryIsAClearError) {
 
 TEST_F(TracerTest, JobThatExitsLeavesACompleteTrace) {
   const fs::path trace = dir_ / "t.json";
-  pid_t pid = StartJob({"--count", "200", "--step-ms", "0"}, trace);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const test_util::ProcessResult r = StartJob({"--count", "200", "--step-ms", "0"}, trace).Wait();
+  ASSERT_TRUE(r.exited_ok()) << r.status << r.err;
   trace::Trace t = trace::ReadTrace(trace);
   EXPECT_FALSE(t.job.cut_short);
   EXPECT_EQ(t.job.end_reason, "completed");
@@ -208,12 +201,10 @@ TEST_F(TracerTest, JobThatExitsLeavesACompleteTrace) {
 
 TEST_F(TracerTest, JobKilledBySigkillLeavesAReadableTrace) {
   const fs::path trace = dir_ / "t.json";
-  pid_t pid = StartJob({}, trace);
+  test_util::ChildProcess job = StartJob({}, trace);
   WaitForFlush(trace, 3);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  job.Kill(SIGKILL);
+  EXPECT_EQ(job.Wait().signal(), SIGKILL);
   trace::Trace t = trace::ReadTrace(trace);  // parses: the last flush is whole
   EXPECT_TRUE(t.job.cut_short);
   EXPECT_EQ(t.job.end_reason, "in progress");
@@ -226,12 +217,11 @@ TEST_F(TracerTest, JobKilledBySigkillLeavesAReadableTrace) {
 
 TEST_F(TracerTest, JobStoppedBySigtermWritesItsTraceThenDies) {
   const fs::path trace = dir_ / "t.json";
-  pid_t pid = StartJob({}, trace);
+  test_util::ChildProcess job = StartJob({}, trace);
   WaitForFlush(trace, 2);
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  job.Kill(SIGTERM);
+  const test_util::ProcessResult r = job.Wait();
+  EXPECT_EQ(r.signal(), SIGTERM) << r.status;
   trace::Trace t = trace::ReadTrace(trace);
   EXPECT_TRUE(t.job.cut_short);
   EXPECT_EQ(t.job.end_reason, "signal SIGTERM");
