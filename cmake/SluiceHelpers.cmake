@@ -11,6 +11,14 @@ target_compile_definitions(sluice_default_settings INTERFACE SLUICE_VERSION="${P
 if(SLUICE_WERROR)
   target_compile_options(sluice_default_settings INTERFACE -Werror)
 endif()
+# The annotations of src/common/thread_annotations.h are clang's; GCC ignores them, so a GCC
+# build with the check asked for would check nothing.
+if(SLUICE_THREAD_SAFETY)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SLUICE_THREAD_SAFETY needs clang (e.g. CXX=clang++-14), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  target_compile_options(sluice_default_settings INTERFACE -Wthread-safety -Werror=thread-safety)
+endif()
 if(SLUICE_SANITIZE)
   target_compile_options(sluice_default_settings INTERFACE -fsanitize=${SLUICE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   # GCC's -Wmaybe-uninitialized misfires under the sanitizers' instrumentation (GCC 12 flags

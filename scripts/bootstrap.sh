@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   chromium                             # the report's browser test
   python3-pytest python3-pil           # the Python package's tests
   clang libclang-rt-14-dev             # libFuzzer for scripts/fuzz.sh
+  clang-14                             # .ci/run's thread-safety build (clang is clang-14 here)
   dpkg-dev                             # dpkg-shlibdeps for the .deb
 )
 case "$BOOTSTRAP_FOR" in

@@ -6,15 +6,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "autotune/internal/decide.h"
 #include "autotune/internal/hill.h"
+#include "common/thread_annotations.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
@@ -73,11 +72,11 @@ class AutotunerImpl {
 
   Summary Stop(const std::string& reason) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopped_) return summary_;
       stopped_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (thread_.joinable()) thread_.join();
     Publish();
     tracer_.Stop(reason);
@@ -105,12 +104,14 @@ class AutotunerImpl {
 
   void Run() {
     pthread_setname_np(pthread_self(), "sluice-autotune");
-    std::unique_lock lock(mu_);
     double wait = 0.25;  // until the next window is complete, in seconds
-    while (!stopped_) {
-      wake_.wait_for(lock, std::chrono::duration<double>(std::max(wait, 0.05)));
-      if (stopped_) break;
-      lock.unlock();
+    for (;;) {
+      {
+        MutexLock lock(mu_);
+        if (stopped_) break;
+        wake_.WaitFor(mu_, std::chrono::duration<double>(std::max(wait, 0.05)));
+        if (stopped_) break;
+      }
       wait = 0.25;
       try {
         wait = Step();
@@ -118,7 +119,6 @@ class AutotunerImpl {
         if (!warned_) Warn("autotune: {}", e.what());
         warned_ = true;
       }
-      lock.lock();
     }
     // The tuner's own cost, stated with its results.
     summary_.tuner_cpu_seconds = ThreadCpuNanos() * 1e-9;
@@ -334,9 +334,9 @@ class AutotunerImpl {
 
   AutotuneOptions opt_;
   tracer::Tracer tracer_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopped_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar wake_;
+  bool stopped_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;
   // The tuning thread's own, read by Stop() after it is joined.
   std::string name_;

@@ -3,14 +3,16 @@
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
+#include <utility>
+
+#include "common/thread_annotations.h"
 
 namespace sluice {
 namespace {
 
 struct SinkState {
-  std::mutex mu;
-  std::shared_ptr<const WarningSink> sink;  // null: the default
+  Mutex mu;
+  std::shared_ptr<const WarningSink> sink SLUICE_GUARDED_BY(mu);  // null: the default
 };
 
 SinkState& State() {
@@ -29,8 +31,9 @@ void WriteToStderr(std::string_view message) {
 void Warn(std::string_view message) {
   std::shared_ptr<const WarningSink> sink;
   {
-    std::lock_guard lock(State().mu);
-    sink = State().sink;
+    SinkState& state = State();
+    MutexLock lock(state.mu);
+    sink = state.sink;
   }
   if (sink) {
     (*sink)(message);
@@ -41,8 +44,9 @@ void Warn(std::string_view message) {
 
 WarningSink SetWarningSink(WarningSink sink) {
   auto next = sink ? std::make_shared<const WarningSink>(std::move(sink)) : nullptr;
-  std::lock_guard lock(State().mu);
-  std::shared_ptr<const WarningSink> previous = std::exchange(State().sink, std::move(next));
+  SinkState& state = State();
+  MutexLock lock(state.mu);
+  std::shared_ptr<const WarningSink> previous = std::exchange(state.sink, std::move(next));
   return previous ? *previous : WarningSink();
 }
 

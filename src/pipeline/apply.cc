@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -33,7 +32,7 @@ int64_t KnobValue(const Stage& s, const std::string& knob) {
 }
 
 // Why a cache cannot follow stage `at` (its index); empty if it can.
-std::string CacheRefusal(const PipelineImpl& p, size_t at) {
+std::string CacheRefusal(const PipelineImpl& p, size_t at) SLUICE_REQUIRES_SHARED(p.stages_mu) {
   if (at + 1 < p.stages.size() && p.stages[at + 1]->op_name == config::kKnobCache) {
     return fmt::format("it is already followed by a cache (stage '{}')", p.stages[at + 1]->name);
   }
@@ -62,7 +61,7 @@ std::string CacheRefusal(const PipelineImpl& p, size_t at) {
 Stage& Validate(PipelineImpl& p, const KnobChange& c) {
   Stage* found = nullptr;
   size_t at = 0;
-  std::shared_lock stages_lock(p.stages_mu);
+  ReaderLock stages_lock(p.stages_mu);
   for (size_t i = 0; i < p.stages.size(); ++i) {
     if (p.stages[i]->name == c.stage) {
       found = p.stages[i].get();
@@ -138,7 +137,7 @@ std::string DeferReason(const Stage& s, const KnobChange& c) {
 }  // namespace
 
 void PipelineImpl::SetKnob(Stage& s, const std::string& knob, int64_t to) {
-  std::lock_guard lock(s.knob_mu);
+  MutexLock lock(s.knob_mu);
   if (knob == config::kKnobParallelism) s.parallelism.store(static_cast<int>(to));
   if (knob == config::kKnobBufferSize) s.buffer_size.store(static_cast<int>(to));
   if (knob == config::kKnobDeterministic) s.deterministic.store(to != 0);
@@ -154,7 +153,8 @@ LiveIter* PipelineImpl::FindLive(const Stage& s) {
 }
 
 void PipelineImpl::ApplyDeferred() {
-  std::lock_guard lock(deferred_mu_);
+  MutexLock lock(deferred_mu_);
+  std::vector<std::unique_ptr<Stage>>& stages = consumer_stages();
   for (const KnobChange& c : deferred_) {
     if (c.knob == config::kKnobCache) {
       InsertCache(c.stage);
@@ -173,11 +173,12 @@ void PipelineImpl::ApplyDeferred() {
 }
 
 void PipelineImpl::InsertCache(const std::string& after) {
+  const std::vector<std::unique_ptr<Stage>>& current = consumer_stages();
   size_t at = 0;
   std::vector<std::string> taken;
-  for (size_t i = 0; i < stages.size(); ++i) {
-    if (stages[i]->name == after) at = i + 1;
-    taken.push_back(stages[i]->name);
+  for (size_t i = 0; i < current.size(); ++i) {
+    if (current[i]->name == after) at = i + 1;
+    taken.push_back(current[i]->name);
   }
   auto s = std::make_unique<Stage>();
   s->name = config::UniqueStageName(config::kKnobCache, taken);
@@ -191,7 +192,7 @@ void PipelineImpl::InsertCache(const std::string& after) {
   s->props.parallelizable = false;  // a stream op: one thread
   s->workers.push_back(std::make_unique<internal::WorkerCounters>());
   s->slots_used.store(1);
-  std::unique_lock lock(stages_mu);
+  WriterLock lock(stages_mu);
   stages.insert(stages.begin() + static_cast<std::ptrdiff_t>(at), std::move(s));
   for (size_t i = 0; i < stages.size(); ++i) stages[i]->index = i;
 }
@@ -200,7 +201,7 @@ bool PipelineImpl::WaitSettled(const std::vector<Stage*>& changed, int64_t deadl
   for (;;) {
     bool settled = true;
     {
-      std::lock_guard lock(chain_mu_);
+      MutexLock lock(chain_mu_);
       for (const Stage* s : changed) {
         const LiveIter* it = FindLive(*s);
         if (it != nullptr && !it->Settled()) settled = false;
@@ -214,7 +215,7 @@ bool PipelineImpl::WaitSettled(const std::vector<Stage*>& changed, int64_t deadl
 
 std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& changes,
                                                double settle_seconds) {
-  std::lock_guard apply(apply_mu_);
+  MutexLock apply(apply_mu_);
   std::vector<Stage*> targets;
   for (const KnobChange& c : changes) targets.push_back(&Validate(*this, c));
   // Waiting for the decreases matters only before an increase (and a stage turning inline
@@ -247,7 +248,7 @@ std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& ch
         continue;
       }
       {
-        std::lock_guard lock(deferred_mu_);
+        MutexLock lock(deferred_mu_);
         r.note = DeferReason(s, c);
         const bool pending = c.knob == config::kKnobCache &&
                              std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) {
@@ -265,7 +266,7 @@ std::vector<AppliedChange> PipelineImpl::Apply(const std::vector<KnobChange>& ch
         }
         SetKnob(s, c.knob, c.to);
       }
-      std::lock_guard lock(chain_mu_);
+      MutexLock lock(chain_mu_);
       if (LiveIter* it = FindLive(s)) it->Reconfigure();
       if (pass == 0) decreased.push_back(&s);
     }

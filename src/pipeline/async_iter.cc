@@ -11,12 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/async_iter.h"
 #include "pipeline/internal/bounded_queue.h"
 #include "pipeline/internal/inline_iters.h"
@@ -60,13 +59,13 @@ class AsyncIter final : public AsyncStageIter {
 
   void SetWorkers(int n) override;
   void SetBufferSize(int n) override {
-    std::lock_guard lock(exit_mu_);
+    MutexLock lock(exit_mu_);
     buffer_ = std::max(0, n);
     queue_.SetCapacity(static_cast<size_t>(std::max(1, buffer_)));
     reorder_.SetWindow(static_cast<size_t>(target_ + buffer_));
   }
   void RetireAll() override {
-    std::lock_guard lock(exit_mu_);
+    MutexLock lock(exit_mu_);
     target_ = 0;
     for (Slot& slot : slots_) slot.wanted = false;
     retiring_all_.store(true, std::memory_order_release);
@@ -74,7 +73,7 @@ class AsyncIter final : public AsyncStageIter {
   bool ordered() const override { return ordered_; }
   bool InputEnded() const override { return input_ended_.load(std::memory_order_acquire); }
   bool Settled() const override {
-    std::lock_guard lock(exit_mu_);
+    MutexLock lock(exit_mu_);
     int running = 0;
     for (const Slot& slot : slots_) running += slot.state == kRunning || slot.state == kRetiring;
     if (running > target_) return false;
@@ -102,16 +101,16 @@ class AsyncIter final : public AsyncStageIter {
     s_.workers[w]->tid.store(0, std::memory_order_relaxed);
     if (--live_workers_ == 0) CloseOutput();
     p_.running_threads.fetch_sub(1);
-    std::lock_guard lock(exit_mu_);
+    MutexLock lock(exit_mu_);
     slots_[static_cast<size_t>(w)].state = kExited;
-    exit_cv_.notify_all();
+    exit_cv_.NotifyAll();
   }
 
   // The last worker left: the consumer drains what was delivered, then sees the end.
   void CloseOutput() {
     queue_.Close();
     if (!ordered_) return;
-    std::lock_guard lock(input_mu_);
+    MutexLock lock(input_mu_);
     reorder_.Close(next_seq_);
   }
 
@@ -119,7 +118,7 @@ class AsyncIter final : public AsyncStageIter {
   bool Retire(int w) {
     Slot& slot = slots_[static_cast<size_t>(w)];
     if (slot.wanted.load(std::memory_order_acquire)) return false;
-    std::lock_guard lock(exit_mu_);
+    MutexLock lock(exit_mu_);
     if (slot.wanted.load(std::memory_order_relaxed)) return false;
     slot.state = kRetiring;
     return true;
@@ -165,7 +164,7 @@ class AsyncIter final : public AsyncStageIter {
   // (back-pressure, counted as blocked on output). False too when worker `w` is to retire.
   bool TakeInput(int w, WorkerCounters* c, CountingInput& input, Element* in, uint64_t* seq) {
     int64_t t0 = MonotonicNanos();
-    std::unique_lock lock(input_mu_);
+    MutexLock lock(input_mu_);
     c->blocked_in_ns.Add(MonotonicNanos() - t0);
     if (input_done_ || Retire(w)) return false;
     if (ordered_) {
@@ -232,6 +231,7 @@ class AsyncIter final : public AsyncStageIter {
   }
 
   enum SlotState { kIdle, kRunning, kRetiring, kExited };
+  // Guarded by exit_mu_ as commented: a nested struct's members cannot name the iterator's lock.
   struct Slot {
     std::atomic<bool> wanted{false};  // written under exit_mu_; the worker polls it
     SlotState state = kIdle;          // guarded by exit_mu_
@@ -242,28 +242,29 @@ class AsyncIter final : public AsyncStageIter {
   Iter* upstream_;
   int64_t epoch_;
   const bool ordered_;
-  const int workers_;                 // at the start
-  int buffer_;                        // guarded by exit_mu_ (set before any thread starts)
-  int target_ = 0;                    // guarded by exit_mu_: workers asked for
-  BoundedQueue<Element> queue_;       // the output of an unordered or single-worker stage
-  ReorderBuffer<Element> reorder_;    // the output of an ordered parallel map stage
-  std::vector<Slot> slots_;           // one per worker slot of the stage
-  std::vector<std::thread> threads_;  // guarded by exit_mu_; threads_[w] runs slot w
+  const int workers_;                           // at the start
+  int buffer_ SLUICE_GUARDED_BY(exit_mu_);      // set before any thread starts
+  int target_ SLUICE_GUARDED_BY(exit_mu_) = 0;  // workers asked for
+  BoundedQueue<Element> queue_;                 // the output of an unordered or single-worker stage
+  ReorderBuffer<Element> reorder_;              // the output of an ordered parallel map stage
+  std::vector<Slot> slots_;                     // one per worker slot of the stage
+  // threads_[w] runs slot w.
+  std::vector<std::thread> threads_ SLUICE_GUARDED_BY(exit_mu_);
   std::atomic<int> live_workers_{0};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> retiring_all_{false};
   std::atomic<bool> input_ended_{false};
 
-  std::mutex input_mu_;      // serializes pulls from upstream
-  bool input_done_ = false;  // guarded by input_mu_
-  uint64_t next_seq_ = 0;    // guarded by input_mu_
+  Mutex input_mu_;  // serializes pulls from upstream
+  bool input_done_ SLUICE_GUARDED_BY(input_mu_) = false;
+  uint64_t next_seq_ SLUICE_GUARDED_BY(input_mu_) = 0;
 
-  mutable std::mutex exit_mu_;
-  std::condition_variable exit_cv_;
+  mutable Mutex exit_mu_;
+  CondVar exit_cv_;
 };
 
 void AsyncIter::SetWorkers(int n) {
-  std::lock_guard lock(exit_mu_);
+  MutexLock lock(exit_mu_);
   if (cancelled_.load() || retiring_all_.load()) return;
   n = std::clamp(n, 1, static_cast<int>(slots_.size()));
   target_ = n;
@@ -301,28 +302,30 @@ void AsyncIter::SetWorkers(int n) {
 }
 
 bool AsyncIter::Join(int64_t deadline_ns) {
-  std::unique_lock lock(exit_mu_);
-  const auto all_left = [&] {
-    return std::none_of(slots_.begin(), slots_.end(),
-                        [](const Slot& s) { return s.state == kRunning || s.state == kRetiring; });
-  };
-  while (!all_left()) {
-    const int64_t now = MonotonicNanos();
-    if (now >= deadline_ns) break;
-    exit_cv_.wait_for(
-        lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
-  }
   int stuck = 0;
-  for (size_t w = 0; w < threads_.size(); ++w) {
-    if (!threads_[w].joinable()) continue;
-    if (slots_[w].state == kExited) {
-      threads_[w].join();  // it has left Run(): returns at once
-    } else {
-      threads_[w].detach();  // still inside the op; this iterator is then kept forever
-      ++stuck;
+  {
+    MutexLock lock(exit_mu_);
+    const auto all_left = [&] {
+      return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) {
+        return s.state == kRunning || s.state == kRetiring;
+      });
+    };
+    while (!all_left()) {
+      const int64_t now = MonotonicNanos();
+      if (now >= deadline_ns) break;
+      exit_cv_.WaitFor(
+          exit_mu_, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 1'000'000'000)));
+    }
+    for (size_t w = 0; w < threads_.size(); ++w) {
+      if (!threads_[w].joinable()) continue;
+      if (slots_[w].state == kExited) {
+        threads_[w].join();  // it has left Run(): returns at once
+      } else {
+        threads_[w].detach();  // still inside the op; this iterator is then kept forever
+        ++stuck;
+      }
     }
   }
-  lock.unlock();
   if (stuck > 0) p_.NoteStuck(s_.name, stuck);
   return stuck == 0;
 }

@@ -37,27 +37,27 @@ std::unique_ptr<Iter> LiveIter::Build() {
 }
 
 void LiveIter::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   delegate_ = Build();
   delegate_->Start();
 }
 
 void LiveIter::Drain() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_) return;
     rebuild_.store(false, std::memory_order_relaxed);
     draining_ = true;
   }
-  if (async_ != nullptr) {
-    async_->RetireAll();
+  if (AsyncStageIter* async = puller_async(); async != nullptr) {
+    async->RetireAll();
     Element e;
-    while (async_->Next(&e)) carry_.push_back(std::move(e));
-    input_ended_ = async_->InputEnded();
+    while (async->Next(&e)) carry_.push_back(std::move(e));
+    input_ended_ = async->InputEnded();
   }
   std::unique_ptr<Iter> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     old = std::move(delegate_);
     async_ = nullptr;
     map_ = nullptr;
@@ -84,7 +84,7 @@ bool LiveIter::Next(Element* out) {
   }
   if (build_after_carry_) {
     build_after_carry_ = false;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     draining_ = false;
     if (cancelled_) return false;
     if (input_ended_) {
@@ -94,25 +94,26 @@ bool LiveIter::Next(Element* out) {
       delegate_->Start();
     }
   }
-  if (ended_ || delegate_ == nullptr) return false;
-  const bool ok = delegate_->Next(out);
+  Iter* delegate = puller_delegate();
+  if (ended_ || delegate == nullptr) return false;
+  const bool ok = delegate->Next(out);
   if (!ok) ended_ = true;
   return ok;
 }
 
 void LiveIter::Cancel() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   cancelled_ = true;
   if (delegate_ != nullptr) delegate_->Cancel();
 }
 
 bool LiveIter::Join(int64_t deadline_ns) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return delegate_ == nullptr || delegate_->Join(deadline_ns);
 }
 
 void LiveIter::Reconfigure() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (cancelled_ || draining_ || delegate_ == nullptr) return;  // Build reads the knobs
   const Stage::Knobs knobs = s_.ReadKnobs();
   seen_generation_.store(knobs.generation, std::memory_order_release);
@@ -127,7 +128,7 @@ void LiveIter::Reconfigure() {
 }
 
 bool LiveIter::Settled() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (rebuild_.load() || draining_) return false;
   return async_ == nullptr || async_->Settled();
 }

@@ -15,8 +15,6 @@
 #include <cstdio>
 #include <exception>
 #include <limits>
-#include <mutex>
-#include <shared_mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -44,6 +42,7 @@ using internal::WorkerCounters;
 
 void PipelineImpl::StartEpoch() {
   ApplyDeferred();
+  const auto& stages = consumer_stages();
   for (auto& s : stages) {
     CallOp(*s, [&] { s->op->BeginEpoch(epoch); });
   }
@@ -64,17 +63,20 @@ void PipelineImpl::StartEpoch() {
     chain.push_back(std::make_unique<internal::LiveIter>(*this, s, upstream, epoch));
     upstream = chain.back().get();
   }
+  std::vector<internal::LiveIter*> order;
   {
-    std::lock_guard lock(chain_mu_);
+    MutexLock lock(chain_mu_);
     chain_ = std::move(chain);
+    for (auto& it : chain_) order.push_back(it.get());
   }
-  for (auto& it : chain_) it->Start();
+  // Started outside chain_mu_, as before: a Cancel from another thread never waits on a Start.
+  for (internal::LiveIter* it : order) it->Start();
 }
 
 void PipelineImpl::TearDownChain(int64_t deadline_ns) {
   std::vector<std::unique_ptr<internal::LiveIter>> chain;
   {
-    std::lock_guard lock(chain_mu_);
+    MutexLock lock(chain_mu_);
     chain.swap(chain_);
   }
   for (auto& it : chain) it->Cancel();
@@ -83,7 +85,7 @@ void PipelineImpl::TearDownChain(int64_t deadline_ns) {
   if (!joined) {
     // A detached worker may still use any iterator of the chain (its upstream, its queue) and
     // the stages: keep them all. The memory is lost; a use after free would be worse.
-    std::lock_guard lock(stuck_mu_);
+    MutexLock lock(stuck_mu_);
     for (auto& it : chain) kept_chains_.push_back(std::move(it));
     return;
   }
@@ -94,7 +96,7 @@ void PipelineImpl::TearDownChain(int64_t deadline_ns) {
 bool PipelineImpl::Next(Element* out) {
   // Held for the whole call: Stop() from another thread tears the chain down only once the
   // consumer has left (it runs inline stages on this thread, and pops from the last queue).
-  std::lock_guard consumer(consumer_mu_);
+  MutexLock consumer(consumer_mu_);
   int64_t enter = MonotonicNanos();
   if (last_return_ns != 0) between_ns.Add(enter - last_return_ns);
   RethrowIfFailed();
@@ -109,14 +111,14 @@ bool PipelineImpl::Next(Element* out) {
       StartEpoch();
     }
     {
-      std::lock_guard lock(chain_mu_);
+      MutexLock lock(chain_mu_);
       consumer_runs_stages = chain_.back()->runs_inline();
     }
     if (consumer_runs_stages) tl_cpu.Start();
     for (;;) {
       Iter* last;
       {
-        std::lock_guard lock(chain_mu_);
+        MutexLock lock(chain_mu_);
         last = chain_.back().get();
       }
       ok = last->Next(out);
@@ -155,7 +157,7 @@ bool PipelineImpl::Next(Element* out) {
 void PipelineImpl::NoteStuck(const std::string& stage, int threads) {
   abandoned_.store(true, std::memory_order_release);
   {
-    std::lock_guard lock(stuck_mu_);
+    MutexLock lock(stuck_mu_);
     stuck_stages_.push_back(stage);
   }
   const std::string who =
@@ -171,9 +173,8 @@ void PipelineImpl::NoteStuck(const std::string& stage, int threads) {
 void PipelineImpl::Stop() {
   CancelChain();  // wakes a consumer blocked in Next, which then returns false
   const int64_t deadline = MonotonicNanos() + stop_timeout_ns;
-  // Polls try_lock rather than using a timed mutex, whose clocklock ThreadSanitizer cannot see.
-  std::unique_lock consumer(consumer_mu_, std::defer_lock);
-  while (!consumer.try_lock()) {
+  // Polls TryLock rather than using a timed mutex, whose clocklock ThreadSanitizer cannot see.
+  while (!consumer_mu_.TryLock()) {
     if (MonotonicNanos() >= deadline) {
       // The consumer's thread is inside Next(), in an inline stage's op: it will see the stop
       // when the op returns. The chain it runs is kept (the destructor keeps this whole object).
@@ -182,6 +183,7 @@ void PipelineImpl::Stop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  MutexLock consumer(consumer_mu_, kAdoptLock);
   TearDownChain(deadline);
 }
 
@@ -193,7 +195,7 @@ PipelineSnapshot PipelineImpl::Snapshot() const {
   snap.seconds = start == 0 ? 0.0 : (now - start) * 1e-9;
   snap.epoch = epoch.load(std::memory_order_relaxed);
   snap.finished = finished.load(std::memory_order_relaxed);
-  std::shared_lock stages_lock(stages_mu);
+  ReaderLock stages_lock(stages_mu);
   for (const auto& s : stages) {
     StageSnapshot st;
     st.name = s->name;
@@ -309,6 +311,7 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
   const std::string file = config.origin().string();
   const auto& specs = config.stages();
   const bool pin = options.pin_memory && CanPinMemory();
+  std::vector<std::unique_ptr<Stage>> stages;
   for (const config::StageSpec& spec : specs) {
     auto s = std::make_unique<Stage>();
     s->index = spec.index;
@@ -380,10 +383,14 @@ std::unique_ptr<Pipeline> Pipeline::Create(const config::Document& config,
     }
     s->async = s->WantsAsync();
     s->props.parallelizable = parallelizable;  // what the trace and the model see
-    impl->stages.push_back(std::move(s));
+    stages.push_back(std::move(s));
   }
-  internal::FuseMaps(impl->stages);
-  AllocateSlots(impl->stages);
+  internal::FuseMaps(stages);
+  AllocateSlots(stages);
+  {
+    WriterLock lock(impl->stages_mu);  // no other thread yet; the analysis asks for it
+    impl->stages = std::move(stages);
+  }
   static std::atomic<uint64_t> next_id{1};
   impl->id = next_id.fetch_add(1);
   impl->config_path = config.origin().string();
@@ -400,9 +407,9 @@ Pipeline::~Pipeline() {
   internal::UnregisterPipeline(*this, impl_->Snapshot());
   if (impl_->abandoned()) {
     // Threads left running by Stop() still use the stages and iterators: never free them.
-    static std::mutex kept_mu;
+    static Mutex kept_mu;
     static auto* kept = new std::vector<std::unique_ptr<PipelineImpl>>();  // reachable, no leak
-    std::lock_guard lock(kept_mu);
+    MutexLock lock(kept_mu);
     kept->push_back(std::move(impl_));
   }
 }
@@ -419,7 +426,7 @@ const std::string& Pipeline::config_text() const { return impl_->config_text; }
 
 std::optional<int64_t> Pipeline::EpochLength() const {
   std::optional<int64_t> n;
-  std::shared_lock lock(impl_->stages_mu);
+  ReaderLock lock(impl_->stages_mu);
   for (const auto& s : impl_->stages) n = s->op->EpochOutputs(n);
   return n;
 }
@@ -431,7 +438,7 @@ std::optional<int64_t> Pipeline::Length() const {
 }
 
 std::vector<std::string> Pipeline::ClassNames() const {
-  std::shared_lock lock(impl_->stages_mu);
+  ReaderLock lock(impl_->stages_mu);
   return static_cast<const SourceOp&>(*impl_->stages.front()->op).ClassNames();
 }
 

@@ -11,12 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
+#include <mutex>  // std::call_once
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/registry.h"
 #include "sluice/common/log.h"
 #include "sluice/pipeline/observer.h"
@@ -25,21 +26,21 @@
 namespace sluice::pipeline {
 namespace {
 
-std::mutex g_live_mu;
+Mutex g_live_mu;
 // Never destroyed: pipelines may outlive static destruction order.
-std::set<const Pipeline*>& Live() {
-  static auto* live = new std::set<const Pipeline*>();  // guarded by g_live_mu
+std::set<const Pipeline*>& Live() SLUICE_REQUIRES(g_live_mu) {
+  static auto* live = new std::set<const Pipeline*>();
   return *live;
 }
 
-std::mutex g_observers_mu;
-std::vector<PipelineObserver*>& Observers() {
-  static auto* observers = new std::vector<PipelineObserver*>();  // guarded by g_observers_mu
+Mutex g_observers_mu;
+std::vector<PipelineObserver*>& Observers() SLUICE_REQUIRES(g_observers_mu) {
+  static auto* observers = new std::vector<PipelineObserver*>();
   return *observers;
 }
 
 std::vector<PipelineObserver*> CopyObservers() {
-  std::lock_guard lock(g_observers_mu);
+  MutexLock lock(g_observers_mu);
   return Observers();
 }
 
@@ -107,24 +108,24 @@ void MaybeLoadPlugins(bool autotune) {
 }  // namespace
 
 void AddPipelineObserver(PipelineObserver* observer) {
-  std::lock_guard lock(g_observers_mu);
+  MutexLock lock(g_observers_mu);
   Observers().push_back(observer);
 }
 
 void RemovePipelineObserver(PipelineObserver* observer) {
-  std::lock_guard lock(g_observers_mu);
+  MutexLock lock(g_observers_mu);
   auto& v = Observers();
   v.erase(std::remove(v.begin(), v.end(), observer), v.end());
 }
 
 void ForEachLivePipeline(const std::function<void(const Pipeline&)>& fn) {
-  std::lock_guard lock(g_live_mu);
+  MutexLock lock(g_live_mu);
   for (const Pipeline* p : Live()) fn(*p);
 }
 
 std::optional<std::vector<AppliedChange>> ApplyToLivePipeline(
     uint64_t id, const std::vector<KnobChange>& changes, double settle_seconds) {
-  std::lock_guard lock(g_live_mu);
+  MutexLock lock(g_live_mu);
   for (const Pipeline* p : Live()) {
     // The registry holds the pipelines it was given; changing one is what Apply is for.
     if (p->id() == id) return const_cast<Pipeline*>(p)->Apply(changes, settle_seconds);
@@ -136,7 +137,7 @@ namespace internal {
 
 void RegisterPipeline(const Pipeline& pipeline, bool autotune) {
   {
-    std::lock_guard lock(g_live_mu);
+    MutexLock lock(g_live_mu);
     Live().insert(&pipeline);
   }
   MaybeLoadPlugins(autotune);
@@ -145,7 +146,7 @@ void RegisterPipeline(const Pipeline& pipeline, bool autotune) {
 
 void UnregisterPipeline(const Pipeline& pipeline, const PipelineSnapshot& last) {
   {
-    std::lock_guard lock(g_live_mu);
+    MutexLock lock(g_live_mu);
     Live().erase(&pipeline);
   }
   for (PipelineObserver* o : CopyObservers()) o->OnDestroyed(pipeline, last);

@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "common/thread_annotations.h"
 #include "sluice/common/clock.h"
 #include "sluice/trace/trace.h"
 #include "sluice/tracer/gpu_monitor.h"
@@ -163,11 +163,13 @@ class CuptiGpuMonitor;
 //   CuptiGpuMonitor::mu_  the monitor's figures.
 // No CUPTI function is called with g_active_mu or a monitor's mu_ held: CUPTI runs the
 // completion callback in its own threads or in the thread that flushes, and it takes both.
-std::mutex g_control_mu;
-bool g_callbacks_registered = false;  // guarded by g_control_mu
-bool g_monotonic_registered = false;  // guarded by g_control_mu: CUPTI took MonotonicTimestamp
-std::mutex g_active_mu;
-CuptiGpuMonitor* g_active = nullptr;  // guarded by g_active_mu; changed under g_control_mu too
+Mutex g_control_mu;
+bool g_callbacks_registered SLUICE_GUARDED_BY(g_control_mu) = false;
+// CUPTI took MonotonicTimestamp.
+bool g_monotonic_registered SLUICE_GUARDED_BY(g_control_mu) = false;
+Mutex g_active_mu;
+// Changed under g_control_mu too.
+CuptiGpuMonitor* g_active SLUICE_GUARDED_BY(g_active_mu) = nullptr;
 
 // CUPTI's clock for activity records: the tracer's, so no offset can drift (CUPTI's default on
 // Linux is CLOCK_REALTIME, which NTP steps and slews).
@@ -191,10 +193,10 @@ class CuptiGpuMonitor final : public GpuMonitor {
   // Registers the callbacks and enables kernel and memcpy records. On failure, leaves CUPTI
   // with nothing enabled and describes why in *why.
   bool Start(trace::GpuTrace* why) {
-    std::lock_guard control(g_control_mu);
+    MutexLock control(g_control_mu);
     const CuptiApi& api = libs_.cupti;
     {
-      std::lock_guard active(g_active_mu);
+      MutexLock active(g_active_mu);
       if (g_active != nullptr) {
         *why = Unavailable(CUPTI_SUCCESS,
                            "another GPU monitor is already recording in this "
@@ -228,7 +230,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
     }
     same_clock_ = offset > -kSameClockNs && offset < kSameClockNs;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       offset_ns_ = same_clock_ ? 0 : offset;
       start_ns_ = MonotonicNanos();
       monotonic_registered_ = g_monotonic_registered;
@@ -236,7 +238,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
                            : "converted from CUPTI's clock by a measured offset";
     }
     {
-      std::lock_guard active(g_active_mu);
+      MutexLock active(g_active_mu);
       g_active = this;
     }
     for (CUpti_ActivityKind kind :
@@ -247,7 +249,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
           SLUICE_CUPTI_CALL(api, nullptr, cuptiActivityDisable, enabled);
         }
         enabled_.clear();
-        std::lock_guard active(g_active_mu);
+        MutexLock active(g_active_mu);
         g_active = nullptr;
         *why = Unavailable(result, failure);
         return false;
@@ -259,26 +261,26 @@ class CuptiGpuMonitor final : public GpuMonitor {
   }
 
   void Flush() override {
-    std::lock_guard control(g_control_mu);
+    MutexLock control(g_control_mu);
     if (!running_) return;
     std::string failure;
     if (!same_clock_) {
       // Re-measured at each flush so that a slewing CLOCK_REALTIME cannot drift far.
       int64_t offset = 0;
       if (MeasureOffset(&offset, &failure) != CUPTI_SUCCESS) return RecordFailure(failure);
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       offset_ns_ = offset;
     }
     // A default flush: buffers whose records have all completed (no device synchronization).
     if (SLUICE_CUPTI_CALL(libs_.cupti, &failure, cuptiActivityFlushAll, 0) != CUPTI_SUCCESS) {
       return RecordFailure(failure);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     busy_.Prune(MonotonicNanos() - kHorizonNs);
   }
 
   double BusyFraction(int64_t begin_ns, int64_t end_ns) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!failure_.empty() || begin_ns < busy_.horizon()) return -1;  // unreliable or forgotten
     if (end_ns <= begin_ns) return 0;
     return static_cast<double>(busy_.Busy(begin_ns, end_ns)) /
@@ -286,7 +288,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
   }
 
   trace::GpuTrace Summary(double traced_seconds) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     trace::GpuTrace summary;
     summary.device_name = libs_.device_name;
     summary.kernels = kernels_;
@@ -334,7 +336,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
   // rest. cuptiFinalize is not called: CUPTI documents it as safe only from a CUDA API exit
   // callback or after the application has synchronized, neither of which the tracer knows.
   void Stop() override {
-    std::lock_guard control(g_control_mu);
+    MutexLock control(g_control_mu);
     if (!running_) return;
     running_ = false;
     const CuptiApi& api = libs_.cupti;
@@ -352,17 +354,18 @@ class CuptiGpuMonitor final : public GpuMonitor {
         CUPTI_SUCCESS) {
       RecordFailure(failure);
     }
-    std::lock_guard active(g_active_mu);
+    MutexLock active(g_active_mu);
     if (g_active == this) g_active = nullptr;
   }
 
-  // Takes one completed buffer's records; called by BufferCompleted with g_active_mu held.
-  void Deliver(const RecordBatch& batch) {
+  // Takes one completed buffer's records; called by BufferCompleted.
+  void Deliver(const RecordBatch& batch) SLUICE_REQUIRES(g_active_mu) {
     const int64_t now = MonotonicNanos();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
+    const int64_t start_ns = start_ns_;  // for the lambda, which the analysis sees apart
     for (const BusyIntervals::Interval& kernel : batch.kernels) {
       auto plausible = [&](int64_t shift) {
-        return kernel.begin + shift >= start_ns_ - kPlausibleNs &&
+        return kernel.begin + shift >= start_ns - kPlausibleNs &&
                kernel.end + shift <= now + kPlausibleNs;
       };
       // With the monotonic clock registered, records are on the tracer's clock even if
@@ -403,7 +406,7 @@ class CuptiGpuMonitor final : public GpuMonitor {
 
   // The figures stop being reported once a call fails mid-way; the first failure is kept.
   void RecordFailure(const std::string& failure) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failure_.empty()) failure_ = failure;
   }
 
@@ -433,25 +436,27 @@ class CuptiGpuMonitor final : public GpuMonitor {
   }
 
   const Libraries& libs_;
-  bool running_ = false;                     // guarded by g_control_mu
-  bool same_clock_ = false;                  // guarded by g_control_mu: CUPTI stamps MonotonicNanos
-  std::vector<CUpti_ActivityKind> enabled_;  // guarded by g_control_mu
+  bool running_ SLUICE_GUARDED_BY(g_control_mu) = false;
+  bool same_clock_ SLUICE_GUARDED_BY(g_control_mu) = false;  // CUPTI stamps MonotonicNanos
+  std::vector<CUpti_ActivityKind> enabled_ SLUICE_GUARDED_BY(g_control_mu);
 
-  std::mutex mu_;
-  int64_t offset_ns_ = 0;   // guarded by mu_: MonotonicNanos() minus CUPTI's clock
-  int64_t start_ns_ = 0;    // guarded by mu_: when recording began (MonotonicNanos)
-  const char* clock_ = "";  // guarded by mu_: how CUPTI's timestamps reach the tracer's clock
-  bool monotonic_registered_ = false;  // guarded by mu_: copy of g_monotonic_registered
-  BusyIntervals busy_;   // guarded by mu_: kernel intervals on the MonotonicNanos clock
-  int64_t kernels_ = 0;  // guarded by mu_, like every figure below
-  int64_t untimed_records_ = 0;
-  int64_t dropped_records_ = 0;
-  int64_t misplaced_records_ = 0;  // kernels whose converted time fell outside the recording
-  int64_t h2d_bytes_ = 0;
-  int64_t h2d_ns_ = 0;
-  int64_t d2h_bytes_ = 0;
-  int64_t d2h_ns_ = 0;
-  std::string failure_;  // guarded by mu_: the first call that failed mid-way
+  Mutex mu_;
+  int64_t offset_ns_ SLUICE_GUARDED_BY(mu_) = 0;  // MonotonicNanos() minus CUPTI's clock
+  int64_t start_ns_ SLUICE_GUARDED_BY(mu_) = 0;   // when recording began (MonotonicNanos)
+  // How CUPTI's timestamps reach the tracer's clock.
+  const char* clock_ SLUICE_GUARDED_BY(mu_) = "";
+  bool monotonic_registered_ SLUICE_GUARDED_BY(mu_) = false;  // copy of g_monotonic_registered
+  BusyIntervals busy_ SLUICE_GUARDED_BY(mu_);  // kernel intervals on the MonotonicNanos clock
+  int64_t kernels_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t untimed_records_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t dropped_records_ SLUICE_GUARDED_BY(mu_) = 0;
+  // Kernels whose converted time fell outside the recording.
+  int64_t misplaced_records_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t h2d_bytes_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t h2d_ns_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t d2h_bytes_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t d2h_ns_ SLUICE_GUARDED_BY(mu_) = 0;
+  std::string failure_ SLUICE_GUARDED_BY(mu_);  // the first call that failed mid-way
 };
 
 // CUPTI hands back a buffer it has filled (in its threads or the flushing thread). Records are
@@ -470,7 +475,7 @@ void CUPTIAPI BufferCompleted(CUcontext context, uint32_t stream_id, uint8_t* bu
     }
     std::free(buffer);
     buffer = nullptr;
-    std::lock_guard active(g_active_mu);
+    MutexLock active(g_active_mu);
     if (g_active != nullptr) g_active->Deliver(batch);
   } catch (...) {
     // Out of memory while reading: the records are lost, CUPTI's thread must not unwind.

@@ -15,12 +15,12 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "common/thread_annotations.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
 #include "sluice/common/files.h"
@@ -158,7 +158,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
 
   void Stop(const std::string& reason) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stop_reason_.empty()) stop_reason_ = reason;
     }
     unsigned char zero = 0;
@@ -167,19 +167,19 @@ class TracerImpl final : public pipeline::PipelineObserver {
   }
 
   trace::Trace Current() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return trace_;
   }
 
   void SetRetunes(uint64_t id, std::vector<trace::Retune> retunes) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const PipelineState& s : states_) {
       if (s.id == id) trace_.pipelines[s.index].retunes = std::move(retunes);
     }
   }
 
   void OnDestroyed(const pipeline::Pipeline& p, const pipeline::PipelineSnapshot& last) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (PipelineState& s : states_) {
       if (s.id == p.id()) {
         s.alive = false;
@@ -261,7 +261,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
           reason = "signal " + SignalName(signal);
           break;
         }
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (!stop_reason_.empty()) {
           reason = stop_reason_;
           break;
@@ -291,7 +291,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
   // recent samples can read low while the job runs; once recording has stopped every record is
   // in, and the whole series is computed again.
   void RefillGpuSeries() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto& gpu = trace_.series.gpu_busy;
     for (size_t i = 1; i < gpu.size() && i < sample_ns_.size(); ++i) {
       gpu[i] = gpu_->BusyFraction(sample_ns_[i - 1], sample_ns_[i]);
@@ -327,7 +327,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     last_sample_ns_ = now;
     sample_ns_.push_back(now);
 
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     trace::Series& s = trace_.series;
     s.t.push_back((now - start_ns_) * 1e-9);
     s.process_cpu.push_back(process_cpu);
@@ -357,7 +357,8 @@ class TracerImpl final : public pipeline::PipelineObserver {
 
   // Starts tracking a pipeline whose series begin at sample `first_index`.
   void AddPipeline(uint64_t id, const std::string& path, const std::string& text,
-                   const pipeline::PipelineSnapshot& snap, size_t first_index) {
+                   const pipeline::PipelineSnapshot& snap, size_t first_index)
+      SLUICE_REQUIRES(mu_) {
     trace::PipelineTrace pt;
     pt.name = snap.name;
     pt.config_path = path;
@@ -386,7 +387,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
   void MaybeStartProbe() {
     std::vector<std::filesystem::path> dirs;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!probe_requested_ || probe_.joinable() || probe_done_) return;
       dirs = probe_dirs_;
     }
@@ -394,7 +395,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
       pthread_setname_np(pthread_self(), "sluice-diskprobe");
       auto disks = internal::MeasureDisks(dirs, opt_.cache_dir);
       double cpu = ThreadCpuNanos() * 1e-9;
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       trace_.host.disks = std::move(disks);
       probe_cpu_ = cpu;
       probe_done_ = true;
@@ -403,7 +404,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
 
   // A stage inserted into a running pipeline (a cache, at an epoch boundary) gets series that
   // read zero before it existed; the other stages keep theirs, matched by name.
-  void AlignStages(PipelineState& st, const pipeline::PipelineSnapshot& snap) {
+  void AlignStages(PipelineState& st, const pipeline::PipelineSnapshot& snap) SLUICE_REQUIRES(mu_) {
     const auto& old = st.last.stages;
     const bool same = old.size() == snap.stages.size() &&
                       std::equal(old.begin(), old.end(), snap.stages.begin(),
@@ -445,7 +446,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
   }
 
   // Copies a pipeline's latest counters into its totals in the trace.
-  void UpdateTotals(PipelineState& st) {
+  void UpdateTotals(PipelineState& st) SLUICE_REQUIRES(mu_) {
     trace::PipelineTrace& pt = trace_.pipelines[st.index];
     pt.name = st.last.name;
     pt.epochs_completed = st.last.finished ? st.last.epoch + 1 : st.last.epoch;
@@ -460,7 +461,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     pt.consumer.between_seconds = st.last.consumer.between_seconds;
   }
 
-  void AppendSample(PipelineState& st) {
+  void AppendSample(PipelineState& st) SLUICE_REQUIRES(mu_) {
     trace::PipelineTrace& pt = trace_.pipelines[st.index];
     pt.consumer_next.push_back(st.last.consumer.next_calls);
     pt.consumer_wait.push_back(st.last.consumer.wait_seconds);
@@ -490,7 +491,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     }
   }
 
-  void ReportProgress() {
+  void ReportProgress() SLUICE_REQUIRES(mu_) {
     if (opt_.progress_fd < 0 || trace_.pipelines.empty()) return;
     // The busiest pipeline's consumer is the job's progress.
     const trace::PipelineTrace* best = &trace_.pipelines[0];
@@ -518,7 +519,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
     trace::Trace copy;
     double probe_cpu = 0;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       copy = trace_;
       probe_cpu = probe_cpu_;
     }
@@ -543,7 +544,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
           fmt::format("{} of pipeline '{}'", trace::kSteadyStartRule, best->name);
     }
     if (final) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       trace_ = copy;  // Current() now returns the trace exactly as written
     }
     try {
@@ -572,16 +573,16 @@ class TracerImpl final : public pipeline::PipelineObserver {
   int64_t last_sample_ns_ = 0;
   std::vector<int64_t> sample_ns_;  // when each sample was taken (MonotonicNanos)
   bool write_error_reported_ = false;
-  bool probe_requested_ = false;                   // guarded by mu_
-  bool probe_done_ = false;                        // guarded by mu_
-  std::vector<std::filesystem::path> probe_dirs_;  // guarded by mu_
+  bool probe_requested_ SLUICE_GUARDED_BY(mu_) = false;
+  bool probe_done_ SLUICE_GUARDED_BY(mu_) = false;
+  std::vector<std::filesystem::path> probe_dirs_ SLUICE_GUARDED_BY(mu_);
 
-  mutable std::mutex mu_;
-  trace::Trace trace_;                 // guarded by mu_
-  std::vector<PipelineState> states_;  // guarded by mu_
+  mutable Mutex mu_;
+  trace::Trace trace_ SLUICE_GUARDED_BY(mu_);
+  std::vector<PipelineState> states_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> named_;  // pipelines whose class names were read; the sampling thread only
-  std::string stop_reason_;   // guarded by mu_
-  double probe_cpu_ = 0;      // guarded by mu_
+  std::string stop_reason_ SLUICE_GUARDED_BY(mu_);
+  double probe_cpu_ SLUICE_GUARDED_BY(mu_) = 0;
 };
 
 Tracer::Tracer(TracerOptions options) : impl_(std::make_unique<TracerImpl>(std::move(options))) {}

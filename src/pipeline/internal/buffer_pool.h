@@ -10,9 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/cuda_host.h"
 
 namespace sluice::pipeline::internal {
@@ -36,7 +36,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
     if (bytes < min_bytes_) return std::make_shared_for_overwrite<uint8_t[]>(bytes);
     uint8_t* data = nullptr;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (size_t i = 0; i < free_.size(); ++i) {
         if (free_[i].bytes == bytes) {
           data = free_[i].data;
@@ -61,7 +61,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   }
 
   size_t idle() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return free_.size();
   }
 
@@ -76,7 +76,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
   void Put(uint8_t* data, size_t bytes) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (free_.size() < max_free_) {
         free_.push_back({data, bytes});
         return;
@@ -92,8 +92,8 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   const size_t max_free_;
   const size_t min_bytes_;
   const CudaHost* const pin_;  // page-locks pooled buffers when set
-  mutable std::mutex mu_;
-  std::vector<Free> free_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<Free> free_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::pipeline::internal

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/async_iter.h"
 #include "pipeline/internal/stage.h"
 
@@ -42,23 +42,29 @@ class LiveIter final : public Iter {
   // The last change has taken full effect (workers left, queues drained to their new size).
   bool Settled() const;
   // The stage runs on the thread that pulls it (read by that thread).
-  bool runs_inline() const { return async_ == nullptr; }
+  bool runs_inline() const { return puller_async() == nullptr; }
   const Stage& stage() const { return s_; }
 
  private:
-  std::unique_ptr<Iter> Build();  // the iterator the stage's knobs call for now; with mu_ held
-  void Drain();                   // on the puller's thread: empties the old iterator
+  // The iterator the stage's knobs call for now.
+  std::unique_ptr<Iter> Build() SLUICE_REQUIRES(mu_);
+  void Drain();  // on the puller's thread: empties the old iterator
+  // The puller's thread is the only one that changes the delegate (under mu_), so it reads it
+  // without the lock; the analysis cannot know which thread calls, hence these two accessors.
+  Iter* puller_delegate() const SLUICE_NO_THREAD_SAFETY_ANALYSIS { return delegate_.get(); }
+  AsyncStageIter* puller_async() const SLUICE_NO_THREAD_SAFETY_ANALYSIS { return async_; }
 
   PipelineImpl& p_;
   Stage& s_;
   Iter* upstream_;
   int64_t epoch_;
-  mutable std::mutex mu_;            // guards the delegate against Reconfigure and Cancel
-  std::unique_ptr<Iter> delegate_;   // guarded by mu_ (the puller reads it without)
-  AsyncStageIter* async_ = nullptr;  // delegate_ when asynchronous; guarded like it
-  MapIter* map_ = nullptr;           // delegate_ when an inline map
-  bool cancelled_ = false;           // guarded by mu_
-  bool draining_ = false;            // guarded by mu_: a rebuild is under way
+  mutable Mutex mu_;  // guards the delegate against Reconfigure and Cancel
+  // The puller reads these two without mu_ (puller_delegate, puller_async).
+  std::unique_ptr<Iter> delegate_ SLUICE_GUARDED_BY(mu_);
+  AsyncStageIter* async_ SLUICE_GUARDED_BY(mu_) = nullptr;  // delegate_ when asynchronous
+  MapIter* map_ = nullptr;  // delegate_ when an inline map; used by the puller only
+  bool cancelled_ SLUICE_GUARDED_BY(mu_) = false;
+  bool draining_ SLUICE_GUARDED_BY(mu_) = false;  // a rebuild is under way
   std::atomic<bool> rebuild_{false};
   // The knob generation this iterator has taken in (Build or Reconfigure); the puller checks it
   // on every element, so that a change made while the chain was being replaced is not missed.

@@ -3,12 +3,11 @@
 // ParallelMap keeps its result slots the same way).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/stage_counters.h"
 
 namespace sluice::pipeline::internal {
@@ -27,27 +26,27 @@ class ReorderBuffer {
   // A wider window admits more inputs at once; a narrower one drains: no input is admitted
   // until the delivered ones bring the oldest within it, and nothing parked is dropped.
   void SetWindow(size_t window) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     window_ = window < 1 ? 1 : window;
-    room_.notify_all();
+    room_.NotifyAll();
   }
   // Inputs admitted and not yet fully delivered, against the window.
   bool WithinWindow() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return admitted_ <= next_ + window_;
   }
 
   // Blocks until input `seq` is inside the window. False once cancelled.
   bool WaitForRoom(uint64_t seq) {
-    std::unique_lock lock(mu_);
-    room_.wait(lock, [&] { return seq < next_ + window_ || cancelled_; });
+    MutexLock lock(mu_);
+    while (seq >= next_ + window_ && !cancelled_) room_.Wait(mu_);
     if (!cancelled_ && seq + 1 > admitted_) admitted_ = seq + 1;
     return !cancelled_;
   }
 
   // Parks the outputs (possibly none) of input `seq`, which WaitForRoom admitted.
   void Put(uint64_t seq, std::vector<T>&& items) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_) return;
     Slot& slot = SlotOf(seq);
     slot.items = std::move(items);
@@ -55,25 +54,25 @@ class ReorderBuffer {
     slot.filled = true;
     parked_ += static_cast<int64_t>(slot.items.size());
     stats_->Record(parked_);
-    if (seq == next_) ready_.notify_one();
+    if (seq == next_) ready_.NotifyOne();
   }
 
   // No input at or after `end` will come: Pop returns false once everything before is delivered.
   void Close(uint64_t end) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     end_ = end;
     closed_ = true;
-    ready_.notify_all();
+    ready_.NotifyAll();
   }
 
   // The next output in input order; blocks until its input's slot is filled. False at the end
   // (closed and delivered) or on cancel.
   bool Pop(T* out) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     for (;;) {
-      ready_.wait(lock, [&] {
-        return cancelled_ || (closed_ && next_ >= end_) || (!slots_.empty() && slots_[0].filled);
-      });
+      while (!cancelled_ && !(closed_ && next_ >= end_) && !(!slots_.empty() && slots_[0].filled)) {
+        ready_.Wait(mu_);
+      }
       if (cancelled_ || slots_.empty() || !slots_[0].filled) return false;
       Slot& slot = slots_[0];
       if (slot.pos < slot.items.size()) {
@@ -89,10 +88,10 @@ class ReorderBuffer {
 
   // Wakes every waiter; WaitForRoom and Pop return false from now on.
   void Cancel() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
-    room_.notify_all();
-    ready_.notify_all();
+    room_.NotifyAll();
+    ready_.NotifyAll();
   }
 
  private:
@@ -102,31 +101,31 @@ class ReorderBuffer {
     bool filled = false;
   };
 
-  // The slot of input `seq` (not yet released); called with mu_ held.
-  Slot& SlotOf(uint64_t seq) {
+  // The slot of input `seq` (not yet released).
+  Slot& SlotOf(uint64_t seq) SLUICE_REQUIRES(mu_) {
     const size_t i = static_cast<size_t>(seq - next_);
     if (slots_.size() <= i) slots_.resize(i + 1);
     return slots_[i];
   }
-  // Frees the oldest slot and opens the window by one; called with mu_ held.
-  void ReleaseOldest() {
+  // Frees the oldest slot and opens the window by one.
+  void ReleaseOldest() SLUICE_REQUIRES(mu_) {
     slots_.pop_front();
     ++next_;
-    room_.notify_all();
+    room_.NotifyAll();
   }
 
-  size_t window_;  // guarded by mu_
-  mutable std::mutex mu_;
-  std::condition_variable room_;
-  std::condition_variable ready_;
-  std::deque<Slot> slots_;  // guarded by mu_; input seq lives in slots_[seq - next_]
-  uint64_t admitted_ = 0;   // guarded by mu_: one past the newest input admitted
-  uint64_t next_ = 0;       // guarded by mu_: the oldest input not fully delivered
-  uint64_t end_ = 0;        // guarded by mu_: valid once closed_
-  bool closed_ = false;     // guarded by mu_
-  bool cancelled_ = false;  // guarded by mu_
-  int64_t parked_ = 0;      // guarded by mu_: outputs parked, for the occupancy statistics
-  QueueStats* stats_;       // written under mu_
+  mutable Mutex mu_;
+  size_t window_ SLUICE_GUARDED_BY(mu_);
+  CondVar room_;
+  CondVar ready_;
+  std::deque<Slot> slots_ SLUICE_GUARDED_BY(mu_);  // input seq lives in slots_[seq - next_]
+  uint64_t admitted_ SLUICE_GUARDED_BY(mu_) = 0;   // one past the newest input admitted
+  uint64_t next_ SLUICE_GUARDED_BY(mu_) = 0;       // the oldest input not fully delivered
+  uint64_t end_ SLUICE_GUARDED_BY(mu_) = 0;        // valid once closed_
+  bool closed_ SLUICE_GUARDED_BY(mu_) = false;
+  bool cancelled_ SLUICE_GUARDED_BY(mu_) = false;
+  int64_t parked_ SLUICE_GUARDED_BY(mu_) = 0;  // outputs parked, for the occupancy statistics
+  QueueStats* stats_ SLUICE_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::pipeline::internal

@@ -6,13 +6,13 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "common/thread_annotations.h"
 #include "pipeline/internal/stage_counters.h"
 #include "sluice/common/clock.h"
 #include "sluice/common/error.h"
@@ -60,10 +60,10 @@ struct Stage {
     uint64_t generation = 0;
     bool wants_async() const { return parallelism > 1 || buffer_size > 0; }
   };
-  mutable std::mutex knob_mu;                // serializes knob writes against consistent reads
+  mutable Mutex knob_mu;                     // serializes knob writes against consistent reads
   std::atomic<uint64_t> knob_generation{0};  // bumped by every change
   Knobs ReadKnobs() const {
-    std::lock_guard lock(knob_mu);
+    MutexLock lock(knob_mu);
     return {parallelism.load(), buffer_size.load(), deterministic.load(), knob_generation.load()};
   }
   // Whether parallel workers with these knobs deliver through a reorder buffer.
