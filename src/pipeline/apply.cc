@@ -165,7 +165,7 @@ void PipelineImpl::ApplyDeferred() {
     }
   }
   deferred_.clear();
-  std::unique_lock stages_lock(stages_mu);  // snapshots read the fusion
+  WriterLock stages_lock(stages_mu);  // snapshots read the fusion
   internal::FuseMaps(stages);
   for (auto& s : stages) {
     for (Stage* f : s->fused) f->UseSlots(s->parallelism.load());

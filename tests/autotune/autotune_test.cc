@@ -237,12 +237,14 @@ TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
   const fs::path dir = tmp.path();
   trace::Trace t;
   // Epochs of 100 elements of 8 ms of deterministic CPU work each, more than 2 cores keep up
-  // with: after one epoch the plan for the epochs left puts a cache after 'heavy' or 'batch'.
+  // with: after one epoch the plan for the epochs left puts a cache after 'heavy' or 'batch'. The
+  // run is long enough for the cache to record and replay on a loaded machine (CI runs tests
+  // two at a time).
   const Summary s = RunTuned(R"({"name": "cacheable", "epochs": -1, "stages": [
     {"name": "src", "op": "generate", "args": {"count": 100, "bytes": 100}},
     {"name": "heavy", "op": "burn", "args": {"cpu_us": 8000}},
     {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
-                             7, dir, &t);
+                             12, dir, &t);
   const trace::Retune* cache = nullptr;
   for (const trace::Retune& r : s.retunes) {
     for (const trace::RetuneChange& c : r.changes) {
