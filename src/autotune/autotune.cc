@@ -52,15 +52,6 @@ std::optional<uint64_t> LiveId(const std::string& name) {
   return id;
 }
 
-// A snapshot of the live pipeline named `name`.
-std::optional<pipeline::PipelineSnapshot> LiveSnapshot(const std::string& name) {
-  std::optional<pipeline::PipelineSnapshot> snap;
-  pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
-    if (!snap && p.name() == name) snap = p.Snapshot();
-  });
-  return snap;
-}
-
 }  // namespace
 
 class AutotunerImpl {
@@ -144,10 +135,6 @@ class AutotunerImpl {
     const trace::PipelineTrace* p = &pt;
     const double from = std::max(window_start_, now - opt_.interval);
     analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
-    // The runtime changes map fusion only at epoch boundaries: plan with the fusion in force.
-    if (const std::optional<pipeline::PipelineSnapshot> snap = LiveSnapshot(name_)) {
-      internal::UseLiveFusion(*snap, a);
-    }
     const double rate = a.measured_outputs_per_s;
     if (opt_.policy != Policy::kHillClimb) {
       if (CacheReplayStarts(*p, now, rate)) return;

@@ -42,14 +42,6 @@ analyzer::Analysis AnalyzeWindow(trace::Trace trace, double from, const std::str
   return analyzer::Analyze(trace, opt);
 }
 
-void UseLiveFusion(const pipeline::PipelineSnapshot& snap, analyzer::Analysis& a) {
-  for (analyzer::StageAnalysis& s : a.stages) {
-    for (const pipeline::StageSnapshot& live : snap.stages) {
-      if (live.name == s.name) s.fusible = !live.fused_into.empty();
-    }
-  }
-}
-
 trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan& plan,
                           const std::vector<pipeline::AppliedChange>& applied, double before,
                           double calibration) {

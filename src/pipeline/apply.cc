@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -110,28 +111,13 @@ Stage& Validate(PipelineImpl& p, const KnobChange& c) {
   return *found;
 }
 
-// Why `c` must wait for the next epoch boundary (fusion changes only there); empty if not.
+// Why `c` must wait for the next epoch boundary (a cache goes in only there); empty if not.
 std::string DeferReason(const Stage& s, const KnobChange& c) {
-  if (c.knob == config::kKnobCache) {
-    return fmt::format(
-        "a cache goes in after stage '{}' at the next epoch boundary: it records that epoch and "
-        "replays it in every later one, when the stages up to '{}' no longer run",
-        s.name, s.name);
-  }
-  if (s.fused_into != nullptr) {
-    return fmt::format(
-        "stage '{}' runs on the workers of stage '{}' (fused) until the next epoch boundary, "
-        "when it gets its own",
-        s.name, s.fused_into->name);
-  }
-  if (s.fused.empty()) return "";
-  const int p = c.knob == config::kKnobParallelism ? static_cast<int>(c.to) : s.parallelism.load();
-  const int b = c.knob == config::kKnobBufferSize ? static_cast<int>(c.to) : s.buffer_size.load();
-  if (p > 1 || b > 0) return "";
+  if (c.knob != config::kKnobCache) return "";
   return fmt::format(
-      "stage '{}' runs the maps fused into it on its workers; it turns inline at the next epoch "
-      "boundary",
-      s.name);
+      "a cache goes in after stage '{}' at the next epoch boundary: it records that epoch and "
+      "replays it in every later one, when the stages up to '{}' no longer run",
+      s.name, s.name);
 }
 
 }  // namespace
@@ -143,6 +129,29 @@ void PipelineImpl::SetKnob(Stage& s, const std::string& knob, int64_t to) {
   if (knob == config::kKnobDeterministic) s.deterministic.store(to != 0);
   s.async.store(s.parallelism.load() > 1 || s.buffer_size.load() > 0);
   s.knob_generation.fetch_add(1);
+  fusion_generation.fetch_add(1);
+}
+
+std::vector<Stage*> PipelineImpl::WantedFusion(const Stage& owner) const {
+  ReaderLock lock(stages_mu);
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].get() == &owner) return internal::MapsToFuse(stages, i);
+  }
+  return {};
+}
+
+void PipelineImpl::PublishFusion(Stage& owner, const std::vector<Stage*>& fused) {
+  WriterLock lock(stages_mu);
+  for (Stage* f : owner.fused) {
+    if (f->fused_into == &owner) f->fused_into = nullptr;
+  }
+  for (Stage* f : fused) {
+    if (Stage* other = f->fused_into; other != nullptr && other != &owner) {
+      std::erase(other->fused, f);
+    }
+    f->fused_into = &owner;
+  }
+  owner.fused = fused;
 }
 
 LiveIter* PipelineImpl::FindLive(const Stage& s) {
@@ -166,7 +175,7 @@ void PipelineImpl::ApplyDeferred() {
   }
   deferred_.clear();
   WriterLock stages_lock(stages_mu);  // snapshots read the fusion
-  internal::FuseMaps(stages);
+  internal::FuseMaps(stages);         // what the new chain's iterators then build
   for (auto& s : stages) {
     for (Stage* f : s->fused) f->UseSlots(s->parallelism.load());
   }

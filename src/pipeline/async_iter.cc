@@ -2,8 +2,8 @@
 //
 // A parallel map stage's workers take input under one lock, and only for what must be
 // sequential (the iterators upstream of the fused group); they take a sequence number there.
-// The inline parallelizable maps directly above the stage (its `fused` stages) then run on the
-// worker outside the lock, followed by the stage's own op. Ordered output goes through a
+// The inline parallelizable maps fused into the stage (see LiveIter) then run on the worker
+// outside the lock, followed by the stage's own op. Ordered output goes through a
 // reorder buffer, so a worker never waits for its turn: only delivery is in order.
 #include <pthread.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <limits>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/thread_annotations.h"
@@ -27,9 +28,11 @@ namespace {
 
 class AsyncIter final : public AsyncStageIter {
  public:
-  AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch, const Stage::Knobs& knobs)
+  AsyncIter(PipelineImpl& p, Stage& s, Iter* upstream, int64_t epoch, const Stage::Knobs& knobs,
+            std::vector<Stage*> fused)
       : p_(p),
         s_(s),
+        fused_(std::move(fused)),
         upstream_(upstream),
         epoch_(epoch),
         ordered_(s.Ordered(knobs)),
@@ -203,7 +206,7 @@ class AsyncIter final : public AsyncStageIter {
   void RunMap(int w) {
     WorkerCounters* c = s_.workers[static_cast<size_t>(w)].get();
     // The stage that pulls from upstream counts the inputs and the time blocked pulling.
-    Stage& top = s_.fused.empty() ? s_ : *s_.fused.front();
+    Stage& top = fused_.empty() ? s_ : *fused_.front();
     CountingInput input(upstream_, top.workers[static_cast<size_t>(w)].get());
     std::vector<Element> items, scratch;
     while (!done()) {
@@ -212,12 +215,12 @@ class AsyncIter final : public AsyncStageIter {
       if (!TakeInput(w, c, input, &in, &seq)) break;
       items.clear();
       items.push_back(std::move(in));
-      for (size_t f = 0; f < s_.fused.size(); ++f) {
-        RunStage(*s_.fused[f], w, items, scratch, /*count_in=*/f > 0);
-        WorkerCounters* fc = s_.fused[f]->workers[static_cast<size_t>(w)].get();
+      for (size_t f = 0; f < fused_.size(); ++f) {
+        RunStage(*fused_[f], w, items, scratch, /*count_in=*/f > 0);
+        WorkerCounters* fc = fused_[f]->workers[static_cast<size_t>(w)].get();
         for (const Element& e : items) CountOut(fc, e);
       }
-      RunStage(s_, w, items, scratch, /*count_in=*/!s_.fused.empty());
+      RunStage(s_, w, items, scratch, /*count_in=*/!fused_.empty());
       if (ordered_) {
         for (const Element& e : items) CountOut(c, e);
         reorder_.Put(seq, std::move(items));
@@ -239,7 +242,8 @@ class AsyncIter final : public AsyncStageIter {
 
   PipelineImpl& p_;
   Stage& s_;
-  Iter* upstream_;
+  const std::vector<Stage*> fused_;  // the maps run first on each input, first upstream first
+  Iter* upstream_;                   // the iterator above the first of them
   int64_t epoch_;
   const bool ordered_;
   const int workers_;                           // at the start
@@ -298,7 +302,7 @@ void AsyncIter::SetWorkers(int n) {
     used = static_cast<int>(w) + 1;
   }
   s_.UseSlots(used);
-  for (Stage* f : s_.fused) f->UseSlots(used);
+  for (Stage* f : fused_) f->UseSlots(used);
 }
 
 bool AsyncIter::Join(int64_t deadline_ns) {
@@ -333,8 +337,9 @@ bool AsyncIter::Join(int64_t deadline_ns) {
 }  // namespace
 
 std::unique_ptr<AsyncStageIter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream,
-                                              int64_t epoch, const Stage::Knobs& knobs) {
-  return std::make_unique<AsyncIter>(p, s, upstream, epoch, knobs);
+                                              int64_t epoch, const Stage::Knobs& knobs,
+                                              std::vector<Stage*> fused) {
+  return std::make_unique<AsyncIter>(p, s, upstream, epoch, knobs, std::move(fused));
 }
 
 }  // namespace sluice::pipeline::internal

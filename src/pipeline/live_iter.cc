@@ -2,7 +2,9 @@
 // the consumer iterates (see live_iter.h).
 #include "pipeline/internal/live_iter.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "pipeline/internal/inline_iters.h"
 #include "pipeline/internal/pipeline_impl.h"
@@ -16,8 +18,10 @@ std::unique_ptr<Iter> LiveIter::Build() {
   map_ = nullptr;
   const Stage::Knobs knobs = s_.ReadKnobs();
   seen_generation_.store(knobs.generation, std::memory_order_release);
+  fused_ = TakeFusion(knobs);
   if (knobs.wants_async()) {
-    auto it = MakeAsyncIter(p_, s_, upstream_, epoch_, knobs);
+    Iter* upstream = fused_.empty() ? upstream_ : above_[fused_.size()];
+    auto it = MakeAsyncIter(p_, s_, upstream, epoch_, knobs, fused_);
     async_ = it.get();
     return it;
   }
@@ -68,11 +72,56 @@ void LiveIter::Drain() {
   build_after_carry_ = true;
 }
 
+std::vector<Stage*> LiveIter::TakeFusion(const Stage::Knobs& knobs) {
+  fusion_seen_ = p_.fusion_generation.load(std::memory_order_acquire);
+  std::vector<Stage*> wanted;  // nearest first
+  if (knobs.wants_async() && knobs.parallelism > 1) wanted = p_.WantedFusion(s_);
+  // The iterator above the last fused map stays, as the upstream.
+  size_t n = 0;
+  while (n < wanted.size() && n + 1 < above_.size() && &above_[n]->stage() == wanted[n] &&
+         above_[n]->Bypassable()) {
+    ++n;
+  }
+  if (n < wanted.size()) {
+    // A map above still holds an element (or is changing): fuse it later, backing off.
+    fusion_retry_ns_ = MonotonicNanos() + (int64_t{10'000'000} << std::min(fusion_tries_++, 6));
+  } else {
+    fusion_retry_ns_ = 0;
+    fusion_tries_ = 0;
+  }
+  std::vector<Stage*> fused(wanted.begin(), wanted.begin() + static_cast<std::ptrdiff_t>(n));
+  std::reverse(fused.begin(), fused.end());
+  p_.PublishFusion(s_, fused);
+  return fused;
+}
+
+void LiveIter::CheckFusion() {
+  const uint64_t generation = p_.fusion_generation.load(std::memory_order_acquire);
+  if (generation == fusion_seen_ &&
+      (fusion_retry_ns_ == 0 || MonotonicNanos() < fusion_retry_ns_)) {
+    return;
+  }
+  fusion_seen_ = generation;
+  fusion_retry_ns_ = 0;
+  if (s_.props.kind != OpKind::kMap) return;
+  const Stage::Knobs knobs = s_.ReadKnobs();
+  std::vector<Stage*> wanted;
+  if (knobs.wants_async() && knobs.parallelism > 1) wanted = p_.WantedFusion(s_);
+  std::reverse(wanted.begin(), wanted.end());
+  if (wanted != fused_) rebuild_.store(true, std::memory_order_release);
+}
+
+bool LiveIter::Bypassable() const {
+  return map_ != nullptr && puller_async() == nullptr && !map_->HasPending() && carry_.empty() &&
+         !build_after_carry_ && !ended_ && !rebuild_.load(std::memory_order_acquire);
+}
+
 bool LiveIter::Next(Element* out) {
   if (s_.knob_generation.load(std::memory_order_acquire) !=
       seen_generation_.load(std::memory_order_relaxed)) {
     Reconfigure();
   }
+  CheckFusion();
   if (rebuild_.load(std::memory_order_acquire) && !build_after_carry_ &&
       (map_ == nullptr || !map_->HasPending())) {
     Drain();

@@ -55,13 +55,14 @@ void PipelineImpl::StartEpoch() {
       break;
     }
   }
+  // Every stage gets its iterator; one fused into the stage below it stays dormant while it is.
   std::vector<std::unique_ptr<internal::LiveIter>> chain;
-  Iter* upstream = nullptr;
+  std::vector<internal::LiveIter*> above;  // nearest first
   for (size_t i = first; i < stages.size(); ++i) {
-    Stage& s = *stages[i];
-    if (s.fused_into != nullptr) continue;  // runs on the workers of the stage it is fused into
-    chain.push_back(std::make_unique<internal::LiveIter>(*this, s, upstream, epoch));
-    upstream = chain.back().get();
+    Iter* upstream = above.empty() ? nullptr : above.front();
+    chain.push_back(std::make_unique<internal::LiveIter>(*this, *stages[i], upstream, epoch));
+    chain.back()->SetAbove(above);
+    above.insert(above.begin(), chain.back().get());
   }
   std::vector<internal::LiveIter*> order;
   {
@@ -253,7 +254,7 @@ bool CanPinMemory() {
 
 // Worker slots every parallelizable map stage gets, so that Apply can add workers to it live: as
 // many as the tuner may plan (twice the cores, at least 8, at most 128), or the most any stage is
-// configured with. One count for all, since a stage fused into another (at an epoch boundary)
+// configured with. One count for all, since a stage fused into another (while it runs)
 // uses its owner's slots.
 int LiveWorkerSlots(const std::vector<std::unique_ptr<Stage>>& stages) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
@@ -279,19 +280,27 @@ void AllocateSlots(std::vector<std::unique_ptr<Stage>>& stages) {
 
 namespace internal {
 
+std::vector<Stage*> MapsToFuse(const std::vector<std::unique_ptr<Stage>>& stages, size_t at) {
+  std::vector<Stage*> fused;
+  const Stage& owner = *stages[at];
+  if (owner.props.kind != OpKind::kMap || owner.parallelism.load() <= 1) return fused;
+  for (size_t j = at - 1; j > 0 && j < at; --j) {
+    Stage& up = *stages[j];
+    if (up.async.load() || up.props.kind != OpKind::kMap || !up.props.parallelizable) break;
+    fused.push_back(&up);
+  }
+  return fused;
+}
+
 void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages) {
   for (auto& s : stages) {
     s->fused.clear();
     s->fused_into = nullptr;
   }
   for (size_t i = 1; i < stages.size(); ++i) {
-    Stage& owner = *stages[i];
-    if (owner.props.kind != OpKind::kMap || owner.parallelism.load() <= 1) continue;
-    for (size_t j = i - 1; j > 0; --j) {
-      Stage& up = *stages[j];
-      if (up.async.load() || up.props.kind != OpKind::kMap || !up.props.parallelizable) break;
-      up.fused_into = &owner;
-      owner.fused.insert(owner.fused.begin(), &up);
+    for (Stage* up : MapsToFuse(stages, i)) {
+      up->fused_into = stages[i].get();
+      stages[i]->fused.insert(stages[i]->fused.begin(), up);
     }
   }
 }

@@ -89,26 +89,6 @@ TEST(DecideTest, ACacheIsInsertedOnlyWithEpochsToReplayAndAGainAboveTheMinimum) 
   EXPECT_LT(r.measured_outputs_per_s, 0) << "measured once it replays";
 }
 
-TEST(DecideTest, OnlyTheStagesFusedNowArePlannedAsFused) {
-  pipeline::PipelineSnapshot snap;
-  analyzer::Analysis a;
-  for (const auto& [name, into] : std::vector<std::pair<std::string, std::string>>{
-           {"parse", ""}, {"augment", "pack"}, {"pack", ""}}) {
-    pipeline::StageSnapshot s;
-    s.name = name;
-    s.fused_into = into;
-    snap.stages.push_back(s);
-    analyzer::StageAnalysis st;
-    st.name = name;
-    st.parallelizable = true;
-    a.stages.push_back(st);
-  }
-  internal::UseLiveFusion(snap, a);
-  EXPECT_FALSE(a.stages[0].fusible) << "inline, but the runtime fuses only at an epoch boundary";
-  EXPECT_TRUE(a.stages[1].fusible);
-  EXPECT_FALSE(a.stages[2].fusible);
-}
-
 TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
   const test_util::TempDir tmp("sluice_autotune_last_config");
   const fs::path dir = tmp.path();

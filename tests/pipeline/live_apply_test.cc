@@ -251,26 +251,60 @@ TEST(LiveApplyTest, MovingWorkersAndBuffersBetweenStagesNeverExceedsEitherSettin
   EXPECT_LE(most_queued.load(), 9 + 6);
 }
 
-TEST(LiveApplyTest, AChangeToAFusedStageWaitsForTheNextEpoch) {
-  auto p = Make(R"({"name": "fused", "epochs": 3, "stages": [
-    {"name": "src", "op": "generate", "args": {"count": 300}},
-    {"name": "a", "op": "live_jitter", "args": {"max_us": 0}},
-    {"name": "b", "op": "live_jitter", "args": {"max_us": 0}, "parallelism": 2}]})");
+// Pulls from `p` until `done(snapshot)` holds (checked every 10 elements), appending the ids;
+// false if the epoch ends or 2,000 elements pass first.
+template <typename Done>
+bool PullUntil(Pipeline& p, std::vector<uint64_t>& ids, Done done) {
   Element e;
-  ASSERT_TRUE(p->Next(&e));
-  EXPECT_EQ(StageNamed(p->Snapshot(), "a").fused_into, "b");
-  const auto done = p->Apply({{"a", "parallelism", 2}});
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].when, When::kNextEpoch);
-  EXPECT_THAT(done[0].note, HasSubstr("fused"));
-  EXPECT_EQ(StageNamed(p->Snapshot(), "a").parallelism, 1);
-  int64_t n = 1;
-  while (p->Next(&e)) ++n;
-  EXPECT_EQ(n, 900);
-  const StageSnapshot a = StageNamed(p->Snapshot(), "a");
-  EXPECT_EQ(a.parallelism, 2);
-  EXPECT_TRUE(a.async);
-  EXPECT_EQ(a.fused_into, "");
+  for (int n = 0; n < 2000; ++n) {
+    if (n % 10 == 0 && done(p.Snapshot())) return true;
+    if (!p.Next(&e)) return false;
+    ids.push_back(e.id);
+  }
+  return false;
+}
+
+TEST(LiveApplyTest, MapsFuseIntoAStageThatTurnsParallelAndLeaveItWhileTheConsumerIterates) {
+  const int64_t count = 20000;
+  auto p = Make(fmt::format(R"({{"name": "fusing", "epochs": 1, "stages": [
+    {{"name": "src", "op": "generate", "args": {{"count": {}}}}},
+    {{"name": "a", "op": "live_jitter", "args": {{"max_us": 0}}}},
+    {{"name": "b", "op": "live_jitter", "args": {{"max_us": 0}}}},
+    {{"name": "c", "op": "live_jitter", "args": {{"max_us": 0}}}}]}})",
+                            count));
+  std::vector<uint64_t> ids;
+  const auto fused = [](const char* a, const char* b) {
+    return [=](const PipelineSnapshot& s) {
+      return StageNamed(s, "a").fused_into == a && StageNamed(s, "b").fused_into == b;
+    };
+  };
+  ASSERT_TRUE(PullUntil(
+      *p, ids, [](const PipelineSnapshot& s) { return StageNamed(s, "c").elements_out >= 100; }));
+  // No epoch boundary in sight: a and b move onto c's workers at once.
+  const auto done = p->Apply({{"c", "parallelism", 2}});
+  EXPECT_EQ(done[0].when, When::kNow) << done[0].note;
+  ASSERT_TRUE(PullUntil(*p, ids, fused("c", "c")));
+  // b gets a thread of its own: neither runs on c's workers (a is above b).
+  p->Apply({{"b", "buffer_size", 1}});
+  ASSERT_TRUE(PullUntil(*p, ids, fused("", "")));
+  p->Apply({{"b", "buffer_size", 0}});
+  ASSERT_TRUE(PullUntil(*p, ids, fused("c", "c")));
+  // c back to one thread: inline, so nothing is fused.
+  p->Apply({{"c", "parallelism", 1}});
+  ASSERT_TRUE(PullUntil(*p, ids, fused("", "")));
+  Element e;
+  while (p->Next(&e)) ids.push_back(e.id);
+  std::vector<uint64_t> expected(static_cast<size_t>(count));
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(ids, expected);
+  const PipelineSnapshot snap = p->Snapshot();
+  for (const char* name : {"a", "b", "c"}) {
+    const StageSnapshot& st = StageNamed(snap, name);
+    EXPECT_EQ(st.elements_in, count) << name;
+    EXPECT_EQ(st.elements_out, count) << name;
+  }
+  // The fused maps ran on both of c's worker slots.
+  EXPECT_EQ(StageNamed(snap, "a").workers.size(), 2u);
 }
 
 // Declares itself non-deterministic (its outputs may differ between epochs).

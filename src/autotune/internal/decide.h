@@ -29,10 +29,6 @@ double Calibrate(double factor, double predicted, double measured);
 analyzer::Analysis AnalyzeWindow(trace::Trace trace, double from, const std::string& pipeline,
                                  std::optional<double> cores);
 
-// Marks fusible only the stages of `a` that `snap` shows fused now: the runtime fuses maps at
-// epoch boundaries, so a plan that counts on a new fusion would not get it while the job runs.
-void UseLiveFusion(const pipeline::PipelineSnapshot& snap, analyzer::Analysis& a);
-
 // The re-tune record of an applied plan: its changes as Apply took them, with the tuner's
 // reasons.
 trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan& plan,

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "pipeline/internal/stage.h"
 
@@ -31,8 +32,11 @@ class AsyncStageIter : public Iter {
   virtual bool Settled() const = 0;
 };
 
-// Runs stage `s` with `knobs` (read once, consistently, by the caller).
+// Runs stage `s` with `knobs` (read once, consistently, by the caller). A map stage's workers
+// run the maps `fused` (first upstream first; empty for other stages) on each input before the
+// stage's own op; `upstream` is then the iterator above the first of them.
 std::unique_ptr<AsyncStageIter> MakeAsyncIter(PipelineImpl& p, Stage& s, Iter* upstream,
-                                              int64_t epoch, const Stage::Knobs& knobs);
+                                              int64_t epoch, const Stage::Knobs& knobs,
+                                              std::vector<Stage*> fused);
 
 }  // namespace sluice::pipeline::internal

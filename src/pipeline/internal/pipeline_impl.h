@@ -61,6 +61,14 @@ class PipelineImpl {
   std::vector<AppliedChange> Apply(const std::vector<KnobChange>& changes, double settle_seconds);
   PipelineSnapshot Snapshot() const;
 
+  // Map fusion while the pipeline runs (LiveIter builds the parallel stage's iterator with it).
+  // The maps the knobs now fuse into `owner`, nearest first.
+  std::vector<internal::Stage*> WantedFusion(const internal::Stage& owner) const;
+  // Records that `fused` (first upstream first) run on `owner`'s workers from now on.
+  void PublishFusion(internal::Stage& owner, const std::vector<internal::Stage*>& fused);
+  // Bumped by every knob change: an iterator whose fusion the change may alter checks it.
+  std::atomic<uint64_t> fusion_generation{0};
+
   std::string name;
   uint64_t id = 0;
   std::string config_path;
@@ -121,7 +129,10 @@ class PipelineImpl {
 
 namespace internal {
 // Map fusion: the inline, parallelizable maps directly above a parallel map stage run on its
-// workers. Decided from the knobs at creation and again at each epoch boundary.
+// workers. The maps the knobs fuse into stages[at], nearest first.
+std::vector<Stage*> MapsToFuse(const std::vector<std::unique_ptr<Stage>>& stages, size_t at);
+// Sets every stage's fusion to what the knobs call for (at creation and at epoch boundaries,
+// before the chain is built).
 void FuseMaps(std::vector<std::unique_ptr<Stage>>& stages);
 }  // namespace internal
 

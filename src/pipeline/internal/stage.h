@@ -41,7 +41,9 @@ struct Stage {
   bool allow_reorder = false;  // the config permits `deterministic` false
   // Map fusion: an inline, parallelizable map stage directly above a parallel map stage (or
   // above another such stage) runs on that stage's workers, outside their input lock. `fused`
-  // lists them on the parallel stage, first upstream first; `fused_into` points back.
+  // lists them on the parallel stage, first upstream first; `fused_into` points back. What is in
+  // force now: set when the parallel stage's iterator is built (LiveIter), under the pipeline's
+  // stages_mu, which readers hold too.
   std::vector<Stage*> fused;
   Stage* fused_into = nullptr;
   // One slot per thread that runs the stage: its workers, the workers of the stage it is fused
