@@ -23,6 +23,8 @@ const char* PropertyName(Property p) {
       return "stateless";
     case Property::kIo:
       return "io";
+    case Property::kRace:
+      return "race";
   }
   return "?";
 }

@@ -59,7 +59,8 @@ Property ParseProperty(const std::string& s, const std::string& where) {
   if (s == "deterministic") return Property::kDeterministic;
   if (s == "stateless") return Property::kStateless;
   if (s == "io") return Property::kIo;
-  Fail("{}: expected \"deterministic\", \"stateless\" or \"io\", got \"{}\"", where, s);
+  if (s == "race") return Property::kRace;
+  Fail("{}: expected \"deterministic\", \"stateless\", \"io\" or \"race\", got \"{}\"", where, s);
 }
 
 // A declaration whose value depends on the same members that guard every finding agrees: the
@@ -133,6 +134,7 @@ nlohmann::ordered_json ToJson(const OpsReport& report) {
     o["deterministic"] = op.deterministic;
     o["stateless"] = op.stateless;
     o["io"] = op.io;
+    o["race"] = op.race;
     o["verdicts"] = {{"deterministic", VerdictName(op.deterministic_verdict)},
                      {"stateless", VerdictName(op.stateless_verdict)}};
     o["guards"] = {{"deterministic", op.deterministic_guards}, {"stateless", op.stateless_guards}};
@@ -175,6 +177,7 @@ OpsReport FromJson(const nlohmann::json& j, const std::string& origin) {
       op.deterministic = o.at("deterministic").get<bool>();
       op.stateless = o.at("stateless").get<bool>();
       op.io = o.value("io", false);
+      op.race = o.value("race", false);
       op.deterministic_verdict = op.deterministic ? Verdict::kHolds : Verdict::kViolated;
       op.stateless_verdict = op.stateless ? Verdict::kHolds : Verdict::kViolated;
       if (o.contains("verdicts")) {
