@@ -120,6 +120,14 @@ std::vector<std::string> Disagreements(const OpReport& op) {
                      op.stateless_guards, Property::kStateless)) {
     out.push_back(*m);
   }
+  if (op.race) {
+    out.push_back(fmt::format(
+        "op '{}' ({} at {}:{}): declares parallelizable = {}, but Process writes state its workers "
+        "share without a lock or an atomic (a data race): {}",
+        op.name, op.class_name, op.file, op.line,
+        op.declared_parallelizable.found ? op.declared_parallelizable.text : "true",
+        Where(FirstEvidence(op, Property::kRace))));
+  }
   return out;
 }
 
@@ -315,6 +323,13 @@ std::vector<std::string> ApplyInspection(const OpsReport& report, trace::Pipelin
             "{}: declared stateful, but inspection of {}:{} finds no state; kept stateful", head,
             op->file, op->line));
       }
+    }
+    if (op->race && s.parallelizable) {
+      warnings.push_back(fmt::format(
+          "{}: data race: declared parallelizable, but its Process writes state the workers share "
+          "without a lock or an atomic: {}; given no workers",
+          head, Where(FirstEvidence(*op, Property::kRace))));
+      s.parallelizable = false;
     }
     s.inspected = deterministic ? "deterministic" : "non-deterministic";
     s.deterministic = s.deterministic && deterministic;

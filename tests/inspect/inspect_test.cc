@@ -206,12 +206,15 @@ TEST(InspectTest, DisagreementsNameThePropertyAndTheEvidence) {
               CorpusOptions());
   ASSERT_EQ(r.ops.size(), 2u);
   const std::vector<std::string> d = Disagreements(r.ops[0]);
-  ASSERT_EQ(d.size(), 2u);
+  ASSERT_EQ(d.size(), 3u);
   EXPECT_THAT(d[0], HasSubstr("declares deterministic = true"));
   EXPECT_THAT(d[0], HasSubstr("false_claim.cc:15"));
   EXPECT_THAT(d[1], HasSubstr("false_claim.cc:16"));
   EXPECT_THAT(d[1], HasSubstr("declares stateless = true"));
   EXPECT_THAT(d[1], HasSubstr("'last_'"));
+  EXPECT_THAT(d[2], HasSubstr("declares parallelizable = true"));
+  EXPECT_THAT(d[2], HasSubstr("data race"));
+  EXPECT_THAT(d[2], HasSubstr("false_claim.cc:16"));
   EXPECT_EQ(r.ops[1].declared_deterministic.text, "!jitter_");
   EXPECT_EQ(r.ops[1].deterministic_guards, std::vector<std::string>{"jitter_"});
   EXPECT_TRUE(Disagreements(r.ops[1]).empty());

@@ -67,6 +67,16 @@ void PrintText(const inspect::OpsReport& report) {
                   VerdictText(op.stateless_verdict, op.stateless_guards, "stateless", "stateful"),
                   &op.declared_stateless);
     PrintProperty(op, inspect::Property::kIo, op.io ? "does I/O" : "no I/O", nullptr);
+    if (op.race ||
+        (op.declared_parallelizable.found && op.declared_parallelizable.text != "false")) {
+      PrintProperty(op, inspect::Property::kRace,
+                    fmt::format("{} (declared parallelizable: {})",
+                                op.race ? "data race: workers share state written without a lock "
+                                          "or an atomic"
+                                        : "no data race",
+                                op.declared_parallelizable.text),
+                    nullptr);
+    }
     if (!op.unresolved_calls.empty()) {
       fmt::print("  not followed (defined outside the file, assumed clean): {}\n",
                  fmt::join(op.unresolved_calls, ", "));
