@@ -3,6 +3,8 @@
 // The rules are described in docs/inspect.md.
 #include "sluice/inspect/inspect.h"
 
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "inspect/clang_api.h"
 #include "inspect/op_analyzer.h"
 #include "inspect/parse.h"
+#include "inspect/project.h"
 #include "inspect/registrations.h"
 
 namespace sluice::inspect {
@@ -33,6 +36,12 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
   internal::IndexPtr index(internal::ClangCheck(clang_createIndex(/*excludeDeclarationsFromPCH=*/0,
                                                                   /*displayDiagnostics=*/0),
                                                 "creating an index"));
+  // Calls into the project's other files are followed through its compilation database.
+  std::unique_ptr<internal::Project> project;
+  if (!options.build_dir.empty() &&
+      std::filesystem::exists(options.build_dir / "compile_commands.json")) {
+    project = std::make_unique<internal::Project>(index.get(), options);
+  }
   OpsReport report;
   for (const std::string& file : files) {
     internal::UnitPtr unit = internal::Parse(index.get(), file, options);
@@ -47,7 +56,7 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
       const internal::Place place = internal::PlaceOf(r.op_class);
       op.file = place.file;
       op.line = place.line;
-      internal::OpAnalyzer(unit.get(), r.op_class, op).Run();
+      internal::OpAnalyzer(unit.get(), r.op_class, op, project.get()).Run();
       report.ops.push_back(std::move(op));
     }
   }

@@ -130,6 +130,18 @@ void OpAnalyzer::Follow(int id) {
     return;
   }
   if (Has(kSluiceClocks, name) || name == "MixSeed") return;
+  if (project_ != nullptr && clang_Cursor_isNull(def)) {
+    // Defined in another file: the project's summary of it, found by the name its definition
+    // is written with (`Class::Method(` out of line).
+    const std::string needle = k == CXCursor_CXXMethod
+                                   ? Spelling(clang_getCursorSemanticParent(callee)) + "::" + name
+                                   : name;
+    const std::string from = Take(clang_getTranslationUnitSpelling(unit_));
+    if (const FunctionSummary* s = project_->Find(Usr(callee), needle, from)) {
+      ApplySummary(id, callee, *s);
+      return;
+    }
+  }
   std::string qualified = Scope(callee);
   qualified = qualified.empty() ? name : qualified + "::" + name;
   if (std::find(report_.unresolved_calls.begin(), report_.unresolved_calls.end(), qualified) ==
@@ -414,10 +426,60 @@ void OpAnalyzer::CollectFields(int id, std::set<std::string>& out) const {
 
 void OpAnalyzer::AddEvidence(Property p, int id, std::string what) {
   const internal::Place place = PlaceOf(Cur(id));
+  AddEvidenceAt(p, place.file, place.line, std::move(what), GuardsOf(id));
+}
+
+void OpAnalyzer::AddEvidenceAt(Property p, const std::string& file, int line, std::string what,
+                               std::vector<std::string> guards) {
   for (const Evidence& e : report_.evidence) {
-    if (e.property == p && e.line == place.line && e.file == place.file) return;
+    if (e.property == p && e.line == line && e.file == file) return;
   }
-  report_.evidence.push_back({p, place.file, place.line, std::move(what), GuardsOf(id)});
+  report_.evidence.push_back({p, file, line, std::move(what), std::move(guards)});
+}
+
+void OpAnalyzer::ApplySummary(int call, CXCursor callee, const FunctionSummary& s) {
+  const std::vector<std::string> guards = GuardsOf(call);
+  for (const Effect& e : s.effects) {
+    if (e.race) {
+      external_races_.push_back({call, e});
+    } else {
+      AddEvidenceAt(e.property, e.file, e.line, e.what, guards);
+    }
+  }
+  const std::string usr = Usr(callee);
+  for (int j : s.written_params) written_params_.insert(fmt::format("{}#{}", usr, j));
+  summarized_.insert(usr);
+}
+
+FunctionSummary OpAnalyzer::Summarize(CXCursor fn) {
+  Queue(fn, {});
+  Drain();
+  process_end_ = static_cast<int>(nodes_.size());
+  IndexRefs();
+  FindWrites();
+  FindRandomness();
+  FindIo();
+  FunctionSummary s;
+  for (const Evidence& e : report_.evidence)
+    s.effects.push_back({e.property, e.file, e.line, e.what});
+  // Unlocked writes to statics and globals race if a parallel op's Process reaches them with no
+  // lock held; the caller decides.
+  for (const SharedWrite& w : shared_writes_) {
+    if (w.synced || IsLocked(w.node)) continue;
+    const Place place = PlaceOf(Cur(w.node));
+    s.effects.push_back({Property::kRace, place.file, place.line, w.what, true});
+  }
+  for (const ExternalRace& r : external_races_) {
+    if (!IsLocked(r.call)) s.effects.push_back(r.effect);
+  }
+  const std::string usr = Usr(fn);
+  const size_t n = ParamsOf(fn).size();
+  for (size_t i = 0; i < n; ++i) {
+    if (written_params_.contains(fmt::format("{}#{}", usr, i))) {
+      s.written_params.push_back(static_cast<int>(i));
+    }
+  }
+  return s;
 }
 
 void OpAnalyzer::IndexRefs() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "inspect/clang_api.h"
+#include "inspect/project.h"
 #include "sluice/inspect/inspect.h"
 
 namespace sluice::inspect::internal {
@@ -39,16 +40,24 @@ struct Root {
 // the user's own (helpers shared by several ops). The runtime's public headers
 // (include/sluice/) are judged by the known-call lists instead, like system headers.
 bool FollowableDefinition(CXCursor def);
+// The parameters of a function or function template, in order.
+std::vector<CXCursor> ParamsOf(CXCursor fn);
 
 class OpAnalyzer {
  public:
-  OpAnalyzer(CXTranslationUnit unit, CXCursor op_class, OpReport& report)
-      : unit_(unit), report_(report) {
+  // `project`: where calls into other files of the project are summarized; null: nowhere.
+  OpAnalyzer(CXTranslationUnit unit, CXCursor op_class, OpReport& report, Project* project)
+      : unit_(unit), report_(report), project_(project) {
     AddClass(op_class);
   }
+  // An analyzer for one function of the project, with no op (Summarize).
+  OpAnalyzer(CXTranslationUnit unit, OpReport& scratch, Project* project)
+      : unit_(unit), report_(scratch), project_(project) {}
 
   // Walks the entry points and what they call, runs every pass and fills the report.
   void Run();
+  // What function `fn` (defined in this unit) and what it calls do, for its callers elsewhere.
+  FunctionSummary Summarize(CXCursor fn);
 
  private:
   // ---- classes, methods, call following
@@ -110,6 +119,10 @@ class OpAnalyzer {
   void ConditionsOver(int p, int child, std::vector<int>& out) const;
   void CollectFields(int id, std::set<std::string>& out) const;
   void AddEvidence(Property p, int id, std::string what);
+  void AddEvidenceAt(Property p, const std::string& file, int line, std::string what,
+                     std::vector<std::string> guards);
+  // Takes in what a call `call` to `callee`, defined in another file of the project, does.
+  void ApplySummary(int call, CXCursor callee, const FunctionSummary& s);
 
   // ---- references
 
@@ -223,5 +236,13 @@ class OpAnalyzer {
   std::set<std::string> written_params_;  // "USR#index" of parameters the code writes
   std::vector<SharedWrite> shared_writes_;
   int process_end_ = 0;  // nodes below this index are reached from Process
+  Project* project_ = nullptr;
+  std::set<std::string> summarized_;  // USRs of callees known from their summaries
+  // Unlocked writes to statics and globals in other files, made by call `call`.
+  struct ExternalRace {
+    int call;
+    Effect effect;
+  };
+  std::vector<ExternalRace> external_races_;
 };
 }  // namespace sluice::inspect::internal

@@ -56,11 +56,16 @@ void OpAnalyzer::FindRaces() {
   // parallelizable (some configuration gives it workers).
   const DeclaredValue& d = report_.declared_parallelizable;
   if (!d.found || (d.value.has_value() && !*d.value)) return;
+  constexpr const char* kWhy = "{} with no lock held: workers running Process at once race on it";
   for (const SharedWrite& w : shared_writes_) {
     if (w.synced || w.node >= process_end_ || IsLocked(w.node)) continue;
-    AddEvidence(
-        Property::kRace, w.node,
-        fmt::format("{} with no lock held: workers running Process at once race on it", w.what));
+    AddEvidence(Property::kRace, w.node, fmt::format(kWhy, w.what));
+  }
+  // Writes to statics and globals in other files of the project, through a call made here.
+  for (const ExternalRace& r : external_races_) {
+    if (r.call >= process_end_ || IsLocked(r.call)) continue;
+    AddEvidenceAt(Property::kRace, r.effect.file, r.effect.line, fmt::format(kWhy, r.effect.what),
+                  GuardsOf(r.call));
   }
 }
 

@@ -24,15 +24,6 @@ bool IsSyncType(CXCursor decl) {
   return StartsWith(t, "std::atomic");
 }
 
-// The parameters of a function or function template, in order.
-std::vector<CXCursor> ParamsOf(CXCursor fn) {
-  std::vector<CXCursor> params;
-  for (CXCursor c : Children(fn)) {
-    if (clang_getCursorKind(c) == CXCursor_ParmDecl) params.push_back(c);
-  }
-  return params;
-}
-
 // How a finding names a callee: "std::shuffle()", "Bump()", "operator()".
 std::string CalleeName(CXCursor callee) {
   std::string name = Spelling(callee);
@@ -211,6 +202,14 @@ void OpAnalyzer::CheckCall(int i) {
 
 namespace sluice::inspect::internal {
 
+std::vector<CXCursor> ParamsOf(CXCursor fn) {
+  std::vector<CXCursor> params;
+  for (CXCursor c : Children(fn)) {
+    if (clang_getCursorKind(c) == CXCursor_ParmDecl) params.push_back(c);
+  }
+  return params;
+}
+
 std::string OpAnalyzer::ParamKey(CXCursor parm) const {
   CXCursor fn = clang_getCursorSemanticParent(parm);
   const std::vector<CXCursor> params = ParamsOf(fn);
@@ -263,9 +262,13 @@ void OpAnalyzer::CheckArguments(int call) {
                          KindOf(inner) == CXCursor_CallExpr)) {
       continue;
     }
-    const bool known = followed && static_cast<size_t>(j) < n_def_params;
-    bindings_.push_back(
-        {node, call, known ? fmt::format("{}#{}", Usr(def), j) : "", CalleeName(callee)});
+    std::string param;
+    if (followed && static_cast<size_t>(j) < n_def_params) {
+      param = fmt::format("{}#{}", Usr(def), j);
+    } else if (summarized_.contains(Usr(callee)) && j < n_params) {
+      param = fmt::format("{}#{}", Usr(callee), j);  // as its summary says (ApplySummary)
+    }
+    bindings_.push_back({node, call, std::move(param), CalleeName(callee)});
   }
 }
 

@@ -174,8 +174,9 @@ void WriteCrossFileDatabase(const fs::path& dir) {
 }
 
 // Helpers defined in other translation units are followed through the compilation database:
-// one draws from rand(), one writes a global (a race in a parallelizable op), one is clean.
-TEST(CrossFileTest, HelpersInOtherFilesAreFollowedThroughTheDatabase) {
+// one draws from rand(), one writes a global (a race in a parallelizable op), one is clean. One
+// test for the cache too, so that the corpus is parsed in one process.
+TEST(CrossFileTest, HelpersInOtherFilesAreFollowedThroughTheDatabaseAndCached) {
   const test_util::TempDir tmp("sluice_inspect_cross");
   WriteCrossFileDatabase(tmp.path());
   InspectOptions o;
@@ -186,6 +187,33 @@ TEST(CrossFileTest, HelpersInOtherFilesAreFollowedThroughTheDatabase) {
   for (const OpReport& op : r.ops) {
     EXPECT_THAT(op.unresolved_calls, ::testing::IsEmpty()) << op.name;
   }
+
+  // The summaries are cached under the build directory by file and modification time: a second
+  // run reads them instead of parsing noise.cc again (an entry edited by hand shows)...
+  const fs::path cache = tmp.path() / ".sluice-inspect-cache";
+  fs::path noise_entry;
+  for (const auto& entry : fs::directory_iterator(cache)) {
+    if (test_util::ReadFile(entry.path()).find("noise.cc\",") != std::string::npos) {
+      noise_entry = entry.path();
+    }
+  }
+  ASSERT_FALSE(noise_entry.empty()) << "no cache entry for noise.cc in " << cache;
+  std::string text = test_util::ReadFile(noise_entry);
+  const size_t at = text.find("calls rand()");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, std::string("calls rand()").size(), "read from the cache");
+  std::ofstream(noise_entry) << text;
+  auto noise_finding = [&] {
+    for (const OpReport& op : Inspect({(src / "uses_helpers.cc").string()}, o).ops) {
+      if (op.name == "noisy_helper" && !op.evidence.empty()) return op.evidence[0].what;
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(noise_finding(), "read from the cache");
+  // ... and a corrupt entry is ignored: the file is parsed again and the entry rewritten.
+  std::ofstream(noise_entry) << "{\"version\": 1, \"file\": ";
+  EXPECT_EQ(noise_finding(), "calls rand()");
+  EXPECT_NO_THROW(nlohmann::json::parse(test_util::ReadFile(noise_entry)));
 }
 
 // The names a registration gives and the class it names are reported apart.
