@@ -2,7 +2,6 @@
 // a call uses, composed bottom-up and cached per file under BUILD_DIR/.sluice-inspect-cache/.
 #include "inspect/project.h"
 
-#include <climits>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -13,7 +12,6 @@
 #include "inspect/op_analyzer.h"
 #include "inspect/parse.h"
 #include "sluice/common/error.h"
-#include "sluice/common/files.h"
 
 namespace sluice::inspect::internal {
 namespace {
@@ -21,21 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-constexpr int kCacheVersion = 1;
-
 std::string ReadText(const fs::path& file) {
   std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-// The modification time in the file clock's ticks (negative before its epoch), or kNoTime.
-constexpr int64_t kNoTime = INT64_MIN;
-int64_t MTime(const std::string& file) {
-  std::error_code ec;
-  const auto t = fs::last_write_time(file, ec);
-  return ec ? kNoTime : static_cast<int64_t>(t.time_since_epoch().count());
 }
 
 std::string Canonical(const std::string& file) {
@@ -71,7 +59,8 @@ void Definitions(CXCursor parent, std::vector<CXCursor>& out) {
 
 }  // namespace
 
-Project::Project(CXIndex index, const InspectOptions& options) : index_(index), options_(options) {
+Project::Project(CXIndex index, const InspectOptions& options)
+    : index_(index), options_(options), cache_(options.build_dir / ".sluice-inspect-cache") {
   const fs::path db = options.build_dir / "compile_commands.json";
   Json j;
   try {
@@ -92,15 +81,16 @@ Project::Project(CXIndex index, const InspectOptions& options) : index_(index), 
   }
 }
 
-fs::path Project::CacheDir() const { return options_.build_dir / ".sluice-inspect-cache"; }
-
 const FunctionSummary* Project::Find(const std::string& usr, const std::string& name,
                                      const std::string& from) {
   const std::string caller = Canonical(from);
   const std::string needle = name + "(";
   for (bool searched = false;; searched = true) {
     if (auto it = summaries_.find(usr); it != summaries_.end()) {
-      if (!deps_.empty()) deps_.back().insert(summary_file_[usr]);
+      if (!uses_.empty()) {
+        const std::set<std::string>& deps = file_deps_[summary_file_[usr]];
+        uses_.back().insert(deps.begin(), deps.end());
+      }
       return &it->second;
     }
     if (searched) return nullptr;
@@ -117,23 +107,24 @@ const FunctionSummary* Project::Find(const std::string& usr, const std::string& 
 
 void Project::Load(const std::string& file) {
   loaded_.insert(file);  // first: a cycle of calls between files ends here
-  const int64_t mtime = MTime(file);
-  if (LoadCache(file, mtime)) return;
-  deps_.emplace_back();
+  if (LoadCache(file)) return;
+  BeginUses();
   std::set<std::string> usrs;
   try {
     usrs = Summarize(file);
   } catch (const Error&) {
     // A file that does not parse summarizes nothing: calls into it stay unresolved.
   }
-  std::set<std::string> deps = std::move(deps_.back());
-  deps_.pop_back();
-  deps.erase(file);
-  SaveCache(file, mtime, usrs, deps);
+  std::set<std::string> sources = EndUses();
+  sources.insert(file);
+  file_deps_[file] = std::move(sources);
+  SaveCache(file, usrs);
 }
 
 std::set<std::string> Project::Summarize(const std::string& file) {
   UnitPtr unit = Parse(index_, file, options_);
+  const std::set<std::string> headers = Inclusions(unit.get());
+  uses_.back().insert(headers.begin(), headers.end());  // Load's BeginUses
   std::vector<CXCursor> defs;
   Definitions(clang_getTranslationUnitCursor(unit.get()), defs);
   std::set<std::string> usrs;
@@ -148,22 +139,12 @@ std::set<std::string> Project::Summarize(const std::string& file) {
   return usrs;
 }
 
-bool Project::LoadCache(const std::string& file, int64_t mtime) {
-  const fs::path path = CacheDir() / fmt::format("{:016x}.json", std::hash<std::string>{}(file));
-  if (mtime == kNoTime || !fs::exists(path)) return false;
-  // Anything unexpected (a torn or hand-edited entry, another version) is ignored: the file is
-  // parsed again and the entry rewritten.
+bool Project::LoadCache(const std::string& file) {
+  const std::optional<Json> j = cache_.Read("summaries:" + file);
+  if (!j) return false;
   try {
-    const Json j = Json::parse(ReadText(path));
-    if (j.at("version").get<int>() != kCacheVersion || j.at("file").get<std::string>() != file ||
-        j.at("mtime").get<int64_t>() != mtime) {
-      return false;
-    }
-    for (const auto& [dep, dep_mtime] : j.at("deps").items()) {
-      if (MTime(dep) != dep_mtime.get<int64_t>()) return false;
-    }
     std::map<std::string, FunctionSummary> loaded;
-    for (const auto& [usr, f] : j.at("functions").items()) {
+    for (const auto& [usr, f] : j->at("functions").items()) {
       FunctionSummary s;
       for (const Json& e : f.at("effects")) {
         s.effects.push_back({PropertyFromName(e.at("property").get<std::string>()),
@@ -177,14 +158,14 @@ bool Project::LoadCache(const std::string& file, int64_t mtime) {
       summary_file_[usr] = file;
       summaries_[usr] = std::move(s);
     }
+    for (const auto& [source, time] : j->at("sources").items()) file_deps_[file].insert(source);
     return true;
   } catch (const std::exception&) {
-    return false;
+    return false;  // not the shape written below: parse again
   }
 }
 
-void Project::SaveCache(const std::string& file, int64_t mtime, const std::set<std::string>& usrs,
-                        const std::set<std::string>& deps) const {
+void Project::SaveCache(const std::string& file, const std::set<std::string>& usrs) const {
   Json functions = Json::object();
   for (const std::string& usr : usrs) {
     const FunctionSummary& s = summaries_.at(usr);
@@ -198,23 +179,16 @@ void Project::SaveCache(const std::string& file, int64_t mtime, const std::set<s
     }
     functions[usr] = {{"effects", std::move(effects)}, {"written_params", s.written_params}};
   }
-  Json dep_times = Json::object();
-  for (const std::string& d : deps) dep_times[d] = MTime(d);
-  const Json j = {{"version", kCacheVersion},
-                  {"file", file},
-                  {"mtime", mtime},
-                  {"deps", std::move(dep_times)},
-                  {"functions", std::move(functions)}};
-  try {
-    fs::create_directories(CacheDir());
-    AtomicWriteOptions options;
-    options.what = "the inspect cache";
-    options.sync = false;  // a torn entry is detected and rebuilt
-    WriteFileAtomically(CacheDir() / fmt::format("{:016x}.json", std::hash<std::string>{}(file)),
-                        j.dump(), options);
-  } catch (const std::exception&) {
-    // No cache where the build directory is read-only: the next run parses again.
-  }
+  cache_.Write("summaries:" + file, Json{{"file", file}, {"functions", std::move(functions)}},
+               file_deps_.at(file));
+}
+
+void Project::BeginUses() { uses_.emplace_back(); }
+
+std::set<std::string> Project::EndUses() {
+  std::set<std::string> out = std::move(uses_.back());
+  uses_.pop_back();
+  return out;
 }
 
 }  // namespace sluice::inspect::internal

@@ -2,17 +2,16 @@
 // every source in the build's compile_commands.json that defines a called function is parsed
 // once and summarized (what each function it defines writes among its parameters, statics and
 // globals; whether it draws randomness, uses the clock as data, does I/O), summaries compose
-// bottom-up, and they are cached by file and modification time under
-// BUILD_DIR/.sluice-inspect-cache/.
+// bottom-up, and they are cached by file and modification time (cache.h).
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "inspect/cache.h"
 #include "inspect/clang_api.h"
 #include "sluice/inspect/inspect.h"
 
@@ -44,16 +43,16 @@ class Project {
   const FunctionSummary* Find(const std::string& usr, const std::string& name,
                               const std::string& from);
 
-  // The directory holding the summaries' cache.
-  std::filesystem::path CacheDir() const;
+  // Between the two, the files whose summaries Find returned, and the files those were made
+  // from: what an inspection that used them depends on. Nests.
+  void BeginUses();
+  std::set<std::string> EndUses();
 
  private:
   // Makes the summaries of `file` known: from the cache when it is current, else parsed.
   void Load(const std::string& file);
-  bool LoadCache(const std::string& file, int64_t mtime);
-  // Writes the summaries `usrs` of `file`, with the files `deps` whose summaries they used.
-  void SaveCache(const std::string& file, int64_t mtime, const std::set<std::string>& usrs,
-                 const std::set<std::string>& deps) const;
+  bool LoadCache(const std::string& file);
+  void SaveCache(const std::string& file, const std::set<std::string>& usrs) const;
   // Parses `file` and summarizes every function it defines.
   std::set<std::string> Summarize(const std::string& file);
 
@@ -64,7 +63,10 @@ class Project {
   std::set<std::string> loaded_;              // files whose summaries are known (or failed)
   std::map<std::string, FunctionSummary> summaries_;
   std::map<std::string, std::string> summary_file_;  // USR -> the file defining it
-  std::vector<std::set<std::string>> deps_;          // per file being summarized: files used
+  // File -> the files its summaries were made from (itself, and those of the summaries used).
+  std::map<std::string, std::set<std::string>> file_deps_;
+  std::vector<std::set<std::string>> uses_;  // see BeginUses
+  Cache cache_;
 };
 
 }  // namespace sluice::inspect::internal
