@@ -1,6 +1,6 @@
 // `sluice inspect`: reads the C++ source of registered ops and reports, with file:line
-// evidence, whether each is deterministic, stateless and free of I/O; writes ops.json for
-// `sluice tune --ops`.
+// evidence, whether each is deterministic, stateless, free of I/O and (when parallelizable) free
+// of data races; writes ops.json for `sluice tune --ops`.
 //
 //   sluice inspect [-p BUILD_DIR] FILES... [--json] [-o ops.json] [-I DIR] [--extra-arg ARG]
 #include <filesystem>
@@ -126,7 +126,9 @@ Action AddInspectCommand(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   sub->add_option("-p,--build-dir", opt->build_dir,
-                  "Build directory whose compile_commands.json gives each file's flags");
+                  "Build directory whose compile_commands.json gives each file's flags and the "
+                  "project's other files, whose functions calls are followed into; results are "
+                  "cached in BUILD_DIR/.sluice-inspect-cache");
   sub->add_option("-I,--include", opt->include_dirs, "Add an include directory");
   sub->add_option("--extra-arg", opt->extra_args, "Add a compiler argument (-DX=1, -std=c++17)");
   sub->add_option("-o,--out", opt->out, "Write ops.json here (for sluice tune --ops)");
