@@ -2,6 +2,8 @@
 // the files they were made from, written atomically.
 #include "inspect/cache.h"
 
+#include <dlfcn.h>
+
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -17,6 +19,18 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr int kVersion = 1;
+
+// The file holding the inspector's code (its shared library, or the executable it is linked
+// into): entries made by another build of it are stale, since the analysis may differ.
+std::string AnalyzerBinary() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&MTime), &info) != 0 && info.dli_fname != nullptr) {
+    std::error_code ec;
+    const fs::path p = fs::canonical(info.dli_fname, ec);
+    if (!ec) return p.string();
+  }
+  return fs::read_symlink("/proc/self/exe").string();
+}
 
 }  // namespace
 
@@ -56,6 +70,8 @@ void Cache::Write(const std::string& key, Json entry, const std::set<std::string
   entry["key"] = key;
   Json times = Json::object();
   for (const std::string& f : sources) times[f] = MTime(f);
+  const std::string binary = AnalyzerBinary();
+  times[binary] = MTime(binary);
   entry["sources"] = std::move(times);
   try {
     fs::create_directories(dir_);

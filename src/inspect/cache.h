@@ -1,5 +1,6 @@
 // The inspector's cache under BUILD_DIR/.sluice-inspect-cache/: one JSON entry per key, valid
-// while every file it was made from keeps its modification time. A missing, torn, foreign or
+// while every file it was made from, and the inspector's own binary, keep their modification
+// times. A missing, torn, foreign or
 // stale entry reads as absent, so the caller parses again and rewrites it.
 #pragma once
 
