@@ -24,10 +24,16 @@ bool IsSyncType(CXCursor decl) {
   return StartsWith(t, "std::atomic");
 }
 
-// How a finding names a callee: "std::shuffle()", "Bump()", "operator()".
+// How a finding names a callee: "std::shuffle()", "Bump()",
+// "std::uniform_int_distribution::operator()".
 std::string CalleeName(CXCursor callee) {
   std::string name = Spelling(callee);
   if (!StartsWith(name, "operator")) name += "()";
+  const CXCursor parent = clang_getCursorSemanticParent(callee);
+  const CXCursorKind pk = clang_getCursorKind(parent);
+  if (pk == CXCursor_ClassDecl || pk == CXCursor_StructDecl || pk == CXCursor_ClassTemplate) {
+    name = Spelling(parent) + "::" + name;
+  }
   return StartsWith(Scope(callee), "std") ? "std::" + name : name;
 }
 
