@@ -3,7 +3,6 @@
 #include "inspect/project.h"
 
 #include <fstream>
-#include <functional>
 #include <sstream>
 
 #include <fmt/format.h>
