@@ -3,14 +3,24 @@
 // The rules are described in docs/inspect.md.
 #include "sluice/inspect/inspect.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "inspect/cache.h"
 #include "inspect/clang_api.h"
 #include "inspect/op_analyzer.h"
 #include "inspect/parse.h"
+#include "inspect/project.h"
 #include "inspect/registrations.h"
 
 namespace sluice::inspect {
@@ -23,31 +33,118 @@ const char* PropertyName(Property p) {
       return "stateless";
     case Property::kIo:
       return "io";
+    case Property::kRace:
+      return "race";
   }
   return "?";
 }
+
+namespace {
+
+// A unit parsed on a thread of its own, with the index that owns it (destroyed after it).
+struct Parsed {
+  internal::IndexPtr index;
+  internal::UnitPtr unit;
+};
+
+Parsed ParseAlone(const std::string& file, const InspectOptions& options) {
+  Parsed p;
+  p.index.reset(internal::ClangCheck(clang_createIndex(0, 0), "creating an index"));
+  p.unit = internal::Parse(p.index.get(), file, options);
+  return p;
+}
+
+// The ops `unit` (parsed from `file`) registers, analyzed.
+std::vector<OpReport> InspectUnit(CXTranslationUnit unit, const std::string& file,
+                                  internal::Project* project) {
+  CXFile main = internal::ClangCheck(clang_getFile(unit, file.c_str()),
+                                     fmt::format("finding {} in its translation unit", file));
+  std::vector<internal::Registration> registrations;
+  internal::FindRegistrations(clang_getTranslationUnitCursor(unit), main, registrations);
+  std::vector<OpReport> ops;
+  for (const internal::Registration& r : registrations) {
+    OpReport op;
+    op.name = r.name;
+    op.class_name = internal::Spelling(r.op_class);
+    const internal::Place place = internal::PlaceOf(r.op_class);
+    op.file = place.file;
+    op.line = place.line;
+    internal::OpAnalyzer(unit, r.op_class, op, project).Run();
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+// What a file's cached inspection is stored under: the file and every argument it is parsed
+// with.
+std::string CacheKey(const std::string& file, const InspectOptions& options) {
+  std::string key = "ops:" + std::filesystem::absolute(file).lexically_normal().string();
+  for (const std::string& a : internal::ArgumentsFor(file, options)) key += "\n" + a;
+  return key;
+}
+
+}  // namespace
 
 OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& options) {
   internal::IndexPtr index(internal::ClangCheck(clang_createIndex(/*excludeDeclarationsFromPCH=*/0,
                                                                   /*displayDiagnostics=*/0),
                                                 "creating an index"));
-  OpsReport report;
-  for (const std::string& file : files) {
-    internal::UnitPtr unit = internal::Parse(index.get(), file, options);
-    CXFile main = internal::ClangCheck(clang_getFile(unit.get(), file.c_str()),
-                                       fmt::format("finding {} in its translation unit", file));
-    std::vector<internal::Registration> registrations;
-    internal::FindRegistrations(clang_getTranslationUnitCursor(unit.get()), main, registrations);
-    for (const internal::Registration& r : registrations) {
-      OpReport op;
-      op.name = r.name;
-      op.class_name = internal::Spelling(r.op_class);
-      const internal::Place place = internal::PlaceOf(r.op_class);
-      op.file = place.file;
-      op.line = place.line;
-      internal::OpAnalyzer(unit.get(), r.op_class, op).Run();
-      report.ops.push_back(std::move(op));
+  // With a build directory, calls into the project's other files are followed through its
+  // compilation database, and inspections are cached beside it.
+  std::unique_ptr<internal::Project> project;
+  std::optional<internal::Cache> cache;
+  if (!options.build_dir.empty() &&
+      std::filesystem::exists(options.build_dir / "compile_commands.json")) {
+    project = std::make_unique<internal::Project>(index.get(), options);
+    cache.emplace(options.build_dir / ".sluice-inspect-cache");
+  }
+  std::vector<std::optional<std::vector<OpReport>>> done(files.size());
+  std::vector<std::string> keys(files.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (cache) {
+      keys[i] = CacheKey(files[i], options);
+      if (const std::optional<nlohmann::json> entry = cache->Read(keys[i])) {
+        try {
+          done[i] = FromJson(entry->at("report"), keys[i]).ops;
+          continue;
+        } catch (const std::exception&) {
+          // Not an ops report: inspect again.
+        }
+      }
     }
+    todo.push_back(i);
+  }
+  // The files to inspect are parsed a few at a time on threads of their own (parsing is most of
+  // the cost) and analyzed here, in order.
+  const size_t window = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  std::map<size_t, std::future<Parsed>> running;
+  size_t next = 0;
+  auto launch = [&] {
+    for (; next < todo.size() && running.size() < window; ++next) {
+      running[todo[next]] =
+          std::async(std::launch::async, ParseAlone, files[todo[next]], std::cref(options));
+    }
+  };
+  OpsReport report;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!done[i]) {
+      launch();
+      const Parsed parsed = running.at(i).get();
+      running.erase(i);
+      launch();
+      if (project) project->BeginUses();
+      done[i] = InspectUnit(parsed.unit.get(), files[i], project.get());
+      if (cache) {
+        std::set<std::string> sources = internal::Inclusions(parsed.unit.get());
+        const std::set<std::string> used = project->EndUses();
+        sources.insert(used.begin(), used.end());
+        OpsReport one;
+        one.ops = *done[i];
+        cache->Write(keys[i], nlohmann::json{{"report", ToJson(one)}}, sources);
+      }
+    }
+    for (OpReport& op : *done[i]) report.ops.push_back(std::move(op));
   }
   return report;
 }

@@ -63,6 +63,22 @@ const std::set<std::string> kAccessors = {
     "rend",        "data",      "front",      "back",  "find",  "lower_bound",  "upper_bound",
     "equal_range", "get",       "value",      "c_str", "str",   "operator bool"};
 
+const std::set<std::string> kPassThrough = {"move",      "forward",  "begin",    "end",  "rbegin",
+                                            "rend",      "cbegin",   "cend",     "data", "size",
+                                            "ssize",     "empty",    "get",      "ref",  "cref",
+                                            "addressof", "as_const", "distance", "next", "prev"};
+const std::set<std::string> kRangeWriters = {
+    "shuffle",          "random_shuffle",   "sort",        "stable_sort",  "partial_sort",
+    "nth_element",      "reverse",          "rotate",      "fill",         "fill_n",
+    "generate",         "generate_n",       "iota",        "replace",      "replace_if",
+    "remove",           "remove_if",        "unique",      "partition",    "stable_partition",
+    "next_permutation", "prev_permutation", "swap_ranges", "iter_swap",    "make_heap",
+    "push_heap",        "pop_heap",         "sort_heap",   "inplace_merge"};
+const std::set<std::string> kOutputWriters = {
+    "copy",           "copy_n",    "copy_if",     "copy_backward",       "move",
+    "move_backward",  "transform", "partial_sum", "adjacent_difference", "inclusive_scan",
+    "exclusive_scan", "sample"};
+
 bool IsEngineType(const std::string& t) { return StartsWithAny(t, kEngineTypes); }
 
 bool IsLockType(const std::string& t) { return StartsWithAny(t, kLockTypes); }

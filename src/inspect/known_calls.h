@@ -25,6 +25,14 @@ extern const std::set<std::string> kLockMethods;
 // whether the member is written (`v_[i] = x` writes, `x = v_[i]` reads).
 extern const std::set<std::string> kAccessors;
 
+// Calls that hand out access to their argument without writing it (std::move, std::begin,
+// std::get): what the caller does with the result decides.
+extern const std::set<std::string> kPassThrough;
+// Algorithms that write through every iterator they are given (std::shuffle, std::sort, ...).
+extern const std::set<std::string> kRangeWriters;
+// Algorithms that write through their output iterator (std::copy's last argument, ...).
+extern const std::set<std::string> kOutputWriters;
+
 inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.starts_with(prefix);
 }

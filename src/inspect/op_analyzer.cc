@@ -2,6 +2,7 @@
 // helpers every pass uses (roots of lvalues, guards, operators) and the verdicts.
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,11 +12,6 @@
 
 namespace sluice::inspect::internal {
 
-namespace {
-
-// A definition whose code the inspector follows: in the file itself, or inline in a header of
-// the user's own (helpers shared by several ops). The runtime's public headers
-// (include/sluice/) are judged by the known-call lists instead, like system headers.
 bool FollowableDefinition(CXCursor def) {
   if (FromMainFile(def)) return true;
   if (InSystemHeader(def)) return false;
@@ -28,24 +24,29 @@ bool FollowableDefinition(CXCursor def) {
   return path.find("/include/sluice/") == std::string::npos && path.find("include/sluice/") != 0;
 }
 
-}  // namespace
-
 void OpAnalyzer::Run() {
+  // Process first: what it reaches is what workers run at once (the races pass).
   for (const char* name : {"Process", "Next", "BeginEpoch"}) {
     CXCursor m = FindMethod(name);
     if (!clang_Cursor_isNull(m)) Queue(m, {});
+    Drain();
+    if (std::string_view(name) == "Process") process_end_ = static_cast<int>(nodes_.size());
   }
+  IndexRefs();
+  ReadDeclared();
+  FindWrites();
+  FindRandomness();
+  FindIo();
+  FindRaces();
+  Conclude();
+}
+
+void OpAnalyzer::Drain() {
   while (!queue_.empty()) {
     Function f = queue_.front();
     queue_.pop_front();
     Walk(f);
   }
-  IndexRefs();
-  FindWrites();
-  FindRandomness();
-  FindIo();
-  ReadDeclared();
-  Conclude();
 }
 
 void OpAnalyzer::AddClass(CXCursor c) {
@@ -72,11 +73,11 @@ CXCursor OpAnalyzer::FindMethod(const std::string& name) const {
   return clang_getNullCursor();
 }
 
-void OpAnalyzer::Queue(CXCursor decl, std::vector<std::string> guards) {
-  std::string key = Usr(decl) + "|";
+void OpAnalyzer::Queue(CXCursor decl, std::vector<std::string> guards, bool locked) {
+  std::string key = Usr(decl) + (locked ? "|locked|" : "|");
   for (const std::string& g : guards) key += g + ",";
   if (!visited_.insert(key).second) return;
-  queue_.push_back({decl, std::move(guards)});
+  queue_.push_back({decl, std::move(guards), locked});
 }
 
 void OpAnalyzer::Walk(const Function& f) {
@@ -109,7 +110,7 @@ void OpAnalyzer::Follow(int id) {
       for (CXCursor child : Children(cls)) {
         if (clang_getCursorKind(child) != CXCursor_Constructor) continue;
         CXCursor def = clang_getCursorDefinition(child);
-        if (!clang_Cursor_isNull(def)) Queue(def, GuardsOf(id));
+        if (!clang_Cursor_isNull(def)) Queue(def, GuardsOf(id), IsLocked(id));
       }
     }
     return;
@@ -119,7 +120,7 @@ void OpAnalyzer::Follow(int id) {
     const CXCursorKind k = clang_getCursorKind(def);
     if (k == CXCursor_FunctionDecl || k == CXCursor_CXXMethod || k == CXCursor_Constructor ||
         k == CXCursor_FunctionTemplate || k == CXCursor_ConversionFunction) {
-      Queue(def, GuardsOf(id));
+      Queue(def, GuardsOf(id), IsLocked(id));
     }
     return;
   }
@@ -129,6 +130,18 @@ void OpAnalyzer::Follow(int id) {
     return;
   }
   if (Has(kSluiceClocks, name) || name == "MixSeed") return;
+  if (project_ != nullptr && clang_Cursor_isNull(def)) {
+    // Defined in another file: the project's summary of it, found by the name its definition
+    // is written with (`Class::Method(` out of line).
+    const std::string needle = k == CXCursor_CXXMethod
+                                   ? Spelling(clang_getCursorSemanticParent(callee)) + "::" + name
+                                   : name;
+    const std::string from = Take(clang_getTranslationUnitSpelling(unit_));
+    if (const FunctionSummary* s = project_->Find(Usr(callee), needle, from)) {
+      ApplySummary(id, callee, *s);
+      return;
+    }
+  }
   std::string qualified = Scope(callee);
   qualified = qualified.empty() ? name : qualified + "::" + name;
   if (std::find(report_.unresolved_calls.begin(), report_.unresolved_calls.end(), qualified) ==
@@ -295,7 +308,12 @@ Root OpAnalyzer::RootOf(int id) const {
       return RootOf(FirstExprChild(id));
     case CXCursor_CallExpr: {
       CXCursor callee = clang_getCursorReferenced(Cur(id));
-      if (Has(kAccessors, Spelling(callee)) ||
+      const std::string name = Spelling(callee);
+      if ((name == "move" || name == "forward") && InSystemHeader(callee) &&
+          !nodes_[id].children.empty()) {
+        return RootOf(nodes_[id].children.back());  // std::move(x_) designates x_
+      }
+      if (Has(kAccessors, name) ||
           (clang_getCursorKind(callee) == CXCursor_CXXMethod && Spelling(callee) == "operator=")) {
         return RootOf(ObjectOf(id));
       }
@@ -311,23 +329,72 @@ std::vector<std::string> OpAnalyzer::GuardsOf(int id) const {
   std::set<std::string> guards(inherited.begin(), inherited.end());
   int child = id;
   for (int p = nodes_[id].parent; p >= 0; child = p, p = nodes_[p].parent) {
-    const CXCursorKind k = KindOf(p);
     std::vector<int> conditions;
-    if (k == CXCursor_IfStmt) {
-      const unsigned then_start = ThenStart(p);
-      if (StartOffset(Cur(child)) < then_start) continue;  // inside the condition itself
-      for (int c : nodes_[p].children) {
-        if (StartOffset(Cur(c)) < then_start) conditions.push_back(c);
-      }
-    } else if (k == CXCursor_ConditionalOperator) {
-      if (nodes_[p].children.empty() || nodes_[p].children[0] == child) continue;
-      conditions.push_back(nodes_[p].children[0]);
-    } else {
-      continue;
-    }
+    ConditionsOver(p, child, conditions);
     for (int c : conditions) CollectFields(c, guards);
   }
   return {guards.begin(), guards.end()};
+}
+
+void OpAnalyzer::ConditionsOver(int p, int child, std::vector<int>& out) const {
+  const CXCursorKind k = KindOf(p);
+  if (k == CXCursor_IfStmt) {
+    const unsigned then_start = ThenStart(p);
+    if (StartOffset(Cur(child)) < then_start) return;  // inside the condition itself
+    for (int c : nodes_[p].children) {
+      if (StartOffset(Cur(c)) < then_start) out.push_back(c);
+    }
+  } else if (k == CXCursor_ConditionalOperator) {
+    if (nodes_[p].children.empty() || nodes_[p].children[0] == child) return;
+    out.push_back(nodes_[p].children[0]);
+  } else if (k == CXCursor_CompoundStmt) {
+    // `if (!random_) return;` earlier in the block: what follows runs only when random_ is set.
+    for (int s : nodes_[p].children) {
+      if (s == child) break;
+      if (KindOf(s) != CXCursor_IfStmt || !ReturnsEarly(s)) continue;
+      const unsigned then_start = ThenStart(s);
+      std::vector<int> conditions;
+      for (int c : nodes_[s].children) {
+        if (StartOffset(Cur(c)) < then_start) conditions.push_back(c);
+      }
+      // Only a configuration (flags and numbers set from args) guards: `if (it != memo_.end())
+      // return ...;` reads a cache that processing code fills, which decides nothing ahead.
+      if (ReadsOnlyScalarFields(conditions))
+        out.insert(out.end(), conditions.begin(), conditions.end());
+    }
+  }
+}
+
+bool OpAnalyzer::ReadsOnlyScalarFields(const std::vector<int>& ids) const {
+  std::vector<int> todo = ids;
+  while (!todo.empty()) {
+    const int id = todo.back();
+    todo.pop_back();
+    if (KindOf(id) == CXCursor_MemberRefExpr) {
+      CXCursor ref = clang_getCursorReferenced(Cur(id));
+      const CXTypeKind k = clang_getCanonicalType(clang_getCursorType(ref)).kind;
+      if (IsOpField(ref) && !(k >= CXType_Bool && k <= CXType_LongDouble) && k != CXType_Enum) {
+        return false;
+      }
+    }
+    todo.insert(todo.end(), nodes_[id].children.begin(), nodes_[id].children.end());
+  }
+  return true;
+}
+
+bool OpAnalyzer::ReturnsEarly(int if_node) const {
+  const unsigned then_start = ThenStart(if_node);
+  for (int c : nodes_[if_node].children) {
+    if (StartOffset(Cur(c)) < then_start) continue;
+    // The then-branch: a return, or a block with a return among its statements.
+    if (KindOf(c) == CXCursor_ReturnStmt) return true;
+    if (KindOf(c) != CXCursor_CompoundStmt) return false;
+    for (int s : nodes_[c].children) {
+      if (KindOf(s) == CXCursor_ReturnStmt) return true;
+    }
+    return false;
+  }
+  return false;
 }
 
 unsigned OpAnalyzer::ThenStart(int if_node) const {
@@ -359,10 +426,60 @@ void OpAnalyzer::CollectFields(int id, std::set<std::string>& out) const {
 
 void OpAnalyzer::AddEvidence(Property p, int id, std::string what) {
   const internal::Place place = PlaceOf(Cur(id));
+  AddEvidenceAt(p, place.file, place.line, std::move(what), GuardsOf(id));
+}
+
+void OpAnalyzer::AddEvidenceAt(Property p, const std::string& file, int line, std::string what,
+                               std::vector<std::string> guards) {
   for (const Evidence& e : report_.evidence) {
-    if (e.property == p && e.line == place.line && e.file == place.file) return;
+    if (e.property == p && e.line == line && e.file == file) return;
   }
-  report_.evidence.push_back({p, place.file, place.line, std::move(what), GuardsOf(id)});
+  report_.evidence.push_back({p, file, line, std::move(what), std::move(guards)});
+}
+
+void OpAnalyzer::ApplySummary(int call, CXCursor callee, const FunctionSummary& s) {
+  const std::vector<std::string> guards = GuardsOf(call);
+  for (const Effect& e : s.effects) {
+    if (e.race) {
+      external_races_.push_back({call, e});
+    } else {
+      AddEvidenceAt(e.property, e.file, e.line, e.what, guards);
+    }
+  }
+  const std::string usr = Usr(callee);
+  for (int j : s.written_params) written_params_.insert(fmt::format("{}#{}", usr, j));
+  summarized_.insert(usr);
+}
+
+FunctionSummary OpAnalyzer::Summarize(CXCursor fn) {
+  Queue(fn, {});
+  Drain();
+  process_end_ = static_cast<int>(nodes_.size());
+  IndexRefs();
+  FindWrites();
+  FindRandomness();
+  FindIo();
+  FunctionSummary s;
+  for (const Evidence& e : report_.evidence)
+    s.effects.push_back({e.property, e.file, e.line, e.what});
+  // Unlocked writes to statics and globals race if a parallel op's Process reaches them with no
+  // lock held; the caller decides.
+  for (const SharedWrite& w : shared_writes_) {
+    if (w.synced || IsLocked(w.node)) continue;
+    const Place place = PlaceOf(Cur(w.node));
+    s.effects.push_back({Property::kRace, place.file, place.line, w.what, true});
+  }
+  for (const ExternalRace& r : external_races_) {
+    if (!IsLocked(r.call)) s.effects.push_back(r.effect);
+  }
+  const std::string usr = Usr(fn);
+  const size_t n = ParamsOf(fn).size();
+  for (size_t i = 0; i < n; ++i) {
+    if (written_params_.contains(fmt::format("{}#{}", usr, i))) {
+      s.written_params.push_back(static_cast<int>(i));
+    }
+  }
+  return s;
 }
 
 void OpAnalyzer::IndexRefs() {
@@ -398,6 +515,8 @@ void OpAnalyzer::Conclude() {
   report_.stateless = report_.stateless_verdict == Verdict::kHolds;
   report_.io = std::any_of(report_.evidence.begin(), report_.evidence.end(),
                            [](const Evidence& e) { return e.property == Property::kIo; });
+  report_.race = std::any_of(report_.evidence.begin(), report_.evidence.end(),
+                             [](const Evidence& e) { return e.property == Property::kRace; });
   std::stable_sort(report_.evidence.begin(), report_.evidence.end(),
                    [](const Evidence& a, const Evidence& b) {
                      if (a.property != b.property) return a.property < b.property;

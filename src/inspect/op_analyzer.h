@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "inspect/clang_api.h"
+#include "inspect/project.h"
 #include "sluice/inspect/inspect.h"
 
 namespace sluice::inspect::internal {
@@ -27,6 +28,7 @@ struct Node {
 struct Function {
   CXCursor decl;
   std::vector<std::string> guards;  // inherited from the call site
+  bool locked = false;              // called with a lock held
 };
 enum class RootKind { kMember, kStatic, kGlobal, kThreadLocal, kLocal, kParam, kOther };
 struct Root {
@@ -34,15 +36,28 @@ struct Root {
   CXCursor decl = clang_getNullCursor();
   int ref_node = -1;  // the node naming it
 };
+// A definition whose code the inspector follows: in the file itself, or inline in a header of
+// the user's own (helpers shared by several ops). The runtime's public headers
+// (include/sluice/) are judged by the known-call lists instead, like system headers.
+bool FollowableDefinition(CXCursor def);
+// The parameters of a function or function template, in order.
+std::vector<CXCursor> ParamsOf(CXCursor fn);
+
 class OpAnalyzer {
  public:
-  OpAnalyzer(CXTranslationUnit unit, CXCursor op_class, OpReport& report)
-      : unit_(unit), report_(report) {
+  // `project`: where calls into other files of the project are summarized; null: nowhere.
+  OpAnalyzer(CXTranslationUnit unit, CXCursor op_class, OpReport& report, Project* project)
+      : unit_(unit), report_(report), project_(project) {
     AddClass(op_class);
   }
+  // An analyzer for one function of the project, with no op (Summarize).
+  OpAnalyzer(CXTranslationUnit unit, OpReport& scratch, Project* project)
+      : unit_(unit), report_(scratch), project_(project) {}
 
   // Walks the entry points and what they call, runs every pass and fills the report.
   void Run();
+  // What function `fn` (defined in this unit) and what it calls do, for its callers elsewhere.
+  FunctionSummary Summarize(CXCursor fn);
 
  private:
   // ---- classes, methods, call following
@@ -52,8 +67,10 @@ class OpAnalyzer {
   void AddClass(CXCursor c);
   // The definition of method `name` of the op class or a base; null when none.
   CXCursor FindMethod(const std::string& name) const;
-  // Queues function `decl` for the walk once per set of guards.
-  void Queue(CXCursor decl, std::vector<std::string> guards);
+  // Queues function `decl` for the walk once per set of guards (and lock held or not).
+  void Queue(CXCursor decl, std::vector<std::string> guards, bool locked = false);
+  // Walks everything queued.
+  void Drain();
   // Adds the nodes of `f`'s body.
   void Walk(const Function& f);
   // Adds `c` and its subtree under `parent`, following the calls in it; returns its node.
@@ -92,8 +109,20 @@ class OpAnalyzer {
 
   // Where an if statement's branches begin: just after the `)` closing its condition.
   unsigned ThenStart(int if_node) const;
+  // Whether an if statement's then-branch returns (`if (!random_) return;`): what follows the
+  // statement runs only when its condition is false.
+  bool ReturnsEarly(int if_node) const;
+  // Whether the op fields that nodes `ids` read are all numbers, flags or enums (configuration).
+  bool ReadsOnlyScalarFields(const std::vector<int>& ids) const;
+  // Adds to `out` the conditions of the statements that decide whether node `child` of node
+  // `p` runs: an if's condition, a conditional operator's, an earlier early return's.
+  void ConditionsOver(int p, int child, std::vector<int>& out) const;
   void CollectFields(int id, std::set<std::string>& out) const;
   void AddEvidence(Property p, int id, std::string what);
+  void AddEvidenceAt(Property p, const std::string& file, int line, std::string what,
+                     std::vector<std::string> guards);
+  // Takes in what a call `call` to `callee`, defined in another file of the project, does.
+  void ApplySummary(int call, CXCursor callee, const FunctionSummary& s);
 
   // ---- references
 
@@ -109,6 +138,25 @@ class OpAnalyzer {
   std::string RootKey(int target) const;
   bool WriteOnlyAtomic(const std::string& usr) const;
   void CheckCall(int i);
+  // Notes the arguments of call `call` that the callee may write through (a non-const
+  // reference or pointer, a mutating algorithm's iterators, an engine drawn from).
+  void CheckArguments(int call);
+  // Records the writes the noted arguments make: unconditionally for a callee outside the
+  // code followed, and where a followed callee writes the parameter (directly or by passing it
+  // on), composed to a fixpoint.
+  void ResolveBindings();
+  // "USR#index" of parameter `parm` of the function it belongs to.
+  std::string ParamKey(CXCursor parm) const;
+
+  // ---- races (races.cc)
+
+  // Whether a lock is held at node `id`: taken earlier in an enclosing block, or by a caller.
+  bool IsLocked(int id) const;
+  // Whether statement node `stmt` takes a lock held to the end of its block.
+  bool TakesLock(int stmt) const;
+  // Evidence of a data race: shared state written by Process, without a lock or an atomic, in
+  // an op declared parallelizable.
+  void FindRaces();
 
   // ---- randomness
 
@@ -148,6 +196,22 @@ class OpAnalyzer {
   // The verdicts from the evidence.
   void Conclude();
 
+  // An argument the callee may write through: node `arg` of call `call`; `param` is the
+  // followed callee's parameter ("USR#index"), empty when the callee is not followed.
+  struct Binding {
+    int arg;
+    int call;
+    std::string param;
+    std::string callee;
+  };
+  // A write to state that workers share: a member, a static or a global (`synced`: an atomic,
+  // a mutex or another synchronization object, which workers may share).
+  struct SharedWrite {
+    int node;
+    std::string what;
+    bool synced;
+  };
+
   struct MemberWrite {
     std::string usr;
     int node;
@@ -168,5 +232,17 @@ class OpAnalyzer {
   std::set<int> write_refs_;                          // nodes naming a variable being written
   std::set<std::string> written_;                     // USRs of members/statics written
   std::vector<MemberWrite> member_writes_;
+  std::vector<Binding> bindings_;
+  std::set<std::string> written_params_;  // "USR#index" of parameters the code writes
+  std::vector<SharedWrite> shared_writes_;
+  int process_end_ = 0;  // nodes below this index are reached from Process
+  Project* project_ = nullptr;
+  std::set<std::string> summarized_;  // USRs of callees known from their summaries
+  // Unlocked writes to statics and globals in other files, made by call `call`.
+  struct ExternalRace {
+    int call;
+    Effect effect;
+  };
+  std::vector<ExternalRace> external_races_;
 };
 }  // namespace sluice::inspect::internal

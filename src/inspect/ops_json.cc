@@ -59,7 +59,8 @@ Property ParseProperty(const std::string& s, const std::string& where) {
   if (s == "deterministic") return Property::kDeterministic;
   if (s == "stateless") return Property::kStateless;
   if (s == "io") return Property::kIo;
-  Fail("{}: expected \"deterministic\", \"stateless\" or \"io\", got \"{}\"", where, s);
+  if (s == "race") return Property::kRace;
+  Fail("{}: expected \"deterministic\", \"stateless\", \"io\" or \"race\", got \"{}\"", where, s);
 }
 
 // A declaration whose value depends on the same members that guard every finding agrees: the
@@ -119,6 +120,14 @@ std::vector<std::string> Disagreements(const OpReport& op) {
                      op.stateless_guards, Property::kStateless)) {
     out.push_back(*m);
   }
+  if (op.race) {
+    out.push_back(fmt::format(
+        "op '{}' ({} at {}:{}): declares parallelizable = {}, but Process writes state its workers "
+        "share without a lock or an atomic (a data race): {}",
+        op.name, op.class_name, op.file, op.line,
+        op.declared_parallelizable.found ? op.declared_parallelizable.text : "true",
+        Where(FirstEvidence(op, Property::kRace))));
+  }
   return out;
 }
 
@@ -133,6 +142,7 @@ nlohmann::ordered_json ToJson(const OpsReport& report) {
     o["deterministic"] = op.deterministic;
     o["stateless"] = op.stateless;
     o["io"] = op.io;
+    o["race"] = op.race;
     o["verdicts"] = {{"deterministic", VerdictName(op.deterministic_verdict)},
                      {"stateless", VerdictName(op.stateless_verdict)}};
     o["guards"] = {{"deterministic", op.deterministic_guards}, {"stateless", op.stateless_guards}};
@@ -175,6 +185,7 @@ OpsReport FromJson(const nlohmann::json& j, const std::string& origin) {
       op.deterministic = o.at("deterministic").get<bool>();
       op.stateless = o.at("stateless").get<bool>();
       op.io = o.value("io", false);
+      op.race = o.value("race", false);
       op.deterministic_verdict = op.deterministic ? Verdict::kHolds : Verdict::kViolated;
       op.stateless_verdict = op.stateless ? Verdict::kHolds : Verdict::kViolated;
       if (o.contains("verdicts")) {
@@ -312,6 +323,13 @@ std::vector<std::string> ApplyInspection(const OpsReport& report, trace::Pipelin
             "{}: declared stateful, but inspection of {}:{} finds no state; kept stateful", head,
             op->file, op->line));
       }
+    }
+    if (op->race && s.parallelizable) {
+      warnings.push_back(fmt::format(
+          "{}: data race: declared parallelizable, but its Process writes state the workers share "
+          "without a lock or an atomic: {}; given no workers",
+          head, Where(FirstEvidence(*op, Property::kRace))));
+      s.parallelizable = false;
     }
     s.inspected = deterministic ? "deterministic" : "non-deterministic";
     s.deterministic = s.deterministic && deterministic;

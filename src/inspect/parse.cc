@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,8 +52,8 @@ std::optional<std::string> ResourceDir() {
   return std::nullopt;
 }
 
-// The arguments for `file`: its compile command from `build_dir` when listed there (paths made
-// absolute, the compiler, output and source removed), else -std=c++20; then `extra`.
+}  // namespace
+
 std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options) {
   std::vector<std::string> args;
   bool from_db = false;
@@ -105,7 +106,16 @@ std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOpti
   return args;
 }
 
-}  // namespace
+std::set<std::string> Inclusions(CXTranslationUnit unit) {
+  std::set<std::string> files;
+  clang_getInclusions(
+      unit,
+      [](CXFile included, CXSourceLocation*, unsigned, CXClientData data) {
+        static_cast<std::set<std::string>*>(data)->insert(Take(clang_getFileName(included)));
+      },
+      &files);
+  return files;
+}
 
 UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options) {
   if (!fs::is_regular_file(file)) Fail("{}: no such file", file);

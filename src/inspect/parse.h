@@ -2,7 +2,9 @@
 // compile_commands.json (or -std=c++20), clang's resource directory, and the compiler's errors.
 #pragma once
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "inspect/clang_api.h"
 #include "sluice/inspect/inspect.h"
@@ -12,5 +14,13 @@ namespace sluice::inspect::internal {
 // Parses `file` with the arguments `options` give it. Throws sluice::Error when the file is
 // missing, libclang fails, or the code does not compile (with the compiler's messages).
 UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options);
+
+// The arguments `file` is parsed with: its compile command from `options.build_dir` when listed
+// there (paths made absolute; the compiler, output and source removed), else -std=c++20; then
+// clang's resource directory and `options.extra_args`.
+std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options);
+
+// Every file the unit includes, directly or not (the main file too).
+std::set<std::string> Inclusions(CXTranslationUnit unit);
 
 }  // namespace sluice::inspect::internal

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <sys/wait.h>
@@ -50,14 +51,16 @@ InspectOptions CorpusOptions() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The corpus: "// expect NAME: deterministic=V stateless=V io=yes|no" states an op's verdicts;
-// "// <- PROPERTY..." marks a line that must be cited for PROPERTY. Cited lines and marked lines
-// must be the same set, so a spurious finding fails as surely as a missed one.
+// The corpus: "// expect NAME: deterministic=V stateless=V io=yes|no [race=yes|no]" states an
+// op's verdicts (no race when unsaid); "// <- PROPERTY..." marks a line that must be cited for
+// PROPERTY. Cited lines and marked lines must be the same set, so a spurious finding fails as
+// surely as a missed one.
 
 struct Expectation {
   Verdict deterministic = Verdict::kHolds;
   Verdict stateless = Verdict::kHolds;
   bool io = false;
+  bool race = false;
 };
 
 Verdict ParseVerdict(const std::string& s) {
@@ -81,34 +84,41 @@ std::vector<std::string> CorpusFiles() {
   return files;
 }
 
-class CorpusTest : public ::testing::TestWithParam<std::string> {};
+// A cited or marked line: (file name, property, line).
+using Mark = std::tuple<std::string, std::string, int>;
 
-TEST_P(CorpusTest, VerdictsAndEvidenceLinesMatchTheFileComments) {
-  const fs::path file = kCorpus / GetParam();
-  const std::string text = test_util::ReadFile(file);
-  std::map<std::string, Expectation> expected;
-  std::set<std::pair<std::string, int>> marked;  // (property, line)
+// Reads the expectations and markers of `files` (expectations come from every file; ops are
+// registered in the first).
+void ReadComments(const std::vector<fs::path>& files, std::map<std::string, Expectation>& expected,
+                  std::set<Mark>& marked) {
   const std::regex expect_re(
-      R"(// expect ([a-z_]+): deterministic=(\w+) stateless=(\w+) io=(yes|no))");
+      R"(// expect ([a-z_]+): deterministic=(\w+) stateless=(\w+) io=(yes|no)(?: race=(yes|no))?)");
   const std::regex marker_re(
-      R"(// <- ((?:deterministic|stateless|io)(?: (?:deterministic|stateless|io))*))");
-  std::istringstream lines(text);
-  std::string line;
-  for (int n = 1; std::getline(lines, line); ++n) {
-    std::smatch m;
-    if (std::regex_search(line, m, expect_re)) {
-      expected[m[1]] = {ParseVerdict(m[2]), ParseVerdict(m[3]), m[4] == "yes"};
-    }
-    if (std::regex_search(line, m, marker_re)) {
-      std::istringstream properties(m[1].str());
-      for (std::string p; properties >> p;) marked.insert({p, n});
+      R"(// <- ((?:deterministic|stateless|io|race)(?: (?:deterministic|stateless|io|race))*))");
+  for (const fs::path& file : files) {
+    std::istringstream lines(test_util::ReadFile(file));
+    std::string line;
+    for (int n = 1; std::getline(lines, line); ++n) {
+      std::smatch m;
+      if (std::regex_search(line, m, expect_re)) {
+        expected[m[1]] = {ParseVerdict(m[2]), ParseVerdict(m[3]), m[4] == "yes", m[5] == "yes"};
+      }
+      if (std::regex_search(line, m, marker_re)) {
+        std::istringstream properties(m[1].str());
+        for (std::string p; properties >> p;) marked.insert({file.filename().string(), p, n});
+      }
     }
   }
-  ASSERT_FALSE(expected.empty()) << file << " states no expectation";
+}
 
-  const OpsReport report = Inspect({file.string()}, CorpusOptions());
+// Checks `report` against the comments of `files`: every op's verdicts, and the cited lines.
+void ExpectMatchesComments(const OpsReport& report, const std::vector<fs::path>& files) {
+  std::map<std::string, Expectation> expected;
+  std::set<Mark> marked;
+  ReadComments(files, expected, marked);
+  ASSERT_FALSE(expected.empty()) << files[0] << " states no expectation";
   std::set<std::string> found;
-  std::set<std::pair<std::string, int>> cited;
+  std::set<Mark> cited;
   for (const OpReport& op : report.ops) {
     found.insert(op.name);
     auto it = expected.find(op.name);
@@ -121,18 +131,25 @@ TEST_P(CorpusTest, VerdictsAndEvidenceLinesMatchTheFileComments) {
     EXPECT_EQ(Name(op.stateless_verdict), std::string(Name(it->second.stateless)))
         << op.name << ": stateless";
     EXPECT_EQ(op.io, it->second.io) << op.name << ": io";
+    EXPECT_EQ(op.race, it->second.race) << op.name << ": data race";
     EXPECT_EQ(op.deterministic, it->second.deterministic == Verdict::kHolds);
     EXPECT_EQ(op.stateless, it->second.stateless == Verdict::kHolds);
     for (const Evidence& e : op.evidence) {
-      EXPECT_EQ(fs::path(e.file).filename(), file.filename());
       EXPECT_FALSE(e.what.empty());
-      cited.insert({PropertyName(e.property), e.line});
+      cited.insert({fs::path(e.file).filename().string(), PropertyName(e.property), e.line});
     }
   }
   std::set<std::string> names;
   for (const auto& [name, e] : expected) names.insert(name);
   EXPECT_EQ(found, names);
-  EXPECT_EQ(cited, marked) << "evidence lines (property, line) differ from the // <- markers";
+  EXPECT_EQ(cited, marked) << "evidence (file, property, line) differs from the // <- markers";
+}
+
+class CorpusTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CorpusTest, VerdictsAndEvidenceLinesMatchTheFileComments) {
+  const fs::path file = kCorpus / GetParam();
+  ExpectMatchesComments(Inspect({file.string()}, CorpusOptions()), {file});
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, CorpusTest, ::testing::ValuesIn(CorpusFiles()),
@@ -141,6 +158,62 @@ INSTANTIATE_TEST_SUITE_P(Files, CorpusTest, ::testing::ValuesIn(CorpusFiles()),
                          });
 
 TEST(CorpusSizeTest, HasAtLeastTwentyOpSources) { EXPECT_GE(CorpusFiles().size(), 20u); }
+
+// A compilation database for the cross-file corpus (tests/data/inspect/cross_file): the ops'
+// file and the two files defining the helpers they call, written into `dir`.
+void WriteCrossFileDatabase(const fs::path& dir) {
+  const fs::path src = kCorpus / "cross_file";
+  nlohmann::json db = nlohmann::json::array();
+  for (const char* f : {"uses_helpers.cc", "noise.cc", "counter.cc"}) {
+    db.push_back(
+        {{"directory", src.string()},
+         {"file", f},
+         {"command", fmt::format("c++ -std=c++20 {} -I. -c {} -o {}.o", kIncludes, f, f)}});
+  }
+  std::ofstream(dir / "compile_commands.json") << db.dump();
+}
+
+// Helpers defined in other translation units are followed through the compilation database:
+// one draws from rand(), one writes a global (a race in a parallelizable op), one is clean. One
+// test for the cache too, so that the corpus is parsed in one process.
+TEST(CrossFileTest, HelpersInOtherFilesAreFollowedThroughTheDatabaseAndCached) {
+  const test_util::TempDir tmp("sluice_inspect_cross");
+  WriteCrossFileDatabase(tmp.path());
+  InspectOptions o;
+  o.build_dir = tmp.path();
+  const fs::path src = kCorpus / "cross_file";
+  const OpsReport r = Inspect({(src / "uses_helpers.cc").string()}, o);
+  ExpectMatchesComments(r, {src / "uses_helpers.cc", src / "noise.cc", src / "counter.cc"});
+  for (const OpReport& op : r.ops) {
+    EXPECT_THAT(op.unresolved_calls, ::testing::IsEmpty()) << op.name;
+  }
+
+  // The helpers' summaries and the inspection itself are cached under the build directory by
+  // file and modification time: a second run parses nothing (an entry edited by hand shows)...
+  const fs::path cache = tmp.path() / ".sluice-inspect-cache";
+  std::vector<fs::path> entries;
+  for (const auto& entry : fs::directory_iterator(cache)) {
+    const std::string text = test_util::ReadFile(entry.path());
+    if (text.find("calls rand()") == std::string::npos) continue;
+    std::ofstream(entry.path()) << std::regex_replace(text, std::regex(R"(calls rand\(\))"),
+                                                      "read from the cache");
+    entries.push_back(entry.path());
+  }
+  ASSERT_EQ(entries.size(), 2u) << "expected the entries of noise.cc and uses_helpers.cc";
+  auto noise_finding = [&] {
+    for (const OpReport& op : Inspect({(src / "uses_helpers.cc").string()}, o).ops) {
+      if (op.name == "noisy_helper" && !op.evidence.empty()) return op.evidence[0].what;
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(noise_finding(), "read from the cache");
+  // ... and a corrupt entry is ignored: the files are parsed again and the entries rewritten.
+  for (const fs::path& e : entries) std::ofstream(e) << "{\"version\": 1, \"key\": ";
+  EXPECT_EQ(noise_finding(), "calls rand()");
+  for (const fs::path& e : entries) {
+    EXPECT_NO_THROW(nlohmann::json::parse(test_util::ReadFile(e))) << e;
+  }
+}
 
 // The names a registration gives and the class it names are reported apart.
 TEST(InspectTest, ReportsRegisteredNameClassAndPlace) {
@@ -160,12 +233,15 @@ TEST(InspectTest, DisagreementsNameThePropertyAndTheEvidence) {
               CorpusOptions());
   ASSERT_EQ(r.ops.size(), 2u);
   const std::vector<std::string> d = Disagreements(r.ops[0]);
-  ASSERT_EQ(d.size(), 2u);
+  ASSERT_EQ(d.size(), 3u);
   EXPECT_THAT(d[0], HasSubstr("declares deterministic = true"));
   EXPECT_THAT(d[0], HasSubstr("false_claim.cc:15"));
   EXPECT_THAT(d[1], HasSubstr("false_claim.cc:16"));
   EXPECT_THAT(d[1], HasSubstr("declares stateless = true"));
   EXPECT_THAT(d[1], HasSubstr("'last_'"));
+  EXPECT_THAT(d[2], HasSubstr("declares parallelizable = true"));
+  EXPECT_THAT(d[2], HasSubstr("data race"));
+  EXPECT_THAT(d[2], HasSubstr("false_claim.cc:16"));
   EXPECT_EQ(r.ops[1].declared_deterministic.text, "!jitter_");
   EXPECT_EQ(r.ops[1].deterministic_guards, std::vector<std::string>{"jitter_"});
   EXPECT_TRUE(Disagreements(r.ops[1]).empty());
@@ -551,7 +627,7 @@ class InspectedTuneTest : public ::testing::Test {
     return tuner::Tune(Analysis(), pipeline_, options);
   }
 
-  static OpsReport Ops(bool deterministic, bool stateless) {
+  static OpsReport Ops(bool deterministic, bool stateless, bool race = false) {
     nlohmann::json j = {{"ops",
                          {{{"name", "decode_jpeg"},
                            {"class", "DecodeJpegOp"},
@@ -569,6 +645,13 @@ class InspectedTuneTest : public ::testing::Test {
     }
     if (!stateless) {
       j["ops"][0]["evidence"].push_back({{"property", "stateless"},
+                                         {"file", "user_ops.cc"},
+                                         {"line", 40},
+                                         {"what", "increments member 'n_'"}});
+    }
+    if (race) {
+      j["ops"][0]["race"] = true;
+      j["ops"][0]["evidence"].push_back({{"property", "race"},
                                          {"file", "user_ops.cc"},
                                          {"line", 40},
                                          {"what", "increments member 'n_'"}});
@@ -617,6 +700,26 @@ TEST_F(InspectedTuneTest, OpInspectedStatefulGetsNoWorkers) {
   // Not parallelizable, it is not fused either: the runtime runs it under the input lock of any
   // parallel stage below, one element at a time.
   EXPECT_FALSE(pipeline_.stages[1].parallelizable);
+}
+
+// A data race (a parallelizable op writing shared state without a lock or an atomic) takes the
+// workers away and says why, with the place, whatever the op declares about its state.
+TEST_F(InspectedTuneTest, OpWithADataRaceGetsNoWorkersAndThePlanSaysWhy) {
+  const tuner::Plan before = Tune(1);
+  ASSERT_GT(std::max(before.knobs.stages[1].parallelism, before.knobs.stages[2].parallelism), 1);
+
+  const std::vector<std::string> warnings = ApplyInspection(Ops(true, false, true), pipeline_);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_THAT(warnings.back(), HasSubstr("data race"));
+  EXPECT_THAT(warnings.back(), HasSubstr("user_ops.cc:40"));
+  EXPECT_THAT(warnings.back(), HasSubstr("no workers"));
+  EXPECT_FALSE(pipeline_.stages[1].parallelizable);
+  EXPECT_EQ(Tune(1).knobs.stages[1].parallelism, 1);
+
+  // Read back from ops.json, the finding is kept.
+  const OpsReport back =
+      FromJson(nlohmann::json::parse(ToJson(Ops(true, false, true)).dump()), "ops.json");
+  EXPECT_TRUE(back.ops[0].race);
 }
 
 TEST_F(InspectedTuneTest, AgreeingInspectionChangesNothing) {

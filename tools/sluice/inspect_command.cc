@@ -1,6 +1,6 @@
 // `sluice inspect`: reads the C++ source of registered ops and reports, with file:line
-// evidence, whether each is deterministic, stateless and free of I/O; writes ops.json for
-// `sluice tune --ops`.
+// evidence, whether each is deterministic, stateless, free of I/O and (when parallelizable) free
+// of data races; writes ops.json for `sluice tune --ops`.
 //
 //   sluice inspect [-p BUILD_DIR] FILES... [--json] [-o ops.json] [-I DIR] [--extra-arg ARG]
 #include <filesystem>
@@ -67,6 +67,16 @@ void PrintText(const inspect::OpsReport& report) {
                   VerdictText(op.stateless_verdict, op.stateless_guards, "stateless", "stateful"),
                   &op.declared_stateless);
     PrintProperty(op, inspect::Property::kIo, op.io ? "does I/O" : "no I/O", nullptr);
+    if (op.race ||
+        (op.declared_parallelizable.found && op.declared_parallelizable.text != "false")) {
+      PrintProperty(op, inspect::Property::kRace,
+                    fmt::format("{} (declared parallelizable: {})",
+                                op.race ? "data race: workers share state written without a lock "
+                                          "or an atomic"
+                                        : "no data race",
+                                op.declared_parallelizable.text),
+                    nullptr);
+    }
     if (!op.unresolved_calls.empty()) {
       fmt::print("  not followed (defined outside the file, assumed clean): {}\n",
                  fmt::join(op.unresolved_calls, ", "));
@@ -116,7 +126,9 @@ Action AddInspectCommand(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   sub->add_option("-p,--build-dir", opt->build_dir,
-                  "Build directory whose compile_commands.json gives each file's flags");
+                  "Build directory whose compile_commands.json gives each file's flags and the "
+                  "project's other files, whose functions calls are followed into; results are "
+                  "cached in BUILD_DIR/.sluice-inspect-cache");
   sub->add_option("-I,--include", opt->include_dirs, "Add an include directory");
   sub->add_option("--extra-arg", opt->extra_args, "Add a compiler argument (-DX=1, -std=c++17)");
   sub->add_option("-o,--out", opt->out, "Write ops.json here (for sluice tune --ops)");

@@ -14,9 +14,11 @@
 
 namespace sluice::inspect {
 
-enum class Property { kDeterministic, kStateless, kIo };
+// kRace: a parallelizable op's processing writes state its workers share (a member, a static, a
+// global) without a lock or an atomic.
+enum class Property { kDeterministic, kStateless, kIo, kRace };
 
-// "deterministic", "stateless" or "io": the names ops.json uses.
+// "deterministic", "stateless", "io" or "race": the names ops.json uses.
 const char* PropertyName(Property p);
 
 // One reason a property does not hold, at a place in the source.
@@ -52,6 +54,9 @@ struct OpReport {
   bool deterministic = true;
   bool stateless = true;
   bool io = false;
+  // A data race: declared parallelizable, and its processing writes shared state without a lock
+  // or an atomic (the evidence says where). The tuner gives such an op no workers.
+  bool race = false;
   Verdict deterministic_verdict = Verdict::kHolds;
   Verdict stateless_verdict = Verdict::kHolds;
   std::vector<std::string> deterministic_guards;  // members, for kConditional

@@ -1,5 +1,5 @@
 // Declares itself deterministic and stateless, but is neither: the inspector must say so.
-// expect false_claim: deterministic=violated stateless=violated io=no
+// expect false_claim: deterministic=violated stateless=violated io=no race=yes
 #include <chrono>
 
 #include "sluice/pipeline/op.h"
@@ -13,7 +13,7 @@ class FalseClaimOp final : public MapOp {
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     const auto now = std::chrono::steady_clock::now();  // <- deterministic
-    last_ = now.time_since_epoch().count();             // <- stateless
+    last_ = now.time_since_epoch().count();             // <- stateless race
     in.id = static_cast<uint64_t>(last_);
     out.push_back(std::move(in));
   }

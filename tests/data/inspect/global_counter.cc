@@ -1,5 +1,5 @@
 // A namespace-scope counter updated per element.
-// expect global_count: deterministic=holds stateless=violated io=no
+// expect global_count: deterministic=holds stateless=violated io=no race=yes
 #include "sluice/pipeline/op.h"
 
 namespace {
@@ -12,7 +12,7 @@ class GlobalCountOp final : public MapOp {
   explicit GlobalCountOp(OpArgs&) {}
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
-    g_elements += 1;  // <- stateless
+    g_elements += 1;  // <- stateless race
     out.push_back(std::move(in));
   }
 };

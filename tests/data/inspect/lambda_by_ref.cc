@@ -1,5 +1,5 @@
 // A lambda capturing by reference ([&]) writes a member from inside std::for_each.
-// expect byte_sum: deterministic=holds stateless=violated io=no
+// expect byte_sum: deterministic=holds stateless=violated io=no race=yes
 #include <algorithm>
 
 #include "sluice/pipeline/op.h"
@@ -14,7 +14,7 @@ class ByteSumOp final : public MapOp {
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     if (in.bytes) {
       std::for_each(in.bytes->begin(), in.bytes->end(),
-                    [&](char c) { total_ += static_cast<unsigned char>(c); });  // <- stateless
+                    [&](char c) { total_ += static_cast<unsigned char>(c); });  // <- stateless race
     }
     in.id = total_;
     out.push_back(std::move(in));

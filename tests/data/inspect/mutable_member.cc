@@ -1,5 +1,5 @@
 // A const method that memoizes into a mutable member: written per element, so state.
-// expect memo: deterministic=holds stateless=violated io=no
+// expect memo: deterministic=holds stateless=violated io=no race=yes
 #include <map>
 
 #include "sluice/pipeline/op.h"
@@ -21,7 +21,7 @@ class MemoOp final : public MapOp {
     auto it = memo_.find(x);
     if (it != memo_.end()) return it->second;
     const uint64_t y = x * x;
-    memo_[x] = y;  // <- stateless
+    memo_[x] = y;  // <- stateless race
     return y;
   }
   mutable std::map<uint64_t, uint64_t> memo_;

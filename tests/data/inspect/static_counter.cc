@@ -1,5 +1,5 @@
 // A function-local static counter numbers the elements: state shared by every worker.
-// expect numbered: deterministic=holds stateless=violated io=no
+// expect numbered: deterministic=holds stateless=violated io=no race=yes
 #include "sluice/pipeline/op.h"
 
 namespace {
@@ -11,7 +11,7 @@ class NumberedOp final : public MapOp {
   OpProperties properties() const override { return {OpKind::kMap, true, true, true}; }
   void Process(Element in, std::vector<Element>& out, const OpContext&) override {
     static uint64_t seen = 0;
-    in.id = seen++;  // <- stateless
+    in.id = seen++;  // <- stateless race
     out.push_back(std::move(in));
   }
 };
