@@ -88,7 +88,7 @@ TEST_F(TracerTest, InProcessTraceCountsEveryElement) {
   }  // destroyed: its final counters reach the tracer
   tracer.Stop("completed");
   trace::Trace t = trace::ReadTrace(path);
-  EXPECT_EQ(t.format, "sluice-trace/1");
+  EXPECT_EQ(t.format, "sluice-trace/2");
   EXPECT_FALSE(t.job.cut_short);
   EXPECT_EQ(t.job.end_reason, "completed");
   ASSERT_EQ(t.pipelines.size(), 1u);

@@ -46,4 +46,29 @@ Trace ReadDocument(const OrderedJson& root, const std::string& origin);
 // error and "ORIGIN: PATH: WHAT" past a limit.
 Json ParseLimited(std::string_view text, const std::string& origin);
 
+// ReadDocument for a part of a trace (a line of a sluice-trace/2 file): no "format" is required,
+// and neither is "pipelines"; a pipeline's stages may be names alone.
+Trace ReadPart(const Json& root, const std::string& origin);
+Trace ReadPart(const OrderedJson& root, const std::string& origin);
+
+// The writer's pieces, one per object of the document (json_writer.cc), shared with the chunked
+// writer.
+OrderedJson StageJson(const StageTrace& s);
+OrderedJson RetuneJson(const Retune& r);
+// `whole`: with its config and series; without them, the pipeline's totals (a state line).
+OrderedJson PipelineJson(const PipelineTrace& p, bool whole);
+OrderedJson PipelineSeriesJson(const PipelineTrace& p);
+OrderedJson HostJson(const HostInfo& host);
+OrderedJson JobJson(const JobInfo& job);
+OrderedJson SeriesJson(const Series& s);
+OrderedJson GpuJson(const GpuTrace& g);
+OrderedJson TracerJson(const TracerCost& c);
+
+// The whole trace as sluice-trace/2 text (chunked.cc), checked as the writer checks /1 text.
+std::string ChunkedText(const Trace& trace, const std::string& origin);
+// Whether `text` is sluice-trace/2: its first line begins {"format":"sluice-trace/2".
+bool IsChunked(std::string_view text);
+// Parses sluice-trace/2 text (JSON Lines); `origin` names the file, errors add the line.
+Trace ParseChunked(std::string_view text, const std::string& origin);
+
 }  // namespace sluice::trace::internal

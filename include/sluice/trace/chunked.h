@@ -1,0 +1,56 @@
+// Writing a trace as the chunked sluice-trace/2 file (JSON Lines, docs/trace-format.md), one
+// flush at a time: each flush appends only what is new, so its cost does not grow with the trace,
+// and a job killed mid-write leaves every complete line readable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "sluice/trace/trace.h"
+
+namespace sluice::trace {
+
+class ChunkedWriter {
+ public:
+  // Writes to `path`, which the first Append creates (or empties).
+  explicit ChunkedWriter(std::filesystem::path path);
+  ~ChunkedWriter();
+  ChunkedWriter(const ChunkedWriter&) = delete;
+  ChunkedWriter& operator=(const ChunkedWriter&) = delete;
+
+  // Remembers the bucket that Compact formed at `index` of `trace` (give it as Compact's
+  // on_bucket), for the next flush to write.
+  void OnBucket(const Trace& trace, size_t index);
+
+  // The lines the next flush appends for `trace`: the header (first flush), pipelines first seen,
+  // samples not written yet, the buckets formed since, and the state (totals, job, GPU, tracer).
+  // Marks them written. Throws sluice::Error naming the field when `trace` holds what the reader
+  // would reject.
+  std::string TakeNew(const Trace& trace);
+
+  // Appends `text` to the file in one write (the first creates or empties the file). Throws
+  // sluice::Error naming the path.
+  void Append(const std::string& text);
+
+  // Bytes appended so far.
+  int64_t bytes_written() const { return bytes_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  bool header_written_ = false;
+  size_t pipelines_written_ = 0;
+  int64_t raw_written_ = 0;  // samples written at full resolution (counting from the first)
+  std::string pending_;      // bucket lines not written yet
+  int64_t bytes_ = 0;
+};
+
+// Appends the state of `trace` (its job, totals, GPU and tracer figures) to the sluice-trace/2
+// file at `path`, first cutting off an incomplete last line (a job killed mid-write), so that a
+// reader takes the job's end from it. Throws sluice::Error naming the path.
+void AppendTraceState(const Trace& trace, const std::filesystem::path& path);
+
+}  // namespace sluice::trace

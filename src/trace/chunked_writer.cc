@@ -1,0 +1,173 @@
+// The sluice-trace/2 writer: a header line, then lines appended flush by flush (pipelines first
+// seen, samples at full resolution, merged buckets, the state), each checked by the reader first.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "sluice/common/error.h"
+#include "sluice/trace/chunked.h"
+#include "sluice/trace/compact.h"
+#include "trace/internal/json.h"
+
+namespace sluice::trace {
+namespace internal {
+namespace {
+
+// Samples merged into the first `upto` samples of `s`: the index, counting every sample ever
+// taken, of the first sample after them.
+int64_t MergedTotal(const Series& s, size_t upto) {
+  return std::accumulate(s.merged.begin(), s.merged.begin() + static_cast<long>(upto), int64_t{0});
+}
+
+OrderedJson HeaderJson(const Trace& t) {
+  return {{"format", kFormatV2},
+          {"sluice_version", t.sluice_version},
+          {"host", HostJson(t.host)},
+          {"job", JobJson(t.job)},
+          {"tracer", TracerJson(t.tracer)}};
+}
+
+OrderedJson PipelineLineJson(const PipelineTrace& p, size_t index) {
+  OrderedJson meta{
+      {"name", p.name},       {"config_path", p.config_path},   {"config_text", p.config_text},
+      {"classes", p.classes}, {"first_sample", p.first_sample}, {"stages", OrderedJson::array()}};
+  return {{"chunk", "pipeline"}, {"index", index}, {"pipelines", OrderedJson::array({meta})}};
+}
+
+// Samples of a SliceSamples result; `raw_end` counts every sample taken up to the last of them.
+OrderedJson PartJson(const char* kind, int64_t raw_end, const Trace& part) {
+  OrderedJson pipelines = OrderedJson::array();
+  for (const PipelineTrace& p : part.pipelines) {
+    OrderedJson names = OrderedJson::array();
+    for (const StageTrace& s : p.stages) names.push_back({{"name", s.name}});
+    pipelines.push_back({{"name", p.name}, {"stages", names}, {"series", PipelineSeriesJson(p)}});
+  }
+  return {{"chunk", kind},
+          {"raw_end", raw_end},
+          {"series", SeriesJson(part.series)},
+          {"pipelines", std::move(pipelines)}};
+}
+
+OrderedJson StateJson(const Trace& t) {
+  OrderedJson pipelines = OrderedJson::array();
+  for (const PipelineTrace& p : t.pipelines) pipelines.push_back(PipelineJson(p, false));
+  return {{"chunk", "state"},      {"host", HostJson(t.host)},
+          {"job", JobJson(t.job)}, {"pipelines", std::move(pipelines)},
+          {"gpu", GpuJson(t.gpu)}, {"tracer", TracerJson(t.tracer)}};
+}
+
+// One line, after checking that the reader accepts it.
+std::string Line(const OrderedJson& j, const std::string& origin) {
+  ReadPart(j, origin);
+  return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
+}
+
+std::string WriteOrigin(const std::filesystem::path& path) {
+  return fmt::format("{}: cannot write trace", path.string());
+}
+
+// Writes all of `text` to `fd`; false with errno set on failure.
+bool WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ChunkedText(const Trace& trace, const std::string& origin) {
+  std::string out = Line(HeaderJson(trace), origin);
+  for (size_t i = 0; i < trace.pipelines.size(); ++i) {
+    out += Line(PipelineLineJson(trace.pipelines[i], i), origin);
+  }
+  const Series& s = trace.series;
+  const size_t merged = s.merged.size();
+  const int64_t base = MergedTotal(s, merged);
+  if (merged > 0) out += Line(PartJson("coarse", base, SliceSamples(trace, 0, merged)), origin);
+  if (s.t.size() > merged) {
+    const auto raw_end = base + static_cast<int64_t>(s.t.size() - merged);
+    out += Line(PartJson("samples", raw_end, SliceSamples(trace, merged, s.t.size())), origin);
+  }
+  return out + Line(StateJson(trace), origin);
+}
+
+}  // namespace internal
+
+ChunkedWriter::ChunkedWriter(std::filesystem::path path) : path_(std::move(path)) {}
+
+ChunkedWriter::~ChunkedWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ChunkedWriter::OnBucket(const Trace& trace, size_t index) {
+  const int64_t raw_end = internal::MergedTotal(trace.series, index + 1);
+  pending_ +=
+      internal::Line(internal::PartJson("coarse", raw_end, SliceSamples(trace, index, index + 1)),
+                     internal::WriteOrigin(path_));
+}
+
+std::string ChunkedWriter::TakeNew(const Trace& trace) {
+  const std::string origin = internal::WriteOrigin(path_);
+  std::string out;
+  if (!header_written_) out += internal::Line(internal::HeaderJson(trace), origin);
+  for (size_t i = pipelines_written_; i < trace.pipelines.size(); ++i) {
+    out += internal::Line(internal::PipelineLineJson(trace.pipelines[i], i), origin);
+  }
+  const Series& s = trace.series;
+  const size_t merged = s.merged.size();
+  const int64_t base = internal::MergedTotal(s, merged);
+  const int64_t raw_end = base + static_cast<int64_t>(s.t.size() - merged);
+  // Samples merged before a flush wrote them are in the buckets' lines.
+  const int64_t from = std::max(raw_written_, base);
+  if (from < raw_end) {
+    const size_t first = merged + static_cast<size_t>(from - base);
+    out += internal::Line(
+        internal::PartJson("samples", raw_end, SliceSamples(trace, first, s.t.size())), origin);
+  }
+  out += pending_;
+  out += internal::Line(internal::StateJson(trace), origin);
+  header_written_ = true;
+  pipelines_written_ = trace.pipelines.size();
+  raw_written_ = std::max(raw_written_, raw_end);
+  pending_.clear();
+  return out;
+}
+
+void ChunkedWriter::Append(const std::string& text) {
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) Fail("{}: cannot write trace: {}", path_.string(), std::strerror(errno));
+  }
+  if (!internal::WriteAll(fd_, text)) {
+    Fail("{}: cannot write trace: {}", path_.string(), std::strerror(errno));
+  }
+  bytes_ += static_cast<int64_t>(text.size());
+}
+
+void AppendTraceState(const Trace& trace, const std::filesystem::path& path) {
+  const std::string line = internal::Line(internal::StateJson(trace), internal::WriteOrigin(path));
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) Fail("{}: cannot write trace: {}", path.string(), std::strerror(errno));
+  // A flush cut short leaves a line without its newline: cut it off, or the state would join it.
+  off_t end = ::lseek(fd, 0, SEEK_END);
+  char c = '\n';
+  while (end > 0 && ::pread(fd, &c, 1, end - 1) == 1 && c != '\n') --end;
+  bool ok = end >= 0 && ::ftruncate(fd, end) == 0 && ::lseek(fd, end, SEEK_SET) == end &&
+            internal::WriteAll(fd, line);
+  const int err = errno;
+  ::close(fd);
+  if (!ok) Fail("{}: cannot write trace: {}", path.string(), std::strerror(err));
+}
+
+}  // namespace sluice::trace
