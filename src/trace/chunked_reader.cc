@@ -146,6 +146,8 @@ Trace ParseChunked(std::string_view text, const std::string& origin) {
            line.number, line.raw_end, frontier);
     }
     AppendSamples(trace, ReadLine(line, origin), fmt::format("{}:{}", origin, line.number));
+    // As the tracer did when it formed this bucket.
+    LimitBuckets(trace, trace.series.merged.size());
     frontier = line.raw_end;
   }
   for (const LineRef& line : lines.samples) {

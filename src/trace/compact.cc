@@ -88,6 +88,7 @@ std::vector<T> Max(const std::vector<T>& v, const std::vector<T>& maxima, const 
     out.push_back(m);
     b = e;
   }
+  Tail(maxima, g.upto, out);  // merged samples after the groups keep theirs
   return out;
 }
 
@@ -146,6 +147,7 @@ void MergeGroups(Trace& trace, const std::vector<size_t>& ends) {
     merged.push_back(n);
     b = e;
   }
+  Tail(s.merged, upto, merged);
   s.rss_max = Max(s.rss_bytes, s.rss_max, g);
   Last(s.t, g);
   Last(s.process_cpu, g);
@@ -167,32 +169,46 @@ void MergeGroups(Trace& trace, const std::vector<size_t>& ends) {
   }
 }
 
+size_t LimitBuckets(Trace& trace, size_t count) {
+  const int64_t max = trace.tracer.max_buckets;
+  if (max <= 0 || count <= static_cast<size_t>(max)) return count;
+  // Older buckets coarsen in pairs, so that their number stays bounded for any duration.
+  std::vector<size_t> ends;
+  for (size_t k = 2; k <= count; k += 2) ends.push_back(k);
+  if (count % 2 == 1) ends.push_back(count);
+  MergeGroups(trace, ends);
+  return ends.size();
+}
+
 void Compact(Trace& trace, const std::function<void(const Trace&, size_t)>& on_bucket) {
   const TracerCost& policy = trace.tracer;
   if (policy.bucket_seconds <= 0) return;
   const std::vector<double>& t = trace.series.t;
-  for (;;) {
-    const size_t merged = trace.series.merged.size();
-    if (merged >= t.size() ||
-        t.back() - t[merged] < policy.full_resolution_seconds + policy.bucket_seconds) {
-      return;
-    }
-    size_t end = merged + 1;
-    while (end < t.size() && t[end] < t[merged] + policy.bucket_seconds) ++end;
-    std::vector<size_t> ends;
-    ends.reserve(merged + 1);
-    for (size_t k = 1; k <= merged; ++k) ends.push_back(k);
+  const double keep = policy.full_resolution_seconds + policy.bucket_seconds;
+  const size_t first = trace.series.merged.size();
+  // Buckets form a batch at a time (when kBatch of them are due), so that the samples after
+  // them move once per batch, not once per bucket.
+  constexpr double kBatch = 6;
+  if (first >= t.size() ||
+      t.back() - t[first] < policy.full_resolution_seconds + kBatch * policy.bucket_seconds) {
+    return;
+  }
+  std::vector<size_t> ends;
+  for (size_t k = 1; k <= first; ++k) ends.push_back(k);
+  for (size_t pos = first; pos < t.size() && t.back() - t[pos] >= keep;) {
+    size_t end = pos + 1;
+    while (end < t.size() && t[end] < t[pos] + policy.bucket_seconds) ++end;
     ends.push_back(end);
-    MergeGroups(trace, ends);
-    if (on_bucket) on_bucket(trace, merged);
-    const size_t buckets = merged + 1;
-    if (policy.max_buckets > 0 && buckets > static_cast<size_t>(policy.max_buckets)) {
-      // Older buckets coarsen in pairs, so that their number stays bounded for any duration.
-      ends.clear();
-      for (size_t k = 2; k <= buckets; k += 2) ends.push_back(k);
-      if (buckets % 2 == 1) ends.push_back(buckets);
-      MergeGroups(trace, ends);
-    }
+    pos = end;
+  }
+  const size_t formed = ends.size() - first;
+  MergeGroups(trace, ends);
+  // Each new bucket as if it had formed alone (so that a reader appending them one at a time
+  // gets the same buckets): reported, then the buckets up to it limited.
+  size_t index = first;
+  for (size_t i = 0; i < formed; ++i) {
+    if (on_bucket) on_bucket(trace, index);
+    index = LimitBuckets(trace, index + 1);
   }
 }
 

@@ -13,19 +13,23 @@
 namespace sluice::trace {
 
 // Merges the first `ends.back()` samples of every series into `ends.size()` samples: sample g
-// becomes the samples [ends[g-1], ends[g]) (ends[-1] = 0). `ends` must increase and its first
-// groups must keep the samples already merged (each ends[g] > g for g < merged.size()): a bucket
-// never splits. Cumulative columns keep a group's last value; rss_bytes, host_busy, gpu_busy and
-// queue sizes its mean weighted by the samples merged (unknown -1 values left out), and the
-// maxima columns its maximum.
+// becomes the samples [ends[g-1], ends[g]) (ends[-1] = 0); `ends` increases. The samples after
+// ends.back() stay as they are, merged or not. Cumulative columns keep a group's last value;
+// rss_bytes, host_busy, gpu_busy and queue sizes its mean weighted by the samples merged (unknown
+// -1 values left out), and the maxima columns its maximum.
 void MergeGroups(Trace& trace, const std::vector<size_t>& ends);
 
-// Applies the trace's policy (tracer.full_resolution_seconds, bucket_seconds, max_buckets): while
-// the full-resolution samples span more than full_resolution_seconds + bucket_seconds, the oldest
-// bucket_seconds of them become one bucket, and `on_bucket(trace, index)` is called for it before
-// buckets beyond max_buckets merge in adjacent pairs. The result depends only on the samples, not
-// on how often it runs. Does nothing when the policy's bucket_seconds is 0.
+// Applies the trace's policy (tracer.full_resolution_seconds, bucket_seconds, max_buckets): once
+// the full-resolution samples span full_resolution_seconds + 6 * bucket_seconds, their oldest
+// bucket_seconds at a time become buckets until they span less than full_resolution_seconds +
+// bucket_seconds; `on_bucket(trace, index)` is called for each new bucket, before LimitBuckets
+// limits the buckets up to it. The result depends only on the samples, not on how often it runs.
+// Does nothing when the policy's bucket_seconds is 0.
 void Compact(Trace& trace, const std::function<void(const Trace&, size_t)>& on_bucket = {});
+
+// When `count` (the first buckets of the trace) exceeds tracer.max_buckets, merges them in
+// adjacent pairs; returns how many buckets they are now.
+size_t LimitBuckets(Trace& trace, size_t count);
 
 // The samples [from, to) of `trace` as a trace of their own: the series and, for every pipeline,
 // its columns over that range (first_index relative to `from`, the stage names, no totals).
