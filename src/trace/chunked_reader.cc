@@ -1,7 +1,11 @@
 // The sluice-trace/2 reader: reads the header, the pipelines, every bucket line and only the
 // full-resolution samples after the last bucket, then the last state; an incomplete last line (a
 // flush cut short) is left out.
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <deque>
 #include <optional>
 #include <string_view>
 
@@ -23,27 +27,52 @@ constexpr std::string_view kStatePrefix = R"({"chunk":"state",)";
 
 struct LineRef {
   std::string_view text;
-  size_t number = 0;    // 1-based
+  size_t number = 0;    // 1-based; 0 when read from the end (where errors name the byte offset)
   int64_t raw_end = 0;  // samples and coarse lines
+  uint64_t offset = 0;  // where it begins in the file
 };
 
-// The chunk lines of a file, sorted by kind; the header apart.
+// The chunk lines a trace is made of, sorted by kind and in file order; the header apart.
 struct Lines {
   LineRef header;
   std::vector<LineRef> pipelines, coarse, samples;
-  std::optional<LineRef> state;  // the last one
+  std::optional<LineRef> state;     // the last one
+  std::deque<std::string> storage;  // the lines' text, when read piece by piece
 };
 
+std::string Where(const std::string& origin, const LineRef& line) {
+  return line.number > 0 ? fmt::format("{}:{}", origin, line.number)
+                         : fmt::format("{} (the line at byte {})", origin, line.offset);
+}
+
 // `raw_end` of a samples or coarse line, read from its fixed prefix without parsing the line.
-int64_t RawEnd(std::string_view line, std::string_view prefix, size_t number,
-               const std::string& origin) {
+int64_t RawEnd(std::string_view line, std::string_view prefix, const std::string& where) {
   int64_t value = -1;
   const char* begin = line.data() + prefix.size();
   auto [end, ec] = std::from_chars(begin, line.data() + line.size(), value);
   if (ec != std::errc() || value < 0 || end == begin || *end != ',') {
-    Fail("{}:{}: raw_end: expected an integer >= 0", origin, number);
+    Fail("{}: raw_end: expected an integer >= 0", where);
   }
   return value;
+}
+
+// Files a line by its kind; false for a line that is not a chunk.
+bool Classify(Lines& lines, LineRef line, const std::string& origin) {
+  const std::string_view text = line.text;
+  if (text.starts_with(kSamplesPrefix)) {
+    line.raw_end = RawEnd(text, kSamplesPrefix, Where(origin, line));
+    lines.samples.push_back(line);
+  } else if (text.starts_with(kCoarsePrefix)) {
+    line.raw_end = RawEnd(text, kCoarsePrefix, Where(origin, line));
+    lines.coarse.push_back(line);
+  } else if (text.starts_with(kPipelinePrefix)) {
+    lines.pipelines.push_back(line);
+  } else if (text.starts_with(kStatePrefix)) {
+    lines.state = line;
+  } else if (!text.starts_with(kChunkPrefix)) {
+    return false;
+  }  // else a kind of chunk this reader does not know: ignored, as unknown fields are
+  return true;
 }
 
 Lines SplitLines(std::string_view text, const std::string& origin) {
@@ -55,22 +84,13 @@ Lines SplitLines(std::string_view text, const std::string& origin) {
     const std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
     ++number;
+    const LineRef ref{line, number, 0, static_cast<uint64_t>(line.data() - text.data())};
     if (number == 1) {
-      lines.header = {line, number, 0};
-    } else if (line.empty()) {
-      continue;
-    } else if (line.starts_with(kSamplesPrefix)) {
-      lines.samples.push_back({line, number, RawEnd(line, kSamplesPrefix, number, origin)});
-    } else if (line.starts_with(kCoarsePrefix)) {
-      lines.coarse.push_back({line, number, RawEnd(line, kCoarsePrefix, number, origin)});
-    } else if (line.starts_with(kPipelinePrefix)) {
-      lines.pipelines.push_back({line, number, 0});
-    } else if (line.starts_with(kStatePrefix)) {
-      lines.state = LineRef{line, number, 0};
-    } else if (!line.starts_with(kChunkPrefix)) {
+      lines.header = ref;
+    } else if (!line.empty() && !Classify(lines, ref, origin)) {
       Fail("{}:{}: not a sluice-trace/2 line (each line after the first begins {{\"chunk\":)",
            origin, number);
-    }  // else a kind of chunk this reader does not know: ignored, as unknown fields are
+    }
   }
   if (number == 0) {
     Fail(
@@ -82,13 +102,13 @@ Lines SplitLines(std::string_view text, const std::string& origin) {
 }
 
 Trace ReadLine(const LineRef& line, const std::string& origin) {
-  const std::string where = fmt::format("{}:{}", origin, line.number);
+  const std::string where = Where(origin, line);
   return ReadPart(ParseLimited(line.text, where), where);
 }
 
 // A pipeline line: the pipeline's name, config and class names; its index must come next.
 void AddPipeline(Trace& trace, const LineRef& line, const std::string& origin) {
-  const std::string where = fmt::format("{}:{}", origin, line.number);
+  const std::string where = Where(origin, line);
   const Json j = ParseLimited(line.text, where);
   const auto index = j.find("index");
   if (index == j.end() || !index->is_number_unsigned() ||
@@ -128,12 +148,9 @@ void ApplyState(Trace& trace, Trace state) {
   }
 }
 
-}  // namespace
-
-bool IsChunked(std::string_view text) { return text.starts_with(kHeaderPrefix); }
-
-Trace ParseChunked(std::string_view text, const std::string& origin) {
-  const Lines lines = SplitLines(text, origin);
+// The trace the lines make: the header, the pipelines, every bucket (merged as the tracer did
+// when it formed them), the samples after the last bucket and the last state.
+Trace Assemble(const Lines& lines, const std::string& origin) {
   Trace trace = ReadLine(lines.header, origin);
   trace.format = kFormatV2;
   for (const LineRef& line : lines.pipelines) AddPipeline(trace, line, origin);
@@ -145,14 +162,20 @@ Trace ParseChunked(std::string_view text, const std::string& origin) {
       Fail("{}:{}: raw_end: {} does not follow {} (buckets are written in order)", origin,
            line.number, line.raw_end, frontier);
     }
-    AppendSamples(trace, ReadLine(line, origin), fmt::format("{}:{}", origin, line.number));
-    // As the tracer did when it formed this bucket.
-    LimitBuckets(trace, trace.series.merged.size());
+    const Trace part = ReadLine(line, origin);
+    if (part.series.merged.size() != part.series.t.size()) {
+      Fail("{}: series.merged: a bucket line merges every sample", Where(origin, line));
+    }
+    // One bucket at a time, limited as the tracer limited them when it formed each.
+    for (size_t b = 0; b < part.series.t.size(); ++b) {
+      AppendSamples(trace, SliceSamples(part, b, b + 1), Where(origin, line));
+      LimitBuckets(trace, trace.series.merged.size());
+    }
     frontier = line.raw_end;
   }
   for (const LineRef& line : lines.samples) {
     if (line.raw_end <= frontier) continue;
-    const std::string where = fmt::format("{}:{}", origin, line.number);
+    const std::string where = Where(origin, line);
     Trace part = ReadLine(line, origin);
     if (!part.series.merged.empty()) Fail("{}: series.merged: a samples line merges none", where);
     const auto count = static_cast<int64_t>(part.series.t.size());
@@ -178,6 +201,160 @@ Trace ParseChunked(std::string_view text, const std::string& origin) {
   }
   Compact(trace);
   return trace;
+}
+
+// A trace file read piece by piece with pread.
+class File {
+ public:
+  File(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  uint64_t size() const { return size_; }
+
+  std::string Read(uint64_t offset, size_t n) const {
+    std::string out(n, '\0');
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t got =
+          ::pread(fd_, out.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      done += static_cast<size_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
+
+  // The complete line that begins at `offset`, without its newline; none when no newline ends it.
+  std::optional<std::string> LineAt(uint64_t offset) const {
+    std::string line;
+    for (size_t block = 1 << 16; offset + line.size() < size_; block *= 2) {
+      const std::string more = Read(offset + line.size(), block);
+      const size_t nl = more.find('\n');
+      if (nl != std::string::npos) return line + more.substr(0, nl);
+      if (more.empty() || line.size() + more.size() > kMaxTextBytes) break;
+      line += more;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+};
+
+// Reads the file's lines backwards from its end (its incomplete last line left out) until the
+// samples already in the last bucket line are reached; files what it passes in `lines`. Returns
+// false when it reaches the header (the whole file was read).
+bool ScanFromTheEnd(const File& file, Lines& lines, const std::string& origin) {
+  constexpr uint64_t kBlock = 4 << 20;
+  uint64_t end = file.size();
+  std::string carry;  // the start of a line whose end was read already
+  bool first = true;
+  std::vector<LineRef> found;  // newest first
+  std::optional<int64_t> frontier;
+  bool done = false;
+  while (end > 0 && !done) {
+    const uint64_t start = end > kBlock ? end - kBlock : 0;
+    std::string block = file.Read(start, end - start) + carry;
+    size_t stop = block.size();
+    if (first) {  // what follows the last newline is a flush cut short
+      const size_t nl = block.rfind('\n');
+      stop = nl == std::string::npos ? 0 : nl;
+      first = false;
+    }
+    size_t line_end = stop;
+    while (!done) {
+      const size_t nl = line_end == 0 ? std::string::npos : block.rfind('\n', line_end - 1);
+      if (nl == std::string::npos && start > 0) break;  // the line goes on before this block
+      const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+      const uint64_t offset = start + begin;
+      if (offset == 0) return false;  // the header: every line was read
+      lines.storage.push_back(block.substr(begin, line_end - begin));
+      const LineRef line{lines.storage.back(), 0, 0, offset};
+      const std::string_view text = line.text;
+      if (text.starts_with(kSamplesPrefix) && frontier &&
+          RawEnd(text, kSamplesPrefix, Where(origin, line)) <= *frontier) {
+        done = true;  // this line and all before it are in the buckets
+      } else if (text.starts_with(kCoarsePrefix) && !frontier) {
+        frontier = RawEnd(text, kCoarsePrefix, Where(origin, line));
+        found.push_back(line);
+      } else if (!text.starts_with(kCoarsePrefix) && !text.starts_with(kStatePrefix)) {
+        found.push_back(line);
+      } else if (text.starts_with(kStatePrefix) && !lines.state) {
+        lines.state = line;
+      }
+      if (nl == std::string::npos) break;
+      line_end = nl;
+    }
+    carry = block.substr(0, line_end);
+    end = start;
+  }
+  for (auto it = found.rbegin(); it != found.rend(); ++it) {
+    if (!it->text.empty() && !Classify(lines, *it, origin)) {
+      Fail("{}: not a sluice-trace/2 line", Where(origin, *it));
+    }
+  }
+  return true;
+}
+
+// The lines of every bucket, found from the last one backwards by each line's `prev`, and of
+// every pipeline, found by the state's `pipeline_offsets`.
+void FollowOffsets(const File& file, Lines& lines, const std::string& origin) {
+  const Json state = ParseLimited(lines.state->text, Where(origin, *lines.state));
+  std::vector<uint64_t> offsets;
+  for (const Json& o : state.value("pipeline_offsets", Json::array())) {
+    offsets.push_back(o.get<uint64_t>());
+  }
+  std::vector<LineRef> pipelines;
+  for (uint64_t o : offsets) {
+    std::optional<std::string> line = file.LineAt(o);
+    if (!line || !line->starts_with(kPipelinePrefix)) {
+      Fail("{}: pipeline_offsets: no pipeline line at byte {}", Where(origin, *lines.state), o);
+    }
+    lines.storage.push_back(std::move(*line));
+    pipelines.push_back({lines.storage.back(), 0, 0, o});
+  }
+  // Pipelines first seen after the state are in the lines read from the end.
+  for (const LineRef& p : lines.pipelines) {
+    if (offsets.empty() || p.offset > offsets.back()) pipelines.push_back(p);
+  }
+  lines.pipelines = std::move(pipelines);
+  if (lines.coarse.empty()) return;
+  std::vector<LineRef> chain{lines.coarse.back()};
+  for (;;) {
+    const LineRef& last = chain.back();
+    const Json j = ParseLimited(last.text, Where(origin, last));
+    const int64_t prev = j.value("prev", int64_t{-1});
+    if (prev < 0) break;
+    std::optional<std::string> line = file.LineAt(static_cast<uint64_t>(prev));
+    if (static_cast<uint64_t>(prev) >= last.offset || !line || !line->starts_with(kCoarsePrefix)) {
+      Fail("{}: prev: no bucket line at byte {}", Where(origin, last), prev);
+    }
+    lines.storage.push_back(std::move(*line));
+    LineRef ref{lines.storage.back(), 0, 0, static_cast<uint64_t>(prev)};
+    ref.raw_end = RawEnd(ref.text, kCoarsePrefix, Where(origin, ref));
+    chain.push_back(ref);
+  }
+  lines.coarse.assign(chain.rbegin(), chain.rend());
+}
+
+}  // namespace
+
+bool IsChunked(std::string_view text) { return text.starts_with(kHeaderPrefix); }
+
+std::optional<Trace> ReadChunkedFromTheEnd(int fd, uint64_t size, const std::string& origin) {
+  const File file(fd, size);
+  Lines lines;
+  std::optional<std::string> header = file.LineAt(0);
+  if (!header || !IsChunked(*header)) return std::nullopt;
+  lines.storage.push_back(std::move(*header));
+  lines.header = {lines.storage.back(), 1, 0, 0};
+  if (!ScanFromTheEnd(file, lines, origin) || !lines.state) return std::nullopt;
+  FollowOffsets(file, lines, origin);
+  return Assemble(lines, origin);
+}
+
+Trace ParseChunked(std::string_view text, const std::string& origin) {
+  return Assemble(SplitLines(text, origin), origin);
 }
 
 }  // namespace sluice::trace::internal

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <numeric>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -41,23 +42,30 @@ OrderedJson PipelineLineJson(const PipelineTrace& p, size_t index) {
 }
 
 // Samples of a SliceSamples result; `raw_end` counts every sample taken up to the last of them.
-OrderedJson PartJson(const char* kind, int64_t raw_end, const Trace& part) {
+// A bucket line also says where the bucket line before it begins (`prev`, -1: none), so that a
+// reader finds every bucket without reading the samples between them.
+OrderedJson PartJson(const char* kind, int64_t raw_end, const Trace& part, int64_t prev = -1) {
   OrderedJson pipelines = OrderedJson::array();
   for (const PipelineTrace& p : part.pipelines) {
     OrderedJson names = OrderedJson::array();
     for (const StageTrace& s : p.stages) names.push_back({{"name", s.name}});
     pipelines.push_back({{"name", p.name}, {"stages", names}, {"series", PipelineSeriesJson(p)}});
   }
-  return {{"chunk", kind},
-          {"raw_end", raw_end},
-          {"series", SeriesJson(part.series)},
-          {"pipelines", std::move(pipelines)}};
+  OrderedJson out{{"chunk", kind}, {"raw_end", raw_end}};
+  if (std::string_view(kind) == "coarse") out["prev"] = prev;
+  out["series"] = SeriesJson(part.series);
+  out["pipelines"] = std::move(pipelines);
+  return out;
 }
 
-OrderedJson StateJson(const Trace& t) {
+// The state; `pipeline_offsets` and `coarse` say where the pipelines' lines and the last bucket
+// line begin (empty, -1: unknown), for a reader that starts from the end.
+OrderedJson StateJson(const Trace& t, const std::vector<int64_t>& pipeline_offsets = {},
+                      int64_t coarse = -1) {
   OrderedJson pipelines = OrderedJson::array();
   for (const PipelineTrace& p : t.pipelines) pipelines.push_back(PipelineJson(p, false));
-  return {{"chunk", "state"},      {"host", HostJson(t.host)},
+  return {{"chunk", "state"},      {"pipeline_offsets", pipeline_offsets},
+          {"coarse", coarse},      {"host", HostJson(t.host)},
           {"job", JobJson(t.job)}, {"pipelines", std::move(pipelines)},
           {"gpu", GpuJson(t.gpu)}, {"tracer", TracerJson(t.tracer)}};
 }
@@ -88,18 +96,24 @@ bool WriteAll(int fd, const std::string& text) {
 
 std::string ChunkedText(const Trace& trace, const std::string& origin) {
   std::string out = Line(HeaderJson(trace), origin);
+  std::vector<int64_t> pipeline_offsets;
   for (size_t i = 0; i < trace.pipelines.size(); ++i) {
+    pipeline_offsets.push_back(static_cast<int64_t>(out.size()));
     out += Line(PipelineLineJson(trace.pipelines[i], i), origin);
   }
   const Series& s = trace.series;
   const size_t merged = s.merged.size();
   const int64_t base = MergedTotal(s, merged);
-  if (merged > 0) out += Line(PartJson("coarse", base, SliceSamples(trace, 0, merged)), origin);
+  int64_t coarse = -1;
+  if (merged > 0) {
+    coarse = static_cast<int64_t>(out.size());
+    out += Line(PartJson("coarse", base, SliceSamples(trace, 0, merged)), origin);
+  }
   if (s.t.size() > merged) {
     const auto raw_end = base + static_cast<int64_t>(s.t.size() - merged);
     out += Line(PartJson("samples", raw_end, SliceSamples(trace, merged, s.t.size())), origin);
   }
-  return out + Line(StateJson(trace), origin);
+  return out + Line(StateJson(trace, pipeline_offsets, coarse), origin);
 }
 
 }  // namespace internal
@@ -111,18 +125,24 @@ ChunkedWriter::~ChunkedWriter() {
 }
 
 void ChunkedWriter::OnBucket(const Trace& trace, size_t index) {
-  const int64_t raw_end = internal::MergedTotal(trace.series, index + 1);
-  pending_ +=
-      internal::Line(internal::PartJson("coarse", raw_end, SliceSamples(trace, index, index + 1)),
-                     internal::WriteOrigin(path_));
+  pending_end_ = internal::MergedTotal(trace.series, index + 1);
+  AppendSamples(pending_, SliceSamples(trace, index, index + 1), "pending buckets");
 }
 
 std::string ChunkedWriter::TakeNew(const Trace& trace) {
   const std::string origin = internal::WriteOrigin(path_);
   std::string out;
   if (!header_written_) out += internal::Line(internal::HeaderJson(trace), origin);
-  for (size_t i = pipelines_written_; i < trace.pipelines.size(); ++i) {
+  std::vector<int64_t> pipeline_offsets = pipeline_offsets_;
+  for (size_t i = pipeline_offsets.size(); i < trace.pipelines.size(); ++i) {
+    pipeline_offsets.push_back(bytes_ + static_cast<int64_t>(out.size()));
     out += internal::Line(internal::PipelineLineJson(trace.pipelines[i], i), origin);
+  }
+  int64_t last_coarse = last_coarse_;
+  if (!pending_.series.t.empty()) {
+    last_coarse = bytes_ + static_cast<int64_t>(out.size());
+    out +=
+        internal::Line(internal::PartJson("coarse", pending_end_, pending_, last_coarse_), origin);
   }
   const Series& s = trace.series;
   const size_t merged = s.merged.size();
@@ -135,12 +155,12 @@ std::string ChunkedWriter::TakeNew(const Trace& trace) {
     out += internal::Line(
         internal::PartJson("samples", raw_end, SliceSamples(trace, first, s.t.size())), origin);
   }
-  out += pending_;
-  out += internal::Line(internal::StateJson(trace), origin);
+  out += internal::Line(internal::StateJson(trace, pipeline_offsets, last_coarse), origin);
   header_written_ = true;
-  pipelines_written_ = trace.pipelines.size();
+  pipeline_offsets_ = std::move(pipeline_offsets);
+  last_coarse_ = last_coarse;
   raw_written_ = std::max(raw_written_, raw_end);
-  pending_.clear();
+  pending_ = {};
   return out;
 }
 
@@ -150,7 +170,10 @@ void ChunkedWriter::Append(const std::string& text) {
     if (fd_ < 0) Fail("{}: cannot write trace: {}", path_.string(), std::strerror(errno));
   }
   if (!internal::WriteAll(fd_, text)) {
-    Fail("{}: cannot write trace: {}", path_.string(), std::strerror(errno));
+    const int err = errno;
+    // The offsets the next lines give must stay true: cut off what was written of these.
+    if (::ftruncate(fd_, bytes_) != 0) bytes_ = ::lseek(fd_, 0, SEEK_END);
+    Fail("{}: cannot write trace: {}", path_.string(), std::strerror(err));
   }
   bytes_ += static_cast<int64_t>(text.size());
 }

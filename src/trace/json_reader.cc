@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -582,6 +583,9 @@ Trace ParseTrace(std::string_view text, const std::string& origin) {
   return internal::ReadDocument(internal::ParseLimited(text, origin), origin);
 }
 
+// Files from this size on are read from their end when they are sluice-trace/2.
+constexpr uint64_t kReadFromTheEndBytes = 4 << 20;
+
 Trace ReadTrace(const std::filesystem::path& path) {
   const std::string origin = path.string();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -589,6 +593,23 @@ Trace ReadTrace(const std::filesystem::path& path) {
   std::string text;
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    // A long sluice-trace/2 file is read from its end: the lines it needs, not every sample.
+    // Should that fail, reading it whole says exactly where it is wrong.
+    if (static_cast<uint64_t>(st.st_size) >= kReadFromTheEndBytes) {
+      char head[64] = {};
+      const ssize_t n = ::pread(fd, head, sizeof head, 0);
+      if (n > 0 && internal::IsChunked(std::string_view(head, static_cast<size_t>(n)))) {
+        try {
+          std::optional<Trace> trace =
+              internal::ReadChunkedFromTheEnd(fd, static_cast<uint64_t>(st.st_size), origin);
+          if (trace) {
+            ::close(fd);
+            return std::move(*trace);
+          }
+        } catch (const Error&) {
+        }
+      }
+    }
     if (static_cast<uint64_t>(st.st_size) > kMaxTextBytes) {
       ::close(fd);
       Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, st.st_size);

@@ -3,9 +3,14 @@
 // size, what is read back), and the reader's errors.
 #include "sluice/trace/chunked.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +26,7 @@
 #include "tests/common/files.h"
 #include "tests/common/harness.h"
 #include "tests/trace/trace_test_util.h"
+#include "trace/internal/json.h"
 
 namespace sluice::trace {
 namespace {
@@ -259,6 +265,22 @@ TEST_F(ChunkedFileTest, ADayOfSamplesStaysBoundedAndItsFlushesDoNotGrow) {
 
   const Trace read = ReadTrace(path);
   ExpectSameSeries(live, read);
+  // Large enough to be read from its end, which finds what reading it whole finds, also when
+  // the job was killed mid-write.
+  const std::string text = sluice::test_util::ReadFile(path);
+  ASSERT_GE(text.size(), 4u << 20);
+  EXPECT_EQ(read, ParseTrace(text, path.string()));
+  for (const double at : {0.6, 0.93, 0.9999, 1.0}) {
+    const auto cut = static_cast<size_t>(static_cast<double>(text.size()) * at);
+    const fs::path part = dir_ / "cut.json";
+    std::ofstream(part, std::ios::binary) << text.substr(0, cut);
+    const int fd = ::open(part.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const std::optional<Trace> from_end = internal::ReadChunkedFromTheEnd(fd, cut, part.string());
+    ::close(fd);
+    ASSERT_TRUE(from_end.has_value()) << at;
+    EXPECT_EQ(*from_end, ParseTrace(text.substr(0, cut), part.string())) << at;
+  }
   EXPECT_EQ(SamplesIn(read), kSamples);
   ASSERT_FALSE(read.series.merged.empty());
   EXPECT_LE(read.series.merged.size(), 1024u);

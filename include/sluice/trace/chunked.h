@@ -26,13 +26,14 @@ class ChunkedWriter {
   void OnBucket(const Trace& trace, size_t index);
 
   // The lines the next flush appends for `trace`: the header (first flush), pipelines first seen,
-  // samples not written yet, the buckets formed since, and the state (totals, job, GPU, tracer).
-  // Marks them written. Throws sluice::Error naming the field when `trace` holds what the reader
-  // would reject.
+  // the buckets formed since, samples not written yet, and the state (totals, job, GPU, tracer).
+  // Marks them written: Append must write them next. Throws sluice::Error naming the field when
+  // `trace` holds what the reader would reject.
   std::string TakeNew(const Trace& trace);
 
   // Appends `text` to the file in one write (the first creates or empties the file). Throws
-  // sluice::Error naming the path.
+  // sluice::Error naming the path; the lines it took are then lost to the file, which stays
+  // readable.
   void Append(const std::string& text);
 
   // Bytes appended so far.
@@ -42,10 +43,12 @@ class ChunkedWriter {
   std::filesystem::path path_;
   int fd_ = -1;
   bool header_written_ = false;
-  size_t pipelines_written_ = 0;
-  int64_t raw_written_ = 0;  // samples written at full resolution (counting from the first)
-  std::string pending_;      // bucket lines not written yet
-  int64_t bytes_ = 0;
+  std::vector<int64_t> pipeline_offsets_;  // where each pipeline's line begins
+  int64_t raw_written_ = 0;   // samples written at full resolution (counting from the first)
+  Trace pending_;             // buckets formed since the last flush
+  int64_t pending_end_ = 0;   // samples merged into every bucket up to the last pending one
+  int64_t last_coarse_ = -1;  // where the last bucket line begins
+  int64_t bytes_ = 0;         // the file's size
 };
 
 // Appends the state of `trace` (its job, totals, GPU and tracer figures) to the sluice-trace/2

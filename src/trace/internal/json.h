@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -70,5 +72,11 @@ std::string ChunkedText(const Trace& trace, const std::string& origin);
 bool IsChunked(std::string_view text);
 // Parses sluice-trace/2 text (JSON Lines); `origin` names the file, errors add the line.
 Trace ParseChunked(std::string_view text, const std::string& origin);
+// Reads a sluice-trace/2 file of `size` bytes from its end: the last state, the samples after
+// the last bucket line and, by the offsets the lines give, the buckets and pipelines; nothing in
+// between. No value when the file is not laid out for it (no state line; the lines from the end
+// reach the start); then ParseChunked reads it whole. Throws sluice::Error on what it cannot
+// read.
+std::optional<Trace> ReadChunkedFromTheEnd(int fd, uint64_t size, const std::string& origin);
 
 }  // namespace sluice::trace::internal
