@@ -148,6 +148,48 @@ void ApplyState(Trace& trace, Trace state) {
   }
 }
 
+// Every column's length as the /1 reader requires it (the lines were checked one by one; this
+// checks that they fit together), so that no consumer indexes past a column.
+void CheckShape(const Trace& t, const std::string& origin) {
+  const Series& s = t.series;
+  const size_t n = s.t.size();
+  const size_t merged = s.merged.size();
+  auto check = [&](size_t got, size_t want, const std::string& what) {
+    if (got != want) Fail("{}: {}: has {} values, expected {}", origin, what, got, want);
+  };
+  for (size_t len : {s.process_cpu.size(), s.host_busy.size(), s.rss_bytes.size(),
+                     s.disk_read_bytes.size(), s.gpu_busy.size()}) {
+    check(len, n, "series");
+  }
+  check(s.rss_max.size(), merged, "series.rss_max");
+  if (merged > n) Fail("{}: series.merged: more merged samples than samples", origin);
+  for (size_t i = 0; i < t.pipelines.size(); ++i) {
+    const PipelineTrace& p = t.pipelines[i];
+    const std::string at = fmt::format("pipelines[{}].series", i);
+    if (p.first_index > n) Fail("{}: {}.first_index: beyond the samples", origin, at);
+    const size_t len = n - p.first_index;
+    const size_t coarse = merged > p.first_index ? merged - p.first_index : 0;
+    check(p.consumer_next.size(), len, at + ".consumer_next");
+    check(p.consumer_wait.size(), len, at + ".consumer_wait");
+    if (!p.consumer_between.empty())
+      check(p.consumer_between.size(), len, at + ".consumer_between");
+    if (len > 0) check(p.stage_series.size(), p.stages.size(), at + ".stages");
+    for (const StageSeries& st : p.stage_series) {
+      for (size_t c : {st.elements_out.size(), st.cpu_seconds.size(), st.busy_seconds.size(),
+                       st.blocked_input_seconds.size(), st.blocked_output_seconds.size(),
+                       st.queue_size.size()}) {
+        check(c, len, at + ".stages[]");
+      }
+      if (!st.queue_max.empty() || coarse > 0)
+        check(st.queue_max.size(), coarse, at + ".queue_max");
+      check(st.worker_tids.size() > 0 ? st.worker_tids.size() : st.worker_busy_seconds.size(),
+            st.worker_busy_seconds.size(), at + ".stages[].worker_tids");
+      for (const auto& w : st.worker_busy_seconds)
+        check(w.size(), len, at + ".worker_busy_seconds");
+    }
+  }
+}
+
 // The trace the lines make: the header, the pipelines, every bucket (merged as the tracer did
 // when it formed them), the samples after the last bucket and the last state.
 Trace Assemble(const Lines& lines, const std::string& origin) {
@@ -199,6 +241,7 @@ Trace Assemble(const Lines& lines, const std::string& origin) {
   for (PipelineTrace& p : trace.pipelines) {
     if (p.consumer_next.empty()) p.first_index = samples;
   }
+  CheckShape(trace, origin);
   Compact(trace);
   return trace;
 }

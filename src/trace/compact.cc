@@ -267,10 +267,12 @@ void AlignStages(PipelineTrace& p, const std::vector<StageTrace>& names, size_t 
   if (same && p.stage_series.size() == names.size()) return;
   std::vector<StageTrace> stages;
   std::vector<StageSeries> series;
+  std::vector<bool> used(p.stages.size(), false);  // a name given twice matches two stages
   for (const StageTrace& n : names) {
     size_t i = 0;
-    while (i < p.stages.size() && p.stages[i].name != n.name) ++i;
+    while (i < p.stages.size() && (used[i] || p.stages[i].name != n.name)) ++i;
     if (i < p.stages.size() && i < p.stage_series.size()) {
+      used[i] = true;
       stages.push_back(std::move(p.stages[i]));
       series.push_back(std::move(p.stage_series[i]));
       continue;

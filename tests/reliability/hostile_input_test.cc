@@ -213,7 +213,9 @@ TEST_F(HostileInputTest, ATraceClaimingAbsurdFiguresNeverCrashesTheTools) {
   const auto profile = Cli({"profile", config_.string(), "--seconds", "1", "--interval-ms", "50",
                             "--out", out.string()});
   ASSERT_TRUE(profile.exited_ok()) << profile.err;
-  const nlohmann::json good = nlohmann::json::parse(ReadFile(out / "trace.json"));
+  // The tracer writes sluice-trace/2 (JSON Lines); the edits below are made to its /1 form.
+  const nlohmann::json good =
+      nlohmann::json::parse(trace::ToJson(trace::ReadTrace(out / "trace.json")));
   // Each edit claims something absurd but within what the format's types allow.
   const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> edits = {
       {"counts near INT64_MAX",
