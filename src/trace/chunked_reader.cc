@@ -208,10 +208,16 @@ Trace Assemble(const Lines& lines, const std::string& origin) {
     if (part.series.merged.size() != part.series.t.size()) {
       Fail("{}: series.merged: a bucket line merges every sample", Where(origin, line));
     }
-    // One bucket at a time, limited as the tracer limited them when it formed each.
-    for (size_t b = 0; b < part.series.t.size(); ++b) {
-      AppendSamples(trace, SliceSamples(part, b, b + 1), Where(origin, line));
-      LimitBuckets(trace, trace.series.merged.size());
+    // Limited as the tracer limited them when it formed each: one at a time where the limit
+    // is reached on the way, else all at once (the same result, sooner).
+    const auto max = static_cast<size_t>(trace.tracer.max_buckets);
+    if (max == 0 || trace.series.merged.size() + part.series.t.size() <= max) {
+      AppendSamples(trace, part, Where(origin, line));
+    } else {
+      for (size_t b = 0; b < part.series.t.size(); ++b) {
+        AppendSamples(trace, SliceSamples(part, b, b + 1), Where(origin, line));
+        LimitBuckets(trace, trace.series.merged.size());
+      }
     }
     frontier = line.raw_end;
   }
