@@ -311,6 +311,28 @@ TEST_F(TracerTest, ProfileCommandWritesATrace) {
   EXPECT_TRUE(fs::exists(out / "trace.chrome.json"));
 }
 
+TEST_F(TracerTest, ProfileWithSecondsZeroTracesTheWholeJobUntilItExits) {
+  const fs::path out = dir_ / "out";
+  int status = Shell(fmt::format(
+      "SLUICE_TRACER_LIB={} {} profile --seconds 0 --interval-ms 20 --out {} -- {} --count 800 "
+      "--step-ms 1 > {} 2>&1",
+      SLUICE_TRACER_LIB_PATH, SLUICE_CLI, out.string(), SLUICE_TRACE_JOB, (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << test_util::ReadFile(dir_ / "log");
+  trace::Trace t = trace::ReadTrace(out / "trace.json");
+  EXPECT_EQ(t.job.end_reason, "completed");
+  EXPECT_FALSE(t.job.cut_short);
+  EXPECT_EQ(t.job.exit_code, 0);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].consumer.next_calls, 200);  // every output, to the job's end
+  // A pipeline config run in-process repeats forever: it needs a window.
+  const fs::path config = dir_ / "c.json";
+  std::ofstream(config) << R"({"name": "c", "stages": [{"name": "g", "op": "generate"}]})";
+  status = Shell(fmt::format("{} profile {} --seconds 0 > {} 2>&1", SLUICE_CLI, config.string(),
+                             (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(test_util::ReadFile(dir_ / "log"), HasSubstr("--seconds 0"));
+}
+
 TEST_F(TracerTest, ProfileOfAMissingCommandFails) {
   int status = Shell(fmt::format("{} profile --out {} -- /no/such/cmd > {} 2>&1", SLUICE_CLI,
                                  (dir_ / "out").string(), (dir_ / "log").string()));
