@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <numeric>
+#include <utility>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -131,36 +132,35 @@ void ChunkedWriter::OnBucket(const Trace& trace, size_t index) {
 
 std::string ChunkedWriter::TakeNew(const Trace& trace) {
   const std::string origin = internal::WriteOrigin(path_);
+  Written next = written_;
   std::string out;
-  if (!header_written_) out += internal::Line(internal::HeaderJson(trace), origin);
-  std::vector<int64_t> pipeline_offsets = pipeline_offsets_;
-  for (size_t i = pipeline_offsets.size(); i < trace.pipelines.size(); ++i) {
-    pipeline_offsets.push_back(bytes_ + static_cast<int64_t>(out.size()));
+  if (!next.header) out += internal::Line(internal::HeaderJson(trace), origin);
+  next.header = true;
+  for (size_t i = next.pipeline_offsets.size(); i < trace.pipelines.size(); ++i) {
+    next.pipeline_offsets.push_back(bytes_ + static_cast<int64_t>(out.size()));
     out += internal::Line(internal::PipelineLineJson(trace.pipelines[i], i), origin);
   }
-  int64_t last_coarse = last_coarse_;
   if (!pending_.series.t.empty()) {
-    last_coarse = bytes_ + static_cast<int64_t>(out.size());
-    out +=
-        internal::Line(internal::PartJson("coarse", pending_end_, pending_, last_coarse_), origin);
+    next.last_coarse = bytes_ + static_cast<int64_t>(out.size());
+    out += internal::Line(
+        internal::PartJson("coarse", pending_end_, pending_, written_.last_coarse), origin);
   }
   const Series& s = trace.series;
   const size_t merged = s.merged.size();
   const int64_t base = internal::MergedTotal(s, merged);
   const int64_t raw_end = base + static_cast<int64_t>(s.t.size() - merged);
   // Samples merged before a flush wrote them are in the buckets' lines.
-  const int64_t from = std::max(raw_written_, base);
+  const int64_t from = std::max(written_.raw, base);
   if (from < raw_end) {
     const size_t first = merged + static_cast<size_t>(from - base);
     out += internal::Line(
         internal::PartJson("samples", raw_end, SliceSamples(trace, first, s.t.size())), origin);
   }
-  out += internal::Line(internal::StateJson(trace, pipeline_offsets, last_coarse), origin);
-  header_written_ = true;
-  pipeline_offsets_ = std::move(pipeline_offsets);
-  last_coarse_ = last_coarse;
-  raw_written_ = std::max(raw_written_, raw_end);
-  pending_ = {};
+  next.raw = std::max(written_.raw, raw_end);
+  out += internal::Line(internal::StateJson(trace, next.pipeline_offsets, next.last_coarse),
+                        origin);
+  staged_ = std::move(next);
+  pending_taken_ = pending_.series.t.size();
   return out;
 }
 
@@ -171,11 +171,22 @@ void ChunkedWriter::Append(const std::string& text) {
   }
   if (!internal::WriteAll(fd_, text)) {
     const int err = errno;
-    // The offsets the next lines give must stay true: cut off what was written of these.
-    if (::ftruncate(fd_, bytes_) != 0) bytes_ = ::lseek(fd_, 0, SEEK_END);
+    // The offsets the next lines give must stay true: cut off what was written of these; a
+    // file that held nothing yet is not left behind half-written.
+    if (bytes_ == 0) {
+      ::close(std::exchange(fd_, -1));
+      ::unlink(path_.c_str());
+    } else if (::ftruncate(fd_, bytes_) != 0) {
+      bytes_ = ::lseek(fd_, 0, SEEK_END);
+    }
     Fail("{}: cannot write trace: {}", path_.string(), std::strerror(err));
   }
   bytes_ += static_cast<int64_t>(text.size());
+  written_ = std::move(staged_);
+  if (pending_taken_ > 0) {
+    pending_ = SliceSamples(pending_, pending_taken_, pending_.series.t.size());
+    pending_taken_ = 0;
+  }
 }
 
 void AppendTraceState(const Trace& trace, const std::filesystem::path& path) {

@@ -27,27 +27,35 @@ class ChunkedWriter {
 
   // The lines the next flush appends for `trace`: the header (first flush), pipelines first seen,
   // the buckets formed since, samples not written yet, and the state (totals, job, GPU, tracer).
-  // Marks them written: Append must write them next. Throws sluice::Error naming the field when
-  // `trace` holds what the reader would reject.
+  // Append must write them next (they count as written once it has). Throws sluice::Error
+  // naming the field when `trace` holds what the reader would reject.
   std::string TakeNew(const Trace& trace);
 
   // Appends `text` to the file in one write (the first creates or empties the file). Throws
-  // sluice::Error naming the path; the lines it took are then lost to the file, which stays
-  // readable.
+  // sluice::Error naming the path; the file is then cut back to what it held (removed when that
+  // was nothing), so that it stays readable, and the next TakeNew takes the lines again.
   void Append(const std::string& text);
 
   // Bytes appended so far.
   int64_t bytes_written() const { return bytes_; }
 
  private:
+  // What the file holds so far; TakeNew stages the next values, and Append keeps them only when
+  // the lines reach the file, so that a failed write is tried again at the next flush.
+  struct Written {
+    bool header = false;
+    std::vector<int64_t> pipeline_offsets;  // where each pipeline's line begins
+    int64_t raw = 0;           // samples written at full resolution (counting from the first)
+    int64_t last_coarse = -1;  // where the last bucket line begins
+  };
+
   std::filesystem::path path_;
   int fd_ = -1;
-  bool header_written_ = false;
-  std::vector<int64_t> pipeline_offsets_;  // where each pipeline's line begins
-  int64_t raw_written_ = 0;   // samples written at full resolution (counting from the first)
-  Trace pending_;             // buckets formed since the last flush
+  Written written_;
+  Written staged_;
+  Trace pending_;             // buckets formed and not written yet
   int64_t pending_end_ = 0;   // samples merged into every bucket up to the last pending one
-  int64_t last_coarse_ = -1;  // where the last bucket line begins
+  size_t pending_taken_ = 0;  // pending buckets in the lines TakeNew returned
   int64_t bytes_ = 0;         // the file's size
 };
 
