@@ -23,6 +23,15 @@ constexpr std::string_view kChunkPrefix = R"({"chunk":)";
 constexpr std::string_view kPipelinePrefix = R"({"chunk":"pipeline",)";
 constexpr std::string_view kSamplesPrefix = R"({"chunk":"samples","raw_end":)";
 constexpr std::string_view kCoarsePrefix = R"({"chunk":"coarse","raw_end":)";
+// Every bucket the tracer holds, written now and then so that a reader need not go further back.
+constexpr std::string_view kBucketsPrefix = R"({"chunk":"buckets","raw_end":)";
+
+// The prefix of a bucket line (new buckets, or all of them), or an empty view.
+std::string_view BucketPrefix(std::string_view text) {
+  if (text.starts_with(kCoarsePrefix)) return kCoarsePrefix;
+  if (text.starts_with(kBucketsPrefix)) return kBucketsPrefix;
+  return {};
+}
 constexpr std::string_view kStatePrefix = R"({"chunk":"state",)";
 
 struct LineRef {
@@ -62,8 +71,8 @@ bool Classify(Lines& lines, LineRef line, const std::string& origin) {
   if (text.starts_with(kSamplesPrefix)) {
     line.raw_end = RawEnd(text, kSamplesPrefix, Where(origin, line));
     lines.samples.push_back(line);
-  } else if (text.starts_with(kCoarsePrefix)) {
-    line.raw_end = RawEnd(text, kCoarsePrefix, Where(origin, line));
+  } else if (const std::string_view prefix = BucketPrefix(text); !prefix.empty()) {
+    line.raw_end = RawEnd(text, prefix, Where(origin, line));
     lines.coarse.push_back(line);
   } else if (text.starts_with(kPipelinePrefix)) {
     lines.pipelines.push_back(line);
@@ -199,7 +208,13 @@ Trace Assemble(const Lines& lines, const std::string& origin) {
   // Every bucket, then the full-resolution samples after the last one (older samples are in
   // the buckets, so their lines are skipped unparsed).
   int64_t frontier = 0;
-  for (const LineRef& line : lines.coarse) {
+  // The last line of all buckets holds every one before it.
+  size_t first = 0;
+  for (size_t i = 0; i < lines.coarse.size(); ++i) {
+    if (lines.coarse[i].text.starts_with(kBucketsPrefix)) first = i;
+  }
+  for (size_t i = first; i < lines.coarse.size(); ++i) {
+    const LineRef& line = lines.coarse[i];
     if (line.raw_end <= frontier) {
       Fail("{}:{}: raw_end: {} does not follow {} (buckets are written in order)", origin,
            line.number, line.raw_end, frontier);
@@ -323,10 +338,10 @@ bool ScanFromTheEnd(const File& file, Lines& lines, const std::string& origin) {
       if (text.starts_with(kSamplesPrefix) && frontier &&
           RawEnd(text, kSamplesPrefix, Where(origin, line)) <= *frontier) {
         done = true;  // this line and all before it are in the buckets
-      } else if (text.starts_with(kCoarsePrefix) && !frontier) {
-        frontier = RawEnd(text, kCoarsePrefix, Where(origin, line));
+      } else if (!BucketPrefix(text).empty() && !frontier) {
+        frontier = RawEnd(text, BucketPrefix(text), Where(origin, line));
         found.push_back(line);
-      } else if (!text.starts_with(kCoarsePrefix) && !text.starts_with(kStatePrefix)) {
+      } else if (BucketPrefix(text).empty() && !text.starts_with(kStatePrefix)) {
         found.push_back(line);
       } else if (text.starts_with(kStatePrefix) && !lines.state) {
         lines.state = line;
@@ -371,16 +386,17 @@ void FollowOffsets(const File& file, Lines& lines, const std::string& origin) {
   std::vector<LineRef> chain{lines.coarse.back()};
   for (;;) {
     const LineRef& last = chain.back();
+    if (last.text.starts_with(kBucketsPrefix)) break;  // it holds every bucket before it
     const Json j = ParseLimited(last.text, Where(origin, last));
     const int64_t prev = j.value("prev", int64_t{-1});
     if (prev < 0) break;
     std::optional<std::string> line = file.LineAt(static_cast<uint64_t>(prev));
-    if (static_cast<uint64_t>(prev) >= last.offset || !line || !line->starts_with(kCoarsePrefix)) {
+    if (static_cast<uint64_t>(prev) >= last.offset || !line || BucketPrefix(*line).empty()) {
       Fail("{}: prev: no bucket line at byte {}", Where(origin, last), prev);
     }
     lines.storage.push_back(std::move(*line));
     LineRef ref{lines.storage.back(), 0, 0, static_cast<uint64_t>(prev)};
-    ref.raw_end = RawEnd(ref.text, kCoarsePrefix, Where(origin, ref));
+    ref.raw_end = RawEnd(ref.text, BucketPrefix(ref.text), Where(origin, ref));
     chain.push_back(ref);
   }
   lines.coarse.assign(chain.rbegin(), chain.rend());

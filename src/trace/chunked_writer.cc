@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <numeric>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -23,6 +23,9 @@ namespace {
 
 // Samples merged into the first `upto` samples of `s`: the index, counting every sample ever
 // taken, of the first sample after them.
+// Bucket lines between two lines of all the buckets.
+constexpr int64_t kAllBucketsEvery = 64;
+
 int64_t MergedTotal(const Series& s, size_t upto) {
   return std::accumulate(s.merged.begin(), s.merged.begin() + static_cast<long>(upto), int64_t{0});
 }
@@ -53,7 +56,7 @@ OrderedJson PartJson(const char* kind, int64_t raw_end, const Trace& part, int64
     pipelines.push_back({{"name", p.name}, {"stages", names}, {"series", PipelineSeriesJson(p)}});
   }
   OrderedJson out{{"chunk", kind}, {"raw_end", raw_end}};
-  if (std::string_view(kind) == "coarse") out["prev"] = prev;
+  if (std::string_view(kind) != "samples") out["prev"] = prev;
   out["series"] = SeriesJson(part.series);
   out["pipelines"] = std::move(pipelines);
   return out;
@@ -142,8 +145,15 @@ std::string ChunkedWriter::TakeNew(const Trace& trace) {
   }
   if (!pending_.series.t.empty()) {
     next.last_coarse = bytes_ + static_cast<int64_t>(out.size());
-    out += internal::Line(
-        internal::PartJson("coarse", pending_end_, pending_, written_.last_coarse), origin);
+    // Now and then every bucket, so that a reader following `prev` stops there.
+    if (++next.coarse_lines % internal::kAllBucketsEvery == 0) {
+      const Trace all = SliceSamples(trace, 0, trace.series.merged.size());
+      out += internal::Line(internal::PartJson("buckets", pending_end_, all, written_.last_coarse),
+                            origin);
+    } else {
+      out += internal::Line(
+          internal::PartJson("coarse", pending_end_, pending_, written_.last_coarse), origin);
+    }
   }
   const Series& s = trace.series;
   const size_t merged = s.merged.size();
@@ -157,8 +167,8 @@ std::string ChunkedWriter::TakeNew(const Trace& trace) {
         internal::PartJson("samples", raw_end, SliceSamples(trace, first, s.t.size())), origin);
   }
   next.raw = std::max(written_.raw, raw_end);
-  out += internal::Line(internal::StateJson(trace, next.pipeline_offsets, next.last_coarse),
-                        origin);
+  out +=
+      internal::Line(internal::StateJson(trace, next.pipeline_offsets, next.last_coarse), origin);
   staged_ = std::move(next);
   pending_taken_ = pending_.series.t.size();
   return out;

@@ -47,6 +47,7 @@ class ChunkedWriter {
     std::vector<int64_t> pipeline_offsets;  // where each pipeline's line begins
     int64_t raw = 0;           // samples written at full resolution (counting from the first)
     int64_t last_coarse = -1;  // where the last bucket line begins
+    int64_t coarse_lines = 0;  // bucket lines written
   };
 
   std::filesystem::path path_;
