@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -606,7 +607,8 @@ Trace ReadTrace(const std::filesystem::path& path) {
             ::close(fd);
             return std::move(*trace);
           }
-        } catch (const Error&) {
+        } catch (const std::exception&) {
+          // A sluice::Error, or a value of the wrong JSON type among the offsets: read it whole.
         }
       }
     }
