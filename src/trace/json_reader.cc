@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -85,22 +87,15 @@ std::string Describe(const J& v) {
 template <typename J>
 class Reader {
  public:
-  explicit Reader(const std::string& origin) : origin_(origin) {}
+  // `part`: a line of a sluice-trace/2 file, which needs neither a format nor pipelines.
+  Reader(const std::string& origin, bool part) : origin_(origin), part_(part) {}
 
   Trace Read(const J& root) {
     if (!root.is_object()) {
       sluice::Fail("{}: not a sluice trace (expected a JSON object, got {})", origin_,
                    Describe(root));
     }
-    const J* format = Find(root, "format");
-    if (format == nullptr) {
-      sluice::Fail("{}: not a sluice trace (no \"format\" field, expected '{}')", origin_, kFormat);
-    }
-    if (!format->is_string() || format->template get_ref<const std::string&>() != kFormat) {
-      std::string got =
-          format->is_string() ? format->template get<std::string>() : Describe(*format);
-      sluice::Fail("{}: not a sluice trace (format is '{}', expected '{}')", origin_, got, kFormat);
-    }
+    if (!part_) CheckFormat(root);
     const Path root_path;
     Trace trace;
     Get(root, root_path, "sluice_version", trace.sluice_version);
@@ -108,13 +103,26 @@ class Reader {
     if (const J* v = Find(root, "job")) ReadJob(*v, root_path.Key("job"), trace.job);
     // The global series first: its `t` sets the length every other column must have.
     if (const J* v = Find(root, "series")) ReadSeries(*v, root_path.Key("series"), trace.series);
-    ReadPipelines(root, root_path, trace);
+    if (!part_ || Find(root, "pipelines") != nullptr) ReadPipelines(root, root_path, trace);
     if (const J* v = Find(root, "gpu")) ReadGpu(*v, root_path.Key("gpu"), trace.gpu);
     if (const J* v = Find(root, "tracer")) ReadTracer(*v, root_path.Key("tracer"), trace.tracer);
     return trace;
   }
 
  private:
+  void CheckFormat(const J& root) const {
+    const J* format = Find(root, "format");
+    if (format == nullptr) {
+      sluice::Fail("{}: not a sluice trace (no \"format\" field, expected '{}')", origin_, kFormat);
+    }
+    if (!format->is_string() || format->template get_ref<const std::string&>() != kFormat) {
+      std::string got =
+          format->is_string() ? format->template get<std::string>() : Describe(*format);
+      sluice::Fail("{}: not a sluice trace (format is '{}', expected '{}' or '{}')", origin_, got,
+                   kFormat, kFormatV2);
+    }
+  }
+
   [[noreturn]] void FailAt(const Path& path, std::string_view what) const {
     sluice::Fail("{}: {}: {}", origin_, path.str(), what);
   }
@@ -299,6 +307,15 @@ class Reader {
     GetColumn(v, path, "rss_bytes", samples_, series.rss_bytes, -1);
     GetColumn(v, path, "disk_read_bytes", samples_, series.disk_read_bytes, -1);
     GetColumn(v, path, "gpu_busy", samples_, series.gpu_busy);
+    if (const J* merged = Find(v, "merged")) {
+      const Path at = path.Key("merged");
+      ExpectArray(*merged, at, samples_, "merged samples (at most one per sample)");
+      expected_why_ = " per merged sample";
+      ReadColumn(*merged, at, merged->size(), series.merged, 1);
+    }
+    merged_ = series.merged.size();
+    expected_why_ = ", one per merged sample";
+    GetColumn(v, path, "rss_max", merged_, series.rss_max, -1);
   }
 
   void ReadPipelines(const J& root, const Path& root_path, Trace& trace) {
@@ -451,8 +468,16 @@ class Reader {
                                       stages->size(), p.stages.size()));
     }
     p.stage_series.reserve(stages->size());
+    const size_t coarse = merged_ > p.first_index ? merged_ - p.first_index : 0;
     for (size_t i = 0; i < stages->size(); ++i) {
       ReadStageSeries((*stages)[i], stages_path.Index(i), expected, p.stage_series.emplace_back());
+      if (Find((*stages)[i], "queue_max") != nullptr || coarse > 0) {
+        const std::string why = expected_why_;
+        expected_why_ = ", one per merged sample of the pipeline";
+        GetColumn((*stages)[i], stages_path.Index(i), "queue_max", coarse,
+                  p.stage_series.back().queue_max);
+        expected_why_ = why;
+      }
     }
   }
 
@@ -513,10 +538,18 @@ class Reader {
     Get(v, path, "overhead_fraction", tracer.overhead_fraction);
     Get(v, path, "warmup_seconds", tracer.warmup_seconds);
     Get(v, path, "warmup_method", tracer.warmup_method);
+    Get(v, path, "full_resolution_seconds", tracer.full_resolution_seconds);
+    Get(v, path, "bucket_seconds", tracer.bucket_seconds);
+    Get(v, path, "max_buckets", tracer.max_buckets);
+    if (tracer.full_resolution_seconds < 0 || tracer.bucket_seconds < 0) {
+      FailAt(path.Key("bucket_seconds"), "the merging policy's seconds must not be negative");
+    }
   }
 
   const std::string& origin_;
+  bool part_ = false;
   size_t samples_ = 0;        // length of series.t
+  size_t merged_ = 0;         // length of series.merged
   std::string expected_why_;  // how the expected column length came about, for messages
 };
 
@@ -525,11 +558,19 @@ class Reader {
 namespace internal {
 
 Trace ReadDocument(const Json& root, const std::string& origin) {
-  return Reader<Json>(origin).Read(root);
+  return Reader<Json>(origin, false).Read(root);
 }
 
 Trace ReadDocument(const OrderedJson& root, const std::string& origin) {
-  return Reader<OrderedJson>(origin).Read(root);
+  return Reader<OrderedJson>(origin, false).Read(root);
+}
+
+Trace ReadPart(const Json& root, const std::string& origin) {
+  return Reader<Json>(origin, true).Read(root);
+}
+
+Trace ReadPart(const OrderedJson& root, const std::string& origin) {
+  return Reader<OrderedJson>(origin, true).Read(root);
 }
 
 }  // namespace internal
@@ -539,8 +580,12 @@ Trace ParseTrace(std::string_view text, const std::string& origin) {
   if (text.size() > kMaxTextBytes) {
     Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, text.size());
   }
+  if (internal::IsChunked(text)) return internal::ParseChunked(text, origin);
   return internal::ReadDocument(internal::ParseLimited(text, origin), origin);
 }
+
+// Files from this size on are read from their end when they are sluice-trace/2.
+constexpr uint64_t kReadFromTheEndBytes = 4 << 20;
 
 Trace ReadTrace(const std::filesystem::path& path) {
   const std::string origin = path.string();
@@ -549,6 +594,24 @@ Trace ReadTrace(const std::filesystem::path& path) {
   std::string text;
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    // A long sluice-trace/2 file is read from its end: the lines it needs, not every sample.
+    // Should that fail, reading it whole says exactly where it is wrong.
+    if (static_cast<uint64_t>(st.st_size) >= kReadFromTheEndBytes) {
+      char head[64] = {};
+      const ssize_t n = ::pread(fd, head, sizeof head, 0);
+      if (n > 0 && internal::IsChunked(std::string_view(head, static_cast<size_t>(n)))) {
+        try {
+          std::optional<Trace> trace =
+              internal::ReadChunkedFromTheEnd(fd, static_cast<uint64_t>(st.st_size), origin);
+          if (trace) {
+            ::close(fd);
+            return std::move(*trace);
+          }
+        } catch (const std::exception&) {
+          // A sluice::Error, or a value of the wrong JSON type among the offsets: read it whole.
+        }
+      }
+    }
     if (static_cast<uint64_t>(st.st_size) > kMaxTextBytes) {
       ::close(fd);
       Fail("{}: {} bytes, larger than the 2 GiB a trace may have", origin, st.st_size);

@@ -3,7 +3,10 @@
 // Environment: SLUICE_TRACE (trace path, required), SLUICE_TRACE_INTERVAL_MS (default 100),
 // SLUICE_TRACE_SECONDS (stop tracing after this long; default: at exit), SLUICE_TRACE_CHROME
 // (also write a Chrome trace there), SLUICE_TRACE_PROGRESS_FD (progress lines for
-// `sluice profile`).
+// `sluice profile`), SLUICE_TRACE_FLUSH_SECONDS (between appends to the file, default 1),
+// SLUICE_TRACE_FULL_RESOLUTION_SECONDS (default 600) and SLUICE_TRACE_BUCKET_SECONDS (default 10):
+// how the series are bounded (docs/trace-format.md).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -47,6 +50,10 @@ extern "C" SLUICE_TRACER_EXPORT void sluice_tracer_autostart() {
   opt.interval = EnvNumber("SLUICE_TRACE_INTERVAL_MS", 100) / 1000.0;
   if (opt.interval < 0.001) opt.interval = 0.001;
   opt.window = EnvNumber("SLUICE_TRACE_SECONDS", 0);
+  opt.flush_every = std::max(0.001, EnvNumber("SLUICE_TRACE_FLUSH_SECONDS", opt.flush_every));
+  opt.full_resolution_seconds =
+      EnvNumber("SLUICE_TRACE_FULL_RESOLUTION_SECONDS", opt.full_resolution_seconds);
+  opt.bucket_seconds = EnvNumber("SLUICE_TRACE_BUCKET_SECONDS", opt.bucket_seconds);
   opt.progress_fd = static_cast<int>(EnvNumber("SLUICE_TRACE_PROGRESS_FD", -1));
   opt.handle_signals = true;
   try {

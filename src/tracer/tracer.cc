@@ -1,5 +1,6 @@
 // The tracer's sampling thread: counters of every live pipeline, process and host figures, GPU
-// activity; periodic atomic writes of the trace so that it survives the job.
+// activity; old samples merged into buckets as they age, and periodic appends of what is new to
+// the trace file so that it survives the job.
 #include "sluice/tracer/tracer.h"
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -27,6 +29,8 @@
 #include "sluice/common/log.h"
 #include "sluice/pipeline/observer.h"
 #include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/chunked.h"
+#include "sluice/trace/compact.h"
 #include "sluice/trace/io.h"
 #include "sluice/trace/steady.h"
 #include "sluice/tracer/gpu_monitor.h"
@@ -124,7 +128,7 @@ double FindWarmup(const std::vector<double>& t, const std::vector<int64_t>& coun
 
 class TracerImpl final : public pipeline::PipelineObserver {
  public:
-  explicit TracerImpl(TracerOptions options) : opt_(std::move(options)) {
+  explicit TracerImpl(TracerOptions options) : opt_(std::move(options)), writer_(opt_.trace_path) {
     if (opt_.cache_dir.empty()) opt_.cache_dir = internal::DefaultCacheDir();
     std::filesystem::path dir = opt_.trace_path.parent_path();
     if (dir.empty()) dir = ".";
@@ -140,7 +144,11 @@ class TracerImpl final : public pipeline::PipelineObserver {
     trace_.job.command = internal::ReadCommandLine();
     trace_.job.pid = ::getpid();
     trace_.job.start_unix = NowUnix();
+    trace_.format = trace::kFormatV2;
     trace_.tracer.interval = opt_.interval;
+    trace_.tracer.full_resolution_seconds = opt_.full_resolution_seconds;
+    trace_.tracer.bucket_seconds = opt_.bucket_seconds;
+    trace_.tracer.max_buckets = opt_.max_buckets;
     start_ns_ = MonotonicNanos();
     gpu_ = StartGpuMonitor();
     if (opt_.handle_signals) InstallSignalHandlers();
@@ -242,7 +250,8 @@ class TracerImpl final : public pipeline::PipelineObserver {
       if (now >= next_flush) {
         int64_t t0 = MonotonicNanos();
         Write(/*final=*/false, "in progress");
-        // Keep periodic writes a small share of the tracer's time as the trace grows.
+        // Each write appends only what is new; should one ever take long, keep writes a small
+        // share of the tracer's time.
         int64_t took = MonotonicNanos() - t0;
         next_flush =
             MonotonicNanos() + std::max(static_cast<int64_t>(opt_.flush_every * 1e9), 20 * took);
@@ -292,9 +301,11 @@ class TracerImpl final : public pipeline::PipelineObserver {
   // in, and the whole series is computed again.
   void RefillGpuSeries() {
     MutexLock lock(mu_);
+    // sample_ns_ holds the times of the samples at full resolution, the last of the series.
     auto& gpu = trace_.series.gpu_busy;
-    for (size_t i = 1; i < gpu.size() && i < sample_ns_.size(); ++i) {
-      gpu[i] = gpu_->BusyFraction(sample_ns_[i - 1], sample_ns_[i]);
+    const size_t first = gpu.size() - std::min(gpu.size(), sample_ns_.size());
+    for (size_t k = 1; k < sample_ns_.size() && first + k < gpu.size(); ++k) {
+      gpu[first + k] = gpu_->BusyFraction(sample_ns_[k - 1], sample_ns_[k]);
     }
   }
 
@@ -350,9 +361,16 @@ class TracerImpl final : public pipeline::PipelineObserver {
       UpdateTotals(*it);
     }
     for (PipelineState& st : states_) AppendSample(st);
-    const size_t samples = s.t.size();
-    trace_.tracer.samples = static_cast<int64_t>(samples);
+    ++trace_.tracer.samples;
     ReportProgress();
+    // Memory stays bounded: samples older than the full-resolution window merge into buckets,
+    // which the next flush appends to the file.
+    try {
+      trace::Compact(trace_, [this](const trace::Trace& t, size_t i) { writer_.OnBucket(t, i); });
+    } catch (const std::exception& e) {
+      ReportWriteError(e);
+    }
+    while (sample_ns_.size() > s.t.size() - s.merged.size()) sample_ns_.pop_front();
   }
 
   // Starts tracking a pipeline whose series begin at sample `first_index`.
@@ -514,51 +532,63 @@ class TracerImpl final : public pipeline::PipelineObserver {
     [[maybe_unused]] ssize_t n = ::write(opt_.progress_fd, line.data(), line.size());
   }
 
-  // Writes the trace as it stands; final writes also produce the Chrome trace.
+  // Appends what is new to the trace file; the final write also produces the Chrome trace.
   void Write(bool final, const std::string& reason) {
-    trace::Trace copy;
-    double probe_cpu = 0;
-    {
+    std::string text;
+    std::string chrome;
+    const trace::GpuTrace gpu = gpu_->Summary(Duration());
+    const double tracer_cpu = ThreadCpuNanos() * 1e-9;
+    try {
       MutexLock lock(mu_);
-      copy = trace_;
-      probe_cpu = probe_cpu_;
-    }
-    const double duration = copy.series.t.empty() ? 0.0 : copy.series.t.back();
-    copy.job.duration = duration;
-    copy.job.end_reason = reason;
-    copy.job.cut_short = !final || reason.rfind("signal", 0) == 0;
-    copy.gpu = gpu_->Summary(duration);
-    copy.tracer.cpu_seconds = ThreadCpuNanos() * 1e-9 + probe_cpu;
-    const double process_cpu = copy.series.process_cpu.empty() ? 0 : copy.series.process_cpu.back();
-    copy.tracer.overhead_fraction = process_cpu > 0 ? copy.tracer.cpu_seconds / process_cpu : 0;
-    if (!copy.pipelines.empty()) {
-      const trace::PipelineTrace* best = &copy.pipelines[0];
-      for (const auto& p : copy.pipelines) {
-        if (p.consumer.next_calls > best->consumer.next_calls) best = &p;
-      }
-      std::vector<double> t(copy.series.t.begin() + static_cast<long>(best->first_index),
-                            copy.series.t.end());
-      // `t` holds seconds since tracing began, so the cut is too.
-      copy.tracer.warmup_seconds = FindWarmup(t, best->consumer_next);
-      copy.tracer.warmup_method =
-          fmt::format("{} of pipeline '{}'", trace::kSteadyStartRule, best->name);
-    }
-    if (final) {
-      MutexLock lock(mu_);
-      trace_ = copy;  // Current() now returns the trace exactly as written
+      // The trace's own figures are brought up to date in place (Current() shows them too), so
+      // that no flush copies the series.
+      UpdateFigures(final, reason, gpu, tracer_cpu);
+      text = writer_.TakeNew(trace_);
+      if (final && !opt_.chrome_path.empty()) chrome = trace::ToChromeTrace(trace_);
+    } catch (const std::exception& e) {
+      ReportWriteError(e);
+      return;
     }
     try {
-      trace::WriteTrace(copy, opt_.trace_path);
-      if (final && !opt_.chrome_path.empty()) {
-        WriteFileAtomically(opt_.chrome_path, trace::ToChromeTrace(copy), "the Chrome trace");
-      }
+      writer_.Append(text);
+      if (!chrome.empty()) WriteFileAtomically(opt_.chrome_path, chrome, "the Chrome trace");
     } catch (const std::exception& e) {
-      // The job must go on: say so once and keep sampling.
-      if (!write_error_reported_) {
-        Warn("tracer: {} (the job continues; tracing goes on in memory)", e.what());
-        write_error_reported_ = true;
-      }
+      ReportWriteError(e);
     }
+  }
+
+  double Duration() const {
+    MutexLock lock(mu_);
+    return trace_.series.t.empty() ? 0.0 : trace_.series.t.back();
+  }
+
+  void UpdateFigures(bool final, const std::string& reason, const trace::GpuTrace& gpu,
+                     double tracer_cpu) SLUICE_REQUIRES(mu_) {
+    trace::Trace& t = trace_;
+    t.job.duration = t.series.t.empty() ? 0.0 : t.series.t.back();
+    t.job.end_reason = reason;
+    t.job.cut_short = !final || reason.rfind("signal", 0) == 0;
+    t.gpu = gpu;
+    t.tracer.cpu_seconds = tracer_cpu + probe_cpu_;
+    const double process_cpu = t.series.process_cpu.empty() ? 0 : t.series.process_cpu.back();
+    t.tracer.overhead_fraction = process_cpu > 0 ? t.tracer.cpu_seconds / process_cpu : 0;
+    if (t.pipelines.empty()) return;
+    const trace::PipelineTrace* best = &t.pipelines[0];
+    for (const auto& p : t.pipelines) {
+      if (p.consumer.next_calls > best->consumer.next_calls) best = &p;
+    }
+    std::vector<double> times(t.series.t.begin() + static_cast<long>(best->first_index),
+                              t.series.t.end());
+    // `times` holds seconds since tracing began, so the cut is too.
+    t.tracer.warmup_seconds = FindWarmup(times, best->consumer_next);
+    t.tracer.warmup_method =
+        fmt::format("{} of pipeline '{}'", trace::kSteadyStartRule, best->name);
+  }
+
+  // The job must go on: say so once and keep sampling.
+  void ReportWriteError(const std::exception& e) {
+    if (write_error_reported_.exchange(true)) return;
+    Warn("tracer: {} (the job continues; tracing goes on in memory)", e.what());
   }
 
   TracerOptions opt_;
@@ -571,14 +601,16 @@ class TracerImpl final : public pipeline::PipelineObserver {
   // Tracer-thread private:
   std::optional<internal::HostCpuTicks> last_host_;
   int64_t last_sample_ns_ = 0;
-  std::vector<int64_t> sample_ns_;  // when each sample was taken (MonotonicNanos)
-  bool write_error_reported_ = false;
+  std::deque<int64_t> sample_ns_;  // when each full-resolution sample was taken (MonotonicNanos)
+  std::atomic<bool> write_error_reported_{false};
   bool probe_requested_ SLUICE_GUARDED_BY(mu_) = false;
   bool probe_done_ SLUICE_GUARDED_BY(mu_) = false;
   std::vector<std::filesystem::path> probe_dirs_ SLUICE_GUARDED_BY(mu_);
 
   mutable Mutex mu_;
   trace::Trace trace_ SLUICE_GUARDED_BY(mu_);
+  // The tracer's thread only (Sample and Write), so that its appends need no lock.
+  trace::ChunkedWriter writer_;
   std::vector<PipelineState> states_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> named_;  // pipelines whose class names were read; the sampling thread only
   std::string stop_reason_ SLUICE_GUARDED_BY(mu_);

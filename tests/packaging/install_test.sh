@@ -94,7 +94,7 @@ if [ "$mode" = cpp_job ]; then
   if grep -q "tracer could not be loaded\|no sluice_tracer_autostart" "$tmp/traced.log"; then
     fail "the installed runtime did not load the installed tracer: $(cat "$tmp/traced.log")"
   fi
-  grep -q '"sluice-trace/1"' "$tmp/trace.json" 2>/dev/null ||
+  grep -q '"sluice-trace/2"' "$tmp/trace.json" 2>/dev/null ||
     fail "SLUICE_TRACE set but no trace was written by the installed tracer: $(cat "$tmp/traced.log")"
   echo "install_test: cpp_job built with find_package and pkg-config against $prefix: $want; traced"
 elif [ "$mode" = python ]; then

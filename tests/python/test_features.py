@@ -216,8 +216,11 @@ for _ in p:
     proc = subprocess.run([sys.executable, str(tmp_path / "job.py")], capture_output=True,
                           text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
-    trace = json.loads(trace_path.read_text())
-    retunes = trace["pipelines"][0]["retunes"]
+    # sluice-trace/2 is JSON Lines; the last "state" line holds the re-tunes.
+    lines = [json.loads(line) for line in trace_path.read_text().splitlines()]
+    assert lines[0]["format"] == "sluice-trace/2", lines[0]
+    state = [line for line in lines if line.get("chunk") == "state"][-1]
+    retunes = state["pipelines"][0]["retunes"]
     assert retunes and retunes[0]["action"] == "apply", retunes
     assert any(c["stage"] == "slow" and c["knob"] == "parallelism" and c["to"] > 1
                for c in retunes[0]["changes"]), retunes[0]

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -148,8 +149,19 @@ TEST_F(HostileInputTest, EveryOutputHoldsTheNamesExactly) {
   for (size_t i = 0; i < HostileNames().size(); ++i) {
     EXPECT_EQ(t.pipelines[0].stages[i].name, HostileNames()[i]);
   }
-  const auto trace_json = ParseOrFail(ReadFile(out / "trace.json"), "trace.json");
-  ExpectStageNames(trace_json["pipelines"][0]["stages"], "trace.json");
+  // The file is sluice-trace/2, JSON Lines: every line is JSON, and the last state and every
+  // samples line hold the names exactly.
+  std::istringstream lines(ReadFile(out / "trace.json"));
+  nlohmann::json state;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = ParseOrFail(line, "a line of trace.json");
+    if (j.value("chunk", "") == "state") state = j;
+    if (j.value("chunk", "") == "samples") {
+      ExpectStageNames(j["pipelines"][0]["stages"], "trace.json samples");
+    }
+  }
+  ASSERT_TRUE(state.is_object()) << "trace.json has no state line";
+  ExpectStageNames(state["pipelines"][0]["stages"], "trace.json");
   const auto chrome = ParseOrFail(ReadFile(out / "trace.chrome.json"), "trace.chrome.json");
   ASSERT_TRUE(chrome.contains("traceEvents"));
   EXPECT_TRUE(HoldsString(chrome, kPipelineName)) << "chrome trace: pipeline name";
@@ -213,7 +225,9 @@ TEST_F(HostileInputTest, ATraceClaimingAbsurdFiguresNeverCrashesTheTools) {
   const auto profile = Cli({"profile", config_.string(), "--seconds", "1", "--interval-ms", "50",
                             "--out", out.string()});
   ASSERT_TRUE(profile.exited_ok()) << profile.err;
-  const nlohmann::json good = nlohmann::json::parse(ReadFile(out / "trace.json"));
+  // The tracer writes sluice-trace/2 (JSON Lines); the edits below are made to its /1 form.
+  const nlohmann::json good =
+      nlohmann::json::parse(trace::ToJson(trace::ReadTrace(out / "trace.json")));
   // Each edit claims something absurd but within what the format's types allow.
   const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> edits = {
       {"counts near INT64_MAX",

@@ -22,9 +22,10 @@ using namespace test_util;  // NOLINT(google-build-using-namespace): the shared 
 
 TEST(TraceParseTest, RejectsOtherFormats) {
   Json doc = TraceDocument();
-  doc["format"] = "sluice-trace/2";
+  doc["format"] = "sluice-trace/3";
   EXPECT_EQ(DocError(doc),
-            "t.json: not a sluice trace (format is 'sluice-trace/2', expected 'sluice-trace/1')");
+            "t.json: not a sluice trace (format is 'sluice-trace/3', expected 'sluice-trace/1' or "
+            "'sluice-trace/2')");
   doc.erase("format");
   EXPECT_EQ(DocError(doc),
             "t.json: not a sluice trace (no \"format\" field, expected 'sluice-trace/1')");
@@ -33,7 +34,8 @@ TEST(TraceParseTest, RejectsOtherFormats) {
   EXPECT_EQ(ParseError("[1, 2]"),
             "t.json: not a sluice trace (expected a JSON object, got an array of 2 values)");
   EXPECT_EQ(ParseError(R"({"format": 1})"),
-            "t.json: not a sluice trace (format is '1', expected 'sluice-trace/1')");
+            "t.json: not a sluice trace (format is '1', expected 'sluice-trace/1' or "
+            "'sluice-trace/2')");
 }
 
 TEST(TraceParseTest, SyntaxErrorsGiveLineAndColumn) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include <fmt/format.h>
@@ -88,7 +89,7 @@ TEST_F(TracerTest, InProcessTraceCountsEveryElement) {
   }  // destroyed: its final counters reach the tracer
   tracer.Stop("completed");
   trace::Trace t = trace::ReadTrace(path);
-  EXPECT_EQ(t.format, "sluice-trace/1");
+  EXPECT_EQ(t.format, "sluice-trace/2");
   EXPECT_FALSE(t.job.cut_short);
   EXPECT_EQ(t.job.end_reason, "completed");
   ASSERT_EQ(t.pipelines.size(), 1u);
@@ -215,6 +216,73 @@ TEST_F(TracerTest, JobKilledBySigkillLeavesAReadableTrace) {
   }
 }
 
+// Killed at random moments (seed printed on failure), with flushes every 20 ms and buckets
+// forming: whatever was flushed reads back, the last line possibly cut short.
+TEST_F(TracerTest, JobKilledAtRandomMomentsLeavesATraceReadableUpToItsLastFlush) {
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE(fmt::format("seed {}", seed));
+  std::mt19937 rng(seed);
+  int read = 0;
+  for (int round = 0; round < 6; ++round) {
+    const fs::path trace = dir_ / fmt::format("t{}.json", round);
+    test_util::ProcessOptions opt;
+    opt.env = {{"SLUICE_TRACE", trace.string()},
+               {"SLUICE_TRACER_LIB", SLUICE_TRACER_LIB_PATH},
+               {"SLUICE_TRACE_INTERVAL_MS", "5"},
+               {"SLUICE_TRACE_FLUSH_SECONDS", "0.02"},
+               {"SLUICE_TRACE_FULL_RESOLUTION_SECONDS", "0.1"},
+               {"SLUICE_TRACE_BUCKET_SECONDS", "0.02"}};
+    opt.kill_after_seconds = std::uniform_real_distribution<double>(0.1, 0.6)(rng);
+    const test_util::ProcessResult r = test_util::RunProcess({SLUICE_TRACE_JOB}, dir_, opt);
+    ASSERT_EQ(r.signal(), SIGKILL) << r.err;
+    if (!fs::exists(trace)) continue;  // killed before its first flush
+    SCOPED_TRACE(fmt::format("killed after {:.3f} s", opt.kill_after_seconds));
+    const trace::Trace t = trace::ReadTrace(trace);
+    EXPECT_TRUE(t.job.cut_short);
+    EXPECT_NO_THROW(trace::ToJson(t));  // consistent throughout
+    if (!t.series.t.empty()) ++read;
+  }
+  EXPECT_GE(read, 3);
+}
+
+// A trace longer than its full-resolution window: older samples are merged in memory, and the
+// file reads back as the tracer holds it.
+TEST_F(TracerTest, OlderSamplesAreMergedAndTheFileReadsBackAsHeld) {
+  const fs::path path = dir_ / "trace.json";
+  TracerOptions opt;
+  opt.trace_path = path;
+  opt.interval = 0.005;
+  opt.flush_every = 0.05;
+  opt.full_resolution_seconds = 0.2;
+  opt.bucket_seconds = 0.02;
+  opt.max_buckets = 8;
+  Tracer tracer(opt);
+  auto doc = config::Document::Parse(R"({"name": "p", "stages": [
+      {"name": "src", "op": "generate", "args": {"count": -1, "bytes": 64}},
+      {"name": "work", "op": "burn", "args": {"cpu_us": 100}, "parallelism": 2}]})",
+                                     dir_ / "p.json");
+  {
+    auto p = pipeline::Pipeline::Create(doc);
+    pipeline::Element e;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
+    while (std::chrono::steady_clock::now() < end && p->Next(&e)) {
+    }
+  }
+  tracer.Stop("completed");
+  const trace::Trace held = tracer.Current();
+  ASSERT_FALSE(held.series.merged.empty());
+  EXPECT_LE(held.series.merged.size(), 8u);
+  EXPECT_LE(held.series.t.back() - held.series.t[held.series.merged.size()], 0.2 + 0.12 + 0.01);
+  const trace::Trace t = trace::ReadTrace(path);
+  EXPECT_EQ(t.series, held.series);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].stage_series, held.pipelines[0].stage_series);
+  EXPECT_EQ(t.pipelines[0].stages, held.pipelines[0].stages);
+  EXPECT_EQ(t.pipelines[0].stage_series[1].elements_out.back(),
+            t.pipelines[0].stages[1].elements_out);
+  EXPECT_EQ(t.job.end_reason, "completed");
+}
+
 TEST_F(TracerTest, JobStoppedBySigtermWritesItsTraceThenDies) {
   const fs::path trace = dir_ / "t.json";
   test_util::ChildProcess job = StartJob({}, trace);
@@ -241,6 +309,28 @@ TEST_F(TracerTest, ProfileCommandWritesATrace) {
   ASSERT_EQ(t.pipelines.size(), 1u);
   EXPECT_GT(t.pipelines[0].consumer.next_calls, 0);
   EXPECT_TRUE(fs::exists(out / "trace.chrome.json"));
+}
+
+TEST_F(TracerTest, ProfileWithSecondsZeroTracesTheWholeJobUntilItExits) {
+  const fs::path out = dir_ / "out";
+  int status = Shell(fmt::format(
+      "SLUICE_TRACER_LIB={} {} profile --seconds 0 --interval-ms 20 --out {} -- {} --count 800 "
+      "--step-ms 1 > {} 2>&1",
+      SLUICE_TRACER_LIB_PATH, SLUICE_CLI, out.string(), SLUICE_TRACE_JOB, (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << test_util::ReadFile(dir_ / "log");
+  trace::Trace t = trace::ReadTrace(out / "trace.json");
+  EXPECT_EQ(t.job.end_reason, "completed");
+  EXPECT_FALSE(t.job.cut_short);
+  EXPECT_EQ(t.job.exit_code, 0);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].consumer.next_calls, 200);  // every output, to the job's end
+  // A pipeline config run in-process repeats forever: it needs a window.
+  const fs::path config = dir_ / "c.json";
+  std::ofstream(config) << R"({"name": "c", "stages": [{"name": "g", "op": "generate"}]})";
+  status = Shell(fmt::format("{} profile {} --seconds 0 > {} 2>&1", SLUICE_CLI, config.string(),
+                             (dir_ / "log").string()));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(test_util::ReadFile(dir_ / "log"), HasSubstr("--seconds 0"));
 }
 
 TEST_F(TracerTest, ProfileOfAMissingCommandFails) {

@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include <fmt/format.h>
@@ -72,8 +74,10 @@ void ReadProgress(int& progress, std::string& pending, const ChildJobOptions& op
     pending.erase(0, nl + 1);
     job.tracer_heard = true;
     if (line.kind == tracer::ProgressLine::Kind::kProgress && options.show_progress) {
-      fmt::print(stderr, "\r  {:.1f}/{:.0f} s  {} outputs  {:.1f} outputs/s   ", line.seconds,
-                 options.seconds, line.outputs, line.outputs_per_s);
+      const std::string window =
+          options.seconds > 0 ? fmt::format("/{:.0f}", options.seconds) : std::string();
+      fmt::print(stderr, "\r  {:.1f}{} s  {} outputs  {:.1f} outputs/s   ", line.seconds, window,
+                 line.outputs, line.outputs_per_s);
     } else if (line.kind == tracer::ProgressLine::Kind::kDone) {
       job.done_reason = line.reason;
     }
@@ -94,7 +98,10 @@ ChildJob RunChildJob(const ChildJobOptions& options) {
   int64_t stop_at = 0;
   job.start_ns = MonotonicNanos();
   // If the tracer never reports the end (it was never loaded), stop waiting after the window.
-  const int64_t give_up = job.start_ns + static_cast<int64_t>((options.seconds + 30) * 1e9);
+  // With seconds 0 the whole job is traced: it is never stopped.
+  const int64_t give_up = options.seconds > 0
+                              ? job.start_ns + static_cast<int64_t>((options.seconds + 30) * 1e9)
+                              : INT64_MAX;
   while (!job.exited) {
     ReadProgress(progress, pending, options, job);
     if (::waitpid(child, &job.status, WNOHANG) == child) {

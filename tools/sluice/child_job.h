@@ -13,7 +13,7 @@ namespace sluice::cli {
 struct ChildJobOptions {
   std::vector<std::string> args;                         // CMD ARGS...
   std::vector<std::pair<std::string, std::string>> env;  // set in the job before it starts
-  double seconds = 10;         // the tracing window; past it plus 30 s the job is stopped anyway
+  double seconds = 10;  // the tracing window; past it plus 30 s the job is stopped anyway; 0: none
   bool keep_running = false;   // leave the job running once its tracer is done
   bool show_progress = false;  // a progress line on stderr (a terminal)
 };

@@ -1,7 +1,7 @@
 // `sluice profile`: traces a job (a command, or a pipeline config run in-process) for a while and
 // writes DIR/trace.json (then DIR/tuned.json and DIR/report.html).
 //
-//   sluice profile [--seconds N] [--out DIR] [--keep-running] -- CMD ARGS...
+//   sluice profile [--seconds N] [--out DIR] [--keep-running] -- CMD ARGS...   (N 0: whole job)
 //   sluice profile CONFIG [--seconds N] [--consumer-ms X] [--out DIR]
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include "sluice/common/files.h"
 #include "sluice/config/document.h"
 #include "sluice/pipeline/pipeline.h"
+#include "sluice/trace/chunked.h"
 #include "sluice/trace/io.h"
 #include "sluice/tracer/tracer.h"
 #include "sluice/tuner/tuner.h"
@@ -414,7 +415,14 @@ int ProfileCommand(const ProfileOptions& opt) {
   trace::Trace t = trace::ReadTrace(trace_path);
   int rc = 0;
   const bool cut_short = job.exited && RecordJobEnd(job, t);
-  if (job.exited) trace::WriteTrace(t, trace_path);
+  if (job.exited) {
+    // A chunked trace keeps everything flushed: its end is appended, not the file rewritten.
+    if (t.format == trace::kFormatV2) {
+      trace::AppendTraceState(t, trace_path);
+    } else {
+      trace::WriteTrace(t, trace_path);
+    }
+  }
   if (cut_short) {
     fmt::print(stderr,
                "sluice: the job {} after {:.1f} s; the trace up to its last flush is kept\n",
@@ -441,8 +449,10 @@ Action AddProfileCommand(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "profile", "Trace a job (-- CMD ARGS...) or a pipeline config and write DIR/trace.json");
   sub->add_option("args", opt->args, "CONFIG, or -- CMD ARGS... of a job linked with sluice");
-  sub->add_option("--seconds", opt->seconds, "Seconds to trace (default 10)")
-      ->check(CLI::PositiveNumber);
+  sub->add_option("--seconds", opt->seconds,
+                  "Seconds to trace (default 10); -- CMD mode: 0 traces the whole job until it "
+                  "exits")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--out", opt->out, "Output directory (default sluice-profile)");
   sub->add_option("--consumer-ms", opt->consumer_ms,
                   "CONFIG mode: simulated training step per output, in milliseconds")
@@ -472,7 +482,15 @@ Action AddProfileCommand(CLI::App& app) {
                   "With --autotune: the memory budget for queues and in-flight elements, 512M, 4G "
                   "or bytes (default: half the available memory)")
       ->needs("--autotune");
-  return [opt] { return IsConfigMode(*opt) ? ProfileConfig(*opt) : ProfileCommand(*opt); };
+  return [opt] {
+    if (!IsConfigMode(*opt)) return ProfileCommand(*opt);
+    // A pipeline config run in-process repeats its data forever: it needs a window.
+    if (opt->seconds <= 0) {
+      fmt::print(stderr, "sluice: profile: --seconds 0 (the whole job) is for -- CMD only\n");
+      return 2;
+    }
+    return ProfileConfig(*opt);
+  };
 }
 
 }  // namespace sluice::cli

@@ -11,6 +11,9 @@
 namespace sluice::trace {
 
 inline constexpr const char* kFormat = "sluice-trace/1";
+// The chunked format the tracer appends to (JSON Lines; docs/trace-format.md). The reader reads
+// both; a Trace read from either says which in `format`.
+inline constexpr const char* kFormatV2 = "sluice-trace/2";
 
 // Read bandwidth of one block device, measured by a short sequential read of files on it.
 struct DiskBandwidth {
@@ -101,7 +104,10 @@ struct StageSeries {
   std::vector<double> busy_seconds;
   std::vector<double> blocked_input_seconds;
   std::vector<double> blocked_output_seconds;
-  std::vector<int64_t> queue_size;  // instantaneous
+  std::vector<int64_t> queue_size;  // instantaneous (the mean over a merged bucket)
+  // The most elements in the queue over each merged bucket: one value per merged sample of this
+  // pipeline (the pipeline's samples before Series::merged.size()); empty when none is merged.
+  std::vector<int64_t> queue_max;
   // Busy seconds per worker thread (async stages), workers[w][sample], for per-thread tracks.
   std::vector<int> worker_tids;
   std::vector<std::vector<double>> worker_busy_seconds;
@@ -176,6 +182,11 @@ struct Series {
   std::vector<int64_t>
       disk_read_bytes;           // cumulative bytes read from storage (/proc/self/io); -1 unknown
   std::vector<double> gpu_busy;  // GPU kernel-busy fraction over the interval; -1 unknown
+  // Coarse resolution: the first merged.size() samples are buckets, each merging merged[k]
+  // samples (cumulative columns keep the bucket's last value, rss_bytes, host_busy, gpu_busy and
+  // queue sizes its mean); the samples after them are at full resolution. Empty: none merged.
+  std::vector<int64_t> merged;
+  std::vector<int64_t> rss_max;  // the most resident memory over each bucket; -1 unknown
 
   bool operator==(const Series&) const = default;
 };
@@ -200,11 +211,17 @@ struct GpuTrace {
 // What tracing itself cost, so the overhead can be stated.
 struct TracerCost {
   double interval = 0.1;  // seconds between samples
-  int64_t samples = 0;
+  int64_t samples = 0;    // samples taken, merged ones included (len(series.t) when none is merged)
   double cpu_seconds = 0;        // the tracer thread's own CPU time
   double overhead_fraction = 0;  // cpu_seconds / (duration * cores used by the process)
   double warmup_seconds = 0;     // where the steady state begins (seconds since start)
   std::string warmup_method;
+  // How the series are bounded (sluice::trace::Compact): the last `full_resolution_seconds` at
+  // full resolution, older samples merged into buckets of `bucket_seconds`, at most
+  // `max_buckets` of them (adjacent buckets merge in pairs beyond that). 0: never merged.
+  double full_resolution_seconds = 0;
+  double bucket_seconds = 0;
+  int64_t max_buckets = 0;
 
   bool operator==(const TracerCost&) const = default;
 };

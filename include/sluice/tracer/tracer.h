@@ -1,8 +1,9 @@
 // The tracer: samples every live pipeline's counters, the process, the host and the GPU at a
-// fixed interval and writes a sluice-trace/1 file, flushed periodically so that a job that dies
-// leaves a readable trace.
+// fixed interval and appends them to a sluice-trace/2 file, flushed periodically so that a job
+// that dies leaves a readable trace; its memory stays bounded however long the job runs.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -19,10 +20,16 @@ struct TracerOptions {
   std::filesystem::path chrome_path;  // a Chrome trace-event file beside it, when not empty
   double interval = 0.1;              // seconds between samples
   double window = 0;                  // seconds to trace; 0: until Stop()
-  double flush_every = 1.0;           // seconds between periodic writes (grows with the trace)
-  bool handle_signals = false;        // on SIGINT/SIGTERM: write the trace, then re-raise
-  int progress_fd = -1;               // when >= 0, progress lines are written here
-  bool measure_disks = true;          // probe the bandwidth of the pipelines' data devices
+  double flush_every = 1.0;           // seconds between periodic writes (each appends what is new)
+  // Bounded memory (docs/trace-format.md): the last `full_resolution_seconds` are kept at full
+  // resolution, older samples merged into buckets of `bucket_seconds`, at most `max_buckets` of
+  // them (pairs of the oldest merge beyond that). bucket_seconds 0: every sample kept.
+  double full_resolution_seconds = 600;
+  double bucket_seconds = 10;
+  int64_t max_buckets = 1024;
+  bool handle_signals = false;  // on SIGINT/SIGTERM: write the trace, then re-raise
+  int progress_fd = -1;         // when >= 0, progress lines are written here
+  bool measure_disks = true;    // probe the bandwidth of the pipelines' data devices
   std::filesystem::path
       cache_dir;  // where disk measurements are remembered (default: ~/.cache/sluice)
   // Called on the tracer's thread once the window has elapsed and the trace is written.
@@ -42,7 +49,7 @@ class SLUICE_TRACER_EXPORT Tracer {
 
   // Takes a last sample and writes the final trace with `end_reason`; idempotent.
   void Stop(const std::string& end_reason);
-  // A copy of the trace as it stands.
+  // A copy of the trace as it stands: the recent samples at full resolution, older ones merged.
   trace::Trace Current() const;
   // Replaces the re-tunes recorded for the pipeline with this id (Pipeline::id()); they are in
   // the next periodic write, so that a job killed later leaves them in its trace.

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,5 +47,36 @@ Trace ReadDocument(const OrderedJson& root, const std::string& origin);
 // the limits above while parsing. Fails with "ORIGIN:LINE:COL: invalid JSON: REASON" on a syntax
 // error and "ORIGIN: PATH: WHAT" past a limit.
 Json ParseLimited(std::string_view text, const std::string& origin);
+
+// ReadDocument for a part of a trace (a line of a sluice-trace/2 file): no "format" is required,
+// and neither is "pipelines"; a pipeline's stages may be names alone.
+Trace ReadPart(const Json& root, const std::string& origin);
+Trace ReadPart(const OrderedJson& root, const std::string& origin);
+
+// The writer's pieces, one per object of the document (json_writer.cc), shared with the chunked
+// writer.
+OrderedJson StageJson(const StageTrace& s);
+OrderedJson RetuneJson(const Retune& r);
+// `whole`: with its config and series; without them, the pipeline's totals (a state line).
+OrderedJson PipelineJson(const PipelineTrace& p, bool whole);
+OrderedJson PipelineSeriesJson(const PipelineTrace& p);
+OrderedJson HostJson(const HostInfo& host);
+OrderedJson JobJson(const JobInfo& job);
+OrderedJson SeriesJson(const Series& s);
+OrderedJson GpuJson(const GpuTrace& g);
+OrderedJson TracerJson(const TracerCost& c);
+
+// The whole trace as sluice-trace/2 text (chunked.cc), checked as the writer checks /1 text.
+std::string ChunkedText(const Trace& trace, const std::string& origin);
+// Whether `text` is sluice-trace/2: its first line begins {"format":"sluice-trace/2".
+bool IsChunked(std::string_view text);
+// Parses sluice-trace/2 text (JSON Lines); `origin` names the file, errors add the line.
+Trace ParseChunked(std::string_view text, const std::string& origin);
+// Reads a sluice-trace/2 file of `size` bytes from its end: the last state, the samples after
+// the last bucket line and, by the offsets the lines give, the buckets and pipelines; nothing in
+// between. No value when the file is not laid out for it (no state line; the lines from the end
+// reach the start); then ParseChunked reads it whole. Throws sluice::Error on what it cannot
+// read.
+std::optional<Trace> ReadChunkedFromTheEnd(int fd, uint64_t size, const std::string& origin);
 
 }  // namespace sluice::trace::internal
