@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -31,6 +32,9 @@ namespace {
 constexpr double kSettleSeconds = 0.5;
 // How long an Apply waits for decreases before making increases.
 constexpr double kApplySettleSeconds = 1.0;
+// The model's bound this far above the measured rate (at least; three times the noise if more)
+// calls for a trial outside the model (internal::ProbeChange).
+constexpr double kProbeGap = 0.15;
 
 // The pipeline to tune: by name, else the live one that delivered the most.
 const trace::PipelineTrace* Target(const trace::Trace& t, const std::string& name) {
@@ -83,6 +87,7 @@ class AutotunerImpl {
     size_t retune = 0;  // index into retunes_
     std::vector<pipeline::KnobChange> undo;
     double before = 0;
+    bool probe = false;  // outside the model: no prediction to calibrate with
   };
   // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
   // the one after that, when its rate is measured.
@@ -241,10 +246,13 @@ class AutotunerImpl {
   void Measure(double now, double rate) {
     trace::Retune& r = retunes_[trial_->retune];
     r.measured_outputs_per_s = rate;
-    summary_.model_error.push_back(std::abs(r.predicted_outputs_per_s - rate) / rate);
-    summary_.calibrated_error.push_back(std::abs(r.calibrated_outputs_per_s - rate) / rate);
-    calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
-    const bool keep = internal::KeepTrial(trial_->before, rate, opt_.noise);
+    if (!trial_->probe) {
+      summary_.model_error.push_back(std::abs(r.predicted_outputs_per_s - rate) / rate);
+      summary_.calibrated_error.push_back(std::abs(r.calibrated_outputs_per_s - rate) / rate);
+      calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
+    }
+    const bool keep = trial_->probe ? internal::KeepProbe(trial_->before, rate, opt_.noise)
+                                    : internal::KeepTrial(trial_->before, rate, opt_.noise);
     last_rate_ = keep ? rate : trial_->before;
     if (!keep) {
       r.kept = false;
@@ -256,10 +264,16 @@ class AutotunerImpl {
       trace::Retune back;
       back.t = now;
       back.action = "rollback";
-      back.reason = fmt::format(
-          "measured {} outputs/s after the change, below the {} before it (more than the {}% "
-          "noise): the change is undone",
-          Num(rate), Num(trial_->before), Num(100 * opt_.noise));
+      back.reason =
+          trial_->probe
+              ? fmt::format(
+                    "measured {} outputs/s after the trial, not above the {} before it by more "
+                    "than the {}% noise: the trial is undone",
+                    Num(rate), Num(trial_->before), Num(100 * opt_.noise))
+              : fmt::format(
+                    "measured {} outputs/s after the change, below the {} before it (more than "
+                    "the {}% noise): the change is undone",
+                    Num(rate), Num(trial_->before), Num(100 * opt_.noise));
       back.before_outputs_per_s = rate;
       for (const pipeline::AppliedChange& c : undone) {
         back.changes.push_back({c.stage, c.knob, c.from, c.to,
@@ -287,7 +301,11 @@ class AutotunerImpl {
     tuner::Plan plan = tuner::Tune(a, p, Options(t, doc, 1));
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
-      if (!reason.empty()) last_rate_ = rate;  // the new phase needs no change
+      if (!reason.empty()) {
+        last_rate_ = rate;  // the new phase needs no change the model sees
+        probed_.clear();    // and what failed in the old one may work now
+      }
+      TryProbe(a, now, rate);
       return;
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -297,6 +315,31 @@ class AutotunerImpl {
     reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
     retunes_.push_back(internal::RecordApply(now, reason, plan, *applied, rate, calibration_));
     trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate};
+    window_start_ = now + kSettleSeconds;
+    Publish();
+  }
+
+  // A trial outside the model (internal::ProbeChange), measured and kept or undone as any.
+  void TryProbe(const analyzer::Analysis& a, double now, double rate) {
+    const std::optional<internal::Probe> probe =
+        internal::ProbeChange(a, probed_, std::max(kProbeGap, 3 * opt_.noise));
+    if (!probe) return;
+    probed_.insert(probe->change.stage);  // once per stage and phase
+    const std::optional<uint64_t> id = LiveId(name_);
+    if (!id) return;
+    const auto applied = pipeline::ApplyToLivePipeline(*id, {probe->change}, kApplySettleSeconds);
+    if (!applied) return;
+    trace::Retune r;
+    r.t = now;
+    r.action = "probe";
+    r.reason = probe->reason;
+    r.before_outputs_per_s = rate;
+    for (const pipeline::AppliedChange& c : *applied) {
+      r.changes.push_back({c.stage, c.knob, c.from, c.to, "a trial outside the model",
+                           internal::WhenText(c.when), c.note});
+    }
+    retunes_.push_back(std::move(r));
+    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true};
     window_start_ = now + kSettleSeconds;
     Publish();
   }
@@ -331,6 +374,7 @@ class AutotunerImpl {
   double last_rate_ = 0;      // the rate of the settled knobs
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
+  std::set<std::string> probed_;  // stages tried outside the model in this phase
   std::optional<Cache> cache_;
   std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;

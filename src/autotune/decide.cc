@@ -26,6 +26,46 @@ bool KeepTrial(double before, double measured, double noise) {
   return measured >= before * (1 - noise);
 }
 
+std::string WhenText(pipeline::AppliedChange::When when) {
+  switch (when) {
+    case pipeline::AppliedChange::When::kNextEpoch:
+      return "next_epoch";
+    case pipeline::AppliedChange::When::kNotApplied:
+      return "not_applied";
+    case pipeline::AppliedChange::When::kNow:
+      break;
+  }
+  return "now";
+}
+
+bool KeepProbe(double before, double measured, double noise) {
+  return measured > before * (1 + noise);
+}
+
+std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
+                                 double gap) {
+  const double measured = a.measured_outputs_per_s;
+  const double bound = a.predicted_outputs_per_s;
+  if (!(measured > 0) || !(bound > measured * (1 + gap))) return std::nullopt;
+  for (const analyzer::Limit& l : a.limits) {  // the tightest first
+    if (l.kind != analyzer::LimitKind::kStage || tried.contains(l.stage)) continue;
+    for (const analyzer::StageAnalysis& s : a.stages) {
+      if (s.name != l.stage || !s.parallelizable || s.parallelism != 1) continue;
+      Probe p;
+      p.change = {s.name, std::string(config::kKnobParallelism), 2};
+      p.reason = fmt::format(
+          "the model's bound at these knobs, {} {}/s, is {}% above the {} measured: something "
+          "it does not model limits the pipeline, and no plan it solves promises a gain. A trial "
+          "outside the model: stage '{}', the tightest stage bound ({} {}/s), gets a second "
+          "worker, kept only if the rate rises by more than the noise",
+          Num(bound), Plural(a.output_noun), Num(100 * (bound / measured - 1)), Num(measured),
+          s.name, Num(l.outputs_per_s), Plural(a.output_noun));
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
 double Calibrate(double factor, double predicted, double measured) {
   if (!(predicted > 0) || !(measured > 0)) return factor;
   return 0.5 * factor + 0.5 * (measured / predicted);
@@ -53,9 +93,7 @@ trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan
   r.predicted_outputs_per_s = plan.predicted_outputs_per_s;
   r.calibrated_outputs_per_s = plan.predicted_outputs_per_s * calibration;
   for (const pipeline::AppliedChange& a : applied) {
-    trace::RetuneChange c{a.stage, a.knob, a.from, a.to, "", "now", a.note};
-    if (a.when == pipeline::AppliedChange::When::kNextEpoch) c.when = "next_epoch";
-    if (a.when == pipeline::AppliedChange::When::kNotApplied) c.when = "not_applied";
+    trace::RetuneChange c{a.stage, a.knob, a.from, a.to, "", WhenText(a.when), a.note};
     for (const tuner::Change& p : plan.changes) {
       if (p.stage == a.stage && p.knob == a.knob) c.why = p.why;
     }
@@ -94,10 +132,8 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
   r.before_outputs_per_s = before;
   r.predicted_outputs_per_s = with_cache.predicted_outputs_per_s;
   r.calibrated_outputs_per_s = with_cache.predicted_outputs_per_s * calibration;
-  trace::RetuneChange c{applied.stage, applied.knob, applied.from, applied.to,
-                        cache.why,     "next_epoch", applied.note};
-  if (applied.when == pipeline::AppliedChange::When::kNotApplied) c.when = "not_applied";
-  if (applied.when == pipeline::AppliedChange::When::kNow) c.when = "now";
+  trace::RetuneChange c{applied.stage, applied.knob,           applied.from, applied.to,
+                        cache.why,     WhenText(applied.when), applied.note};
   r.changes.push_back(std::move(c));
   return r;
 }

@@ -35,6 +35,46 @@ TEST(DecideTest, AChangeIsKeptUnlessItLostMoreThanTheNoise) {
   EXPECT_FALSE(internal::KeepTrial(100, 95, 0.04));
 }
 
+TEST(DecideTest, AProbeIsKeptOnlyIfItGainedMoreThanTheNoise) {
+  EXPECT_TRUE(internal::KeepProbe(100, 105, 0.04));
+  EXPECT_FALSE(internal::KeepProbe(100, 103, 0.04));
+  EXPECT_FALSE(internal::KeepProbe(100, 90, 0.04));
+}
+
+// A window in which the model's bound is `bound` and the rate `measured`; the stages' bounds are
+// listed tightest first, after a CPU bound.
+analyzer::Analysis GapWindow(double bound, double measured) {
+  analyzer::Analysis a;
+  a.measured_outputs_per_s = measured;
+  a.predicted_outputs_per_s = bound;
+  a.output_noun = "batch";
+  a.limits.push_back({analyzer::LimitKind::kCpu, "", {}, bound, "cpu"});
+  for (const auto& [name, rate] : std::vector<std::pair<std::string, double>>{
+           {"pack", 27.0}, {"normalize", 27.4}, {"decode", 27.7}}) {
+    a.limits.push_back({analyzer::LimitKind::kStage, name, {name}, rate, name});
+    analyzer::StageAnalysis s;
+    s.name = name;
+    s.parallelizable = name != "pack";
+    s.parallelism = name == "decode" ? 2 : 1;
+    a.stages.push_back(s);
+  }
+  return a;
+}
+
+TEST(DecideTest, AProbeGivesAWorkerToTheTightestStageOnlyWhenTheModelIsFarAboveTheRate) {
+  // 21.3 predicted, 17.2 measured: 24 % apart. 'pack' may have no workers, 'decode' has two.
+  std::optional<internal::Probe> p = internal::ProbeChange(GapWindow(21.3, 17.2), {}, 0.15);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->change.stage, "normalize");
+  EXPECT_EQ(p->change.knob, "parallelism");
+  EXPECT_EQ(p->change.to, 2);
+  EXPECT_THAT(p->reason, HasSubstr("21.3 batches/s"));
+  EXPECT_THAT(p->reason, HasSubstr("outside the model"));
+  // Tried once per phase; within the model's error, none.
+  EXPECT_FALSE(internal::ProbeChange(GapWindow(21.3, 17.2), {"normalize"}, 0.15).has_value());
+  EXPECT_FALSE(internal::ProbeChange(GapWindow(19.0, 17.2), {}, 0.15).has_value());
+}
+
 TEST(DecideTest, CalibrationMovesHalfwayToTheMeasuredRatio) {
   EXPECT_DOUBLE_EQ(internal::Calibrate(1.0, 200, 100), 0.75);
   EXPECT_DOUBLE_EQ(internal::Calibrate(0.75, 0, 100), 0.75);  // nothing to learn from

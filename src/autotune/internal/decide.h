@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,25 @@ std::optional<tuner::Change> CacheToInsert(const tuner::Plan& with_cache,
 trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Plan& with_cache,
                           const pipeline::AppliedChange& applied, double before,
                           double calibration);
+
+// How the trace names when a change took effect: "now", "next_epoch" or "not_applied".
+std::string WhenText(pipeline::AppliedChange::When when);
+
+// A trial outside the model. When the model's bound at the knobs in force is more than `gap`
+// above the measured rate, something it does not model limits the pipeline (placement costs:
+// an op's CPU per element can depend on the thread it runs on). Then, when no plan promises a
+// gain, the loop tries one more worker for the stage with the tightest stage bound that runs on
+// one thread, may have workers, and is not in `tried`; kept only if the rate rises beyond the
+// noise. nullopt when the gap is smaller or no stage qualifies.
+struct Probe {
+  pipeline::KnobChange change;
+  std::string reason;
+};
+std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
+                                 double gap);
+
+// A probe's trial is kept only if it measured more than the noise above the rate before it.
+bool KeepProbe(double before, double measured, double noise);
 
 // The changes that undo `applied` (those that took effect or wait for the epoch boundary).
 std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied);
