@@ -278,13 +278,7 @@ void AlignStages(PipelineTrace& p, const std::vector<StageTrace>& names, size_t 
       continue;
     }
     stages.push_back(n);
-    StageSeries& fresh = series.emplace_back();
-    fresh.elements_out.assign(len, 0);
-    fresh.cpu_seconds.assign(len, 0.0);
-    fresh.busy_seconds.assign(len, 0.0);
-    fresh.blocked_input_seconds.assign(len, 0.0);
-    fresh.blocked_output_seconds.assign(len, 0.0);
-    fresh.queue_size.assign(len, 0);
+    series.push_back(ZeroStageSeries(len));
   }
   p.stages = std::move(stages);
   p.stage_series = std::move(series);
@@ -380,6 +374,17 @@ size_t SeriesBytes(const Trace& trace) {
     }
   }
   return total;
+}
+
+StageSeries ZeroStageSeries(size_t samples) {
+  StageSeries s;
+  s.elements_out.assign(samples, 0);
+  s.cpu_seconds.assign(samples, 0.0);
+  s.busy_seconds.assign(samples, 0.0);
+  s.blocked_input_seconds.assign(samples, 0.0);
+  s.blocked_output_seconds.assign(samples, 0.0);
+  s.queue_size.assign(samples, 0);
+  return s;
 }
 
 }  // namespace sluice::trace

@@ -440,14 +440,7 @@ class TracerImpl final : public pipeline::PipelineObserver {
         threads.push_back(std::move(st.threads[i]));
         continue;
       }
-      trace::StageSeries fresh;
-      fresh.elements_out.assign(samples, 0);
-      fresh.cpu_seconds.assign(samples, 0.0);
-      fresh.busy_seconds.assign(samples, 0.0);
-      fresh.blocked_input_seconds.assign(samples, 0.0);
-      fresh.blocked_output_seconds.assign(samples, 0.0);
-      fresh.queue_size.assign(samples, 0);
-      series.push_back(std::move(fresh));
+      series.push_back(trace::ZeroStageSeries(samples));
       threads.emplace_back();
     }
     pt.stage_series = std::move(series);

@@ -44,4 +44,7 @@ void AppendSamples(Trace& trace, Trace part, const std::string& origin);
 // Bytes the trace's series hold (their vectors' capacities), for the memory bound.
 size_t SeriesBytes(const Trace& trace);
 
+// The series of a stage that did not exist for the first `samples` samples: zeros throughout.
+StageSeries ZeroStageSeries(size_t samples);
+
 }  // namespace sluice::trace
