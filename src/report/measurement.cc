@@ -17,11 +17,6 @@
 namespace sluice::report::internal {
 namespace {
 
-template <typename T>
-std::vector<double> ToDouble(const std::vector<T>& v) {
-  return std::vector<double>(v.begin(), v.end());
-}
-
 // A definition-list entry; `value` already escaped.
 std::string Item(const std::string& term, const std::string& value) {
   return fmt::format("<dt>{}</dt><dd>{}</dd>", Escape(term), value);
@@ -37,14 +32,38 @@ std::string UtcTime(double unix_seconds) {
   return buf;
 }
 
-// What every chart of the timeline shares: the pipeline's sample times, the x axis, the shaded
-// steady window and the number of points.
+template <typename T>
+std::vector<double> Tail(const std::vector<T>& v, size_t from) {
+  return std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(std::min(from, v.size())),
+                             v.end());
+}
+
+// What every chart of a timeline shares: the samples it shows (the whole job, or the recent ones
+// at full resolution), the x axis, the shaded steady window and the number of points.
 struct Timeline {
   const View& v;
-  std::vector<double> tp;  // the pipeline's sample times
+  size_t from = 0;        // the trace's first sample shown
+  std::string id_suffix;  // appended to every chart's id ("" for the whole job)
+  std::string title_suffix;
   std::string x_label = "seconds since tracing began";
   std::string window;  // the shaded band's label
   size_t points = 1;
+
+  // Column `c` of the trace's series (times, process CPU, host busy, GPU busy) from `from` on.
+  template <typename T>
+  std::vector<double> Host(const std::vector<T>& c) const {
+    return Tail(c, from);
+  }
+  // Column `c` of the pipeline's series (which begin at its first_index) from `from` on.
+  template <typename T>
+  std::vector<double> Pipe(const std::vector<T>& c) const {
+    const size_t first = v.pipeline.first_index;
+    return Tail(c, from > first ? from - first : 0);
+  }
+  // The pipeline's sample times shown.
+  std::vector<double> Tp() const {
+    return Tail(v.trace().series.t, std::max(from, v.pipeline.first_index));
+  }
 
   // Shades the steady window on `chart`.
   void Shade(ChartSpec& chart) const {
@@ -57,21 +76,25 @@ struct Timeline {
 std::string OutputsChart(const Timeline& tl) {
   const View& v = tl.v;
   const analyzer::Analysis& a = v.analysis();
-  ChartSpec outputs{.id = "chart-outputs",
-                    .title = "Outputs delivered to the consumer",
+  ChartSpec outputs{.id = "chart-outputs" + tl.id_suffix,
+                    .title = "Outputs delivered to the consumer" + tl.title_suffix,
                     .x_label = tl.x_label,
                     .y_label = v.unit};
-  const Points o = Rates(tl.tp, ToDouble(v.pipeline.consumer_next), 1, tl.points);
+  const std::vector<double> tp = tl.Tp();
+  const Points o = Rates(tp, tl.Pipe(v.pipeline.consumer_next), 1, tl.points);
   outputs.lines.push_back({"measured " + v.unit, o.x, o.y});
   tl.Shade(outputs);
   outputs.y_markers.push_back(
       {a.predicted_outputs_per_s, fmt::format("model's bound {}", Num(a.predicted_outputs_per_s))});
   outputs.caption =
       fmt::format("Measured over the window: {} {}.", Num(a.measured_outputs_per_s), v.unit);
+  size_t marked = 0;
   for (size_t i = 0; i < v.pipeline.retunes.size(); ++i) {
+    if (tp.empty() || v.pipeline.retunes[i].t < tp.front()) continue;
     outputs.x_markers.push_back({v.pipeline.retunes[i].t, RetuneLabel(v.pipeline.retunes[i], i)});
+    ++marked;
   }
-  if (!v.pipeline.retunes.empty()) {
+  if (marked > 0) {
     outputs.caption += " Dashed verticals: the re-tunes listed under 'Re-tunes while it ran'.";
   }
   return LineChart(outputs);
@@ -79,11 +102,14 @@ std::string OutputsChart(const Timeline& tl) {
 
 std::string CpuChart(const Timeline& tl) {
   const trace::Trace& t = tl.v.trace();
-  ChartSpec cpu{
-      .id = "chart-cpu", .title = "CPU cores used", .x_label = tl.x_label, .y_label = "cores"};
-  const Points pc = Rates(t.series.t, t.series.process_cpu, 1, tl.points);
+  ChartSpec cpu{.id = "chart-cpu" + tl.id_suffix,
+                .title = "CPU cores used" + tl.title_suffix,
+                .x_label = tl.x_label,
+                .y_label = "cores"};
+  const std::vector<double> ts = tl.Host(t.series.t);
+  const Points pc = Rates(ts, tl.Host(t.series.process_cpu), 1, tl.points);
   cpu.lines.push_back({"this process", pc.x, pc.y});
-  const Points hb = Means(t.series.t, t.series.host_busy, t.host.cores, tl.points);
+  const Points hb = Means(ts, tl.Host(t.series.host_busy), t.host.cores, tl.points);
   cpu.lines.push_back({"whole host", hb.x, hb.y, true});
   if (t.host.cores > 0) {
     cpu.y_markers.push_back(
@@ -100,11 +126,12 @@ std::string CpuChart(const Timeline& tl) {
 std::string WaitChart(const Timeline& tl) {
   const View& v = tl.v;
   const analyzer::Analysis& a = v.analysis();
-  ChartSpec wait{.id = "chart-wait",
-                 .title = "Consumer wait: share of time the training job spent in Next()",
-                 .x_label = tl.x_label,
-                 .y_label = "% of time"};
-  Points w = Rates(tl.tp, v.pipeline.consumer_wait, 100, tl.points);
+  ChartSpec wait{
+      .id = "chart-wait" + tl.id_suffix,
+      .title = "Consumer wait: share of time the training job spent in Next()" + tl.title_suffix,
+      .x_label = tl.x_label,
+      .y_label = "% of time"};
+  Points w = Rates(tl.Tp(), tl.Pipe(v.pipeline.consumer_wait), 100, tl.points);
   // A wait is counted when Next() returns, so a long one lands in one sample and can exceed the
   // sample's length: the chart clamps at 100 %, the window's figure is exact.
   bool clamped = false;
@@ -130,15 +157,16 @@ std::string GpuChart(const Timeline& tl) {
   bool gpu_samples = false;
   for (double g : t.series.gpu_busy) gpu_samples = gpu_samples || g >= 0;
   if (t.gpu.status != "ok" || !gpu_samples) {
+    if (!tl.id_suffix.empty()) return "";  // said once, under the whole job's charts
     return EmptyChart("chart-gpu", "GPU busy",
                       fmt::format("No GPU activity was recorded ({}): {}", t.gpu.status,
                                   t.gpu.reason.empty() ? "no reason recorded" : t.gpu.reason));
   }
-  ChartSpec gpu{.id = "chart-gpu",
-                .title = "GPU busy: share of time a kernel ran",
+  ChartSpec gpu{.id = "chart-gpu" + tl.id_suffix,
+                .title = "GPU busy: share of time a kernel ran" + tl.title_suffix,
                 .x_label = tl.x_label,
                 .y_label = "% of time"};
-  const Points g = Means(t.series.t, t.series.gpu_busy, 100, tl.points);
+  const Points g = Means(tl.Host(t.series.t), tl.Host(t.series.gpu_busy), 100, tl.points);
   gpu.lines.push_back({t.gpu.device_name.empty() ? "GPU" : t.gpu.device_name, g.x, g.y});
   gpu.y_max = 100;
   tl.Shade(gpu);
@@ -150,14 +178,15 @@ std::string GpuChart(const Timeline& tl) {
 
 std::string QueuesChart(const Timeline& tl) {
   const View& v = tl.v;
-  ChartSpec queues{.id = "chart-queues",
-                   .title = "Queue depths: elements waiting in each stage's output queue",
-                   .x_label = tl.x_label,
-                   .y_label = "elements"};
+  ChartSpec queues{
+      .id = "chart-queues" + tl.id_suffix,
+      .title = "Queue depths: elements waiting in each stage's output queue" + tl.title_suffix,
+      .x_label = tl.x_label,
+      .y_label = "elements"};
   for (size_t i = 0; i < v.pipeline.stages.size() && i < v.pipeline.stage_series.size(); ++i) {
     const trace::StageTrace& st = v.pipeline.stages[i];
     if (!st.async) continue;
-    const Points q = Means(tl.tp, ToDouble(v.pipeline.stage_series[i].queue_size), 1, tl.points);
+    const Points q = Means(tl.Tp(), tl.Pipe(v.pipeline.stage_series[i].queue_size), 1, tl.points);
     queues.lines.push_back({fmt::format("{} (capacity {})", st.name, st.buffer_size), q.x, q.y});
   }
   tl.Shade(queues);
@@ -165,6 +194,7 @@ std::string QueuesChart(const Timeline& tl) {
       "A queue that stays full means its consumer is slower; one that stays empty means its "
       "producer is.";
   if (queues.lines.empty()) {
+    if (!tl.id_suffix.empty()) return "";
     return EmptyChart("chart-queues", "Queue depths",
                       "No stage has an output queue: every stage runs inline on the thread that "
                       "pulls it.");
@@ -295,36 +325,78 @@ std::string WindowPart(const View& v) {
   return s;
 }
 
+// The points a chart of `samples` samples over `span` seconds gets: one per sample, at most
+// `max_points`, and few enough that a point holds about 4 outputs, so that a slow pipeline's rate
+// does not zigzag between 0 and one batch per sample.
+size_t PointsFor(size_t samples, double span, double outputs_per_s, size_t max_points) {
+  if (samples < 2) return 1;
+  double points = static_cast<double>(std::min(samples - 1, max_points));
+  if (outputs_per_s > 0 && span > 0)
+    points = std::min(points, std::floor(span * outputs_per_s / 4));
+  return std::max<size_t>(1, static_cast<size_t>(points));
+}
+
+std::string Charts(const Timeline& tl) {
+  return OutputsChart(tl) + CpuChart(tl) + WaitChart(tl) + GpuChart(tl) + QueuesChart(tl);
+}
+
+// The samples after the coarse buckets, at full resolution: empty when none is merged.
+std::string RecentPart(const View& v, const std::string& window) {
+  const trace::Trace& t = v.trace();
+  const size_t buckets = t.series.merged.size();
+  if (buckets == 0 || t.series.t.size() < buckets + 2) return "";
+  // From the last bucket: its cumulative columns end where the first fine sample begins.
+  Timeline tl{v, buckets - 1, "-recent", " (recent, full resolution)"};
+  tl.window = window;
+  const size_t samples = t.series.t.size() - tl.from;
+  const double span = t.series.t.back() - t.series.t[tl.from];
+  tl.points = PointsFor(samples, span, v.analysis().measured_outputs_per_s, kFullResolutionPoints);
+  const std::string thinning =
+      tl.points + 1 < samples
+          ? fmt::format(" Each point spans about {} (so that it holds about 4 {}).",
+                        Duration(span / static_cast<double>(tl.points)), Plural(v.noun))
+          : " One point per sample.";
+  std::string s =
+      "<h3 id=\"timeline-recent\">The last " + Escape(Duration(span)) + " at full resolution</h3>";
+  s += fmt::format(
+      "<p>{} samples every {}, from {} s to {} s: the tracer keeps its last {} at full "
+      "resolution.{}</p>",
+      samples - 1, Escape(Duration(t.tracer.interval)), Num(t.series.t[tl.from]),
+      Num(t.series.t.back()), Escape(Duration(t.tracer.full_resolution_seconds)), Escape(thinning));
+  return s + "<div class=\"charts\">" + Charts(tl) + "</div>";
+}
+
 }  // namespace
 
 std::string TimelineSection(const View& v) {
   const analyzer::Analysis& a = v.analysis();
   const trace::Trace& t = v.trace();
-  Timeline tl{v, PipelineTimes(v)};
+  Timeline tl{v};
   tl.window = fmt::format("steady window {}-{} s", Num(a.window.start), Num(a.window.end));
   const size_t samples = t.series.t.size();
-  // Buckets of consecutive samples: at most kMaxPoints of them, and long enough to hold about 4
-  // outputs, so that a slow pipeline's rate does not zigzag between 0 and one batch per sample.
-  size_t per_point = samples > kMaxPoints ? (samples - 1 + kMaxPoints - 1) / kMaxPoints : 1;
-  if (a.measured_outputs_per_s > 0 && t.tracer.interval > 0) {
-    const double for_outputs = std::ceil(4 / (a.measured_outputs_per_s * t.tracer.interval));
-    per_point = std::max(per_point, static_cast<size_t>(std::min(for_outputs, 1e6)));
+  const double span = samples > 1 ? t.series.t.back() - t.series.t.front() : 0;
+  tl.points = PointsFor(samples, span, a.measured_outputs_per_s, kMaxPoints);
+  const size_t buckets = t.series.merged.size();
+  std::string thinning;
+  if (buckets > 0) {
+    thinning = fmt::format(
+        " Samples older than the last {} are merged into buckets of {} or more ({} buckets), "
+        "so these charts show the whole job coarsely, each point spanning about {}; the recent "
+        "samples follow at full resolution.",
+        Duration(t.tracer.full_resolution_seconds), Duration(t.tracer.bucket_seconds), buckets,
+        Duration(span / static_cast<double>(tl.points)));
+  } else if (tl.points + 1 < samples) {
+    thinning = fmt::format(" Each point is the mean over about {} samples.",
+                           (samples - 1 + tl.points - 1) / tl.points);
   }
-  tl.points = samples > 1 ? std::max<size_t>(1, (samples - 1) / per_point) : 1;
-  const std::string thinning =
-      per_point > 1 ? fmt::format(" Each point is the mean over about {} samples.", per_point) : "";
   std::string s = "<section id=\"timeline\"><h2>Over time</h2>";
   s += fmt::format(
       "<p>{} samples every {}; the shaded band is the steady-state window the figures are taken "
       "over.{}</p>",
       samples, Escape(Duration(t.tracer.interval)), Escape(thinning));
-  s += "<div class=\"charts\">";
-  s += OutputsChart(tl);
-  s += CpuChart(tl);
-  s += WaitChart(tl);
-  s += GpuChart(tl);
-  s += QueuesChart(tl);
-  return s + "</div></section>";
+  s += "<div class=\"charts\">" + Charts(tl) + "</div>";
+  s += RecentPart(v, tl.window);
+  return s + "</section>";
 }
 
 std::string EnvironmentSection(const View& v) {

@@ -17,12 +17,28 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Bucket boundaries over n samples: at most `max_points` buckets of consecutive samples.
-std::vector<size_t> Bounds(size_t n, size_t max_points) {
+// Bucket boundaries over the first n samples of `t`: at most `max_points` buckets of consecutive
+// samples, of about equal length in time, so that a series whose older part is merged into coarse
+// buckets spreads its points evenly over the job (a bucket then holds one coarse sample or many
+// fine ones). Times that do not rise fall back to equal counts.
+std::vector<size_t> Bounds(const std::vector<double>& t, size_t n, size_t max_points) {
   std::vector<size_t> b;
   if (n < 2) return b;
   const size_t m = std::max<size_t>(1, std::min(n - 1, max_points));
-  for (size_t k = 0; k <= m; ++k) b.push_back(k * (n - 1) / m);
+  const double span = t[n - 1] - t[0];
+  if (!(span > 0)) {
+    for (size_t k = 0; k <= m; ++k) b.push_back(k * (n - 1) / m);
+    return b;
+  }
+  b.push_back(0);
+  for (size_t k = 1; k < m && b.back() + 1 < n - 1; ++k) {
+    const double target = t[0] + span * static_cast<double>(k) / static_cast<double>(m);
+    if (t[b.back()] >= target) continue;
+    size_t j = b.back() + 1;
+    while (j < n - 1 && t[j] < target) ++j;
+    if (j < n - 1) b.push_back(j);
+  }
+  b.push_back(n - 1);
   return b;
 }
 
@@ -72,7 +88,7 @@ Points Rates(const std::vector<double>& t, const std::vector<double>& cumulative
              size_t max_points) {
   Points out;
   const size_t n = std::min(t.size(), cumulative.size());
-  const std::vector<size_t> b = Bounds(n, max_points);
+  const std::vector<size_t> b = Bounds(t, n, max_points);
   for (size_t k = 0; k + 1 < b.size(); ++k) {
     const size_t i = b[k], j = b[k + 1];
     const double dt = t[j] - t[i];
@@ -88,7 +104,7 @@ Points Means(const std::vector<double>& t, const std::vector<double>& values, do
              size_t max_points) {
   Points out;
   const size_t n = std::min(t.size(), values.size());
-  const std::vector<size_t> b = Bounds(n, max_points);
+  const std::vector<size_t> b = Bounds(t, n, max_points);
   for (size_t k = 0; k + 1 < b.size(); ++k) {
     double sum = 0;
     size_t count = 0;

@@ -19,6 +19,7 @@
 
 #include "sluice/common/error.h"
 #include "sluice/common/figures.h"
+#include "sluice/trace/compact.h"
 #include "tests/common/files.h"
 #include "tests/common/harness.h"
 #include "tests/report/html_dom.h"
@@ -379,6 +380,51 @@ TEST(ReportTest, OneHourTraceStaysUnderTwoMegabytes) {
   EXPECT_EQ(dom.Count("//figure[@id='chart-queues']//path[@class='line']"), 5u);
   EXPECT_THAT(dom.Text("//section[@id='timeline']"),
               HasSubstr("Each point is the mean over about 75 samples"));
+}
+
+// The points of the first line of chart `id`: the segments of its path.
+size_t LinePoints(const HtmlDom& dom, const std::string& id) {
+  const std::vector<std::string> d =
+      dom.Texts("//figure[@id='" + id + "']//path[@class='line']/@d");
+  if (d.empty()) return 0;
+  return static_cast<size_t>(std::count(d[0].begin(), d[0].end(), 'L')) + 1;
+}
+
+// A trace whose older samples were merged into buckets (as a day-long job's are) is charted
+// twice: the whole job coarsely, points spread evenly in time, and the samples after the last
+// bucket at full resolution, one point per sample.
+TEST(ReportTest, ShowsTheWholeJobCoarselyAndTheRecentSamplesAtFullResolution) {
+  ReportInput in = InputOf(OneHourSpec(), false);
+  trace::Trace& t = in.run.trace;
+  t.tracer.full_resolution_seconds = 600;
+  t.tracer.bucket_seconds = 10;
+  t.tracer.max_buckets = 1024;
+  trace::Compact(t);
+  const size_t buckets = t.series.merged.size();
+  ASSERT_GT(buckets, 290u);  // 3000 s of 10 s buckets, or so
+  const size_t fine = t.series.t.size() - buckets;
+  ASSERT_GT(fine, 6000u);
+  in.run.analysis = analyzer::Analyze(t);
+  const HtmlDom dom(Render(in));
+  ASSERT_TRUE(dom.ok());
+  EXPECT_THAT(dom.Text("//section[@id='timeline']/p[1]"),
+              HasSubstr(fmt::format("buckets of 10 s or more ({} buckets)", buckets)));
+  // The whole job: at most kMaxPoints points, one per 10 s bucket over the first 3000 s and the
+  // rest over the last 600 s (by sample counts, the buckets would get 15 points).
+  const size_t whole = LinePoints(dom, "chart-outputs");
+  EXPECT_LE(whole, 480u);
+  EXPECT_GT(whole, buckets + 50);
+  // The recent samples: one point per sample, from the last bucket on.
+  EXPECT_THAT(dom.Text("//section[@id='timeline']"),
+              HasSubstr(fmt::format("{} samples every 100 ms, from {} s", fine,
+                                    Num(t.series.t[buckets - 1]))));
+  EXPECT_EQ(LinePoints(dom, "chart-outputs-recent"), fine);
+  EXPECT_EQ(LinePoints(dom, "chart-cpu-recent"), fine);
+  EXPECT_EQ(dom.Count("//figure[@id='chart-queues-recent']//path[@class='line']"), 5u);
+  EXPECT_EQ(dom.Count("//h3[@id='timeline-recent']"), 1u);
+  // Without buckets there is no recent part.
+  const HtmlDom plain(Render(InputOf(OneHourSpec(), false)));
+  EXPECT_EQ(plain.Count("//figure[@id='chart-outputs-recent']"), 0u);
 }
 
 // A bound that does not bind is infinite: it is written "unbounded" and drawn nowhere.

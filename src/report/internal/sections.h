@@ -28,6 +28,9 @@ struct Points {
   std::vector<double> y;
 };
 inline constexpr size_t kMaxPoints = 480;
+// The most points of a chart of the recent samples at full resolution: the 6,600 samples a
+// trace holds at full resolution with the default policy (660 s at 100 ms) fit.
+inline constexpr size_t kFullResolutionPoints = 8000;
 
 // The rate of a cumulative column (per second, times `scale`), averaged over buckets of
 // consecutive samples: each point is the exact mean rate over its bucket. Negative values
