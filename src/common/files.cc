@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -101,6 +103,13 @@ void WriteFileAtomically(const std::filesystem::path& path, std::string_view tex
   AtomicFile file(path, std::move(options));
   file.Write(text);
   file.Commit();
+}
+
+std::string ReadTextOrEmpty(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace sluice

@@ -47,10 +47,11 @@ struct Parsed {
   internal::UnitPtr unit;
 };
 
-Parsed ParseAlone(const std::string& file, const InspectOptions& options) {
+Parsed ParseAlone(const std::string& file, const InspectOptions& options,
+                  internal::Prelude* prelude) {
   Parsed p;
   p.index.reset(internal::ClangCheck(clang_createIndex(0, 0), "creating an index"));
-  p.unit = internal::Parse(p.index.get(), file, options);
+  p.unit = internal::Parse(p.index.get(), file, options, prelude);
   return p;
 }
 
@@ -91,11 +92,17 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
                                                 "creating an index"));
   // With a build directory, calls into the project's other files are followed through its
   // compilation database, and inspections are cached beside it.
+  const bool with_project = !options.build_dir.empty() &&
+                            std::filesystem::exists(options.build_dir / "compile_commands.json");
+  // The system headers the files include, precompiled once for all the parses: worth it when
+  // there is more than one (one file alone, building it costs what it saves).
+  internal::Prelude prelude(options.precompile && (files.size() > 1 || with_project)
+                                ? files
+                                : std::vector<std::string>{});
   std::unique_ptr<internal::Project> project;
   std::optional<internal::Cache> cache;
-  if (!options.build_dir.empty() &&
-      std::filesystem::exists(options.build_dir / "compile_commands.json")) {
-    project = std::make_unique<internal::Project>(index.get(), options);
+  if (with_project) {
+    project = std::make_unique<internal::Project>(index.get(), options, &prelude);
     cache.emplace(options.build_dir / ".sluice-inspect-cache");
   }
   std::vector<std::optional<std::vector<OpReport>>> done(files.size());
@@ -122,8 +129,8 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
   size_t next = 0;
   auto launch = [&] {
     for (; next < todo.size() && running.size() < window; ++next) {
-      running[todo[next]] =
-          std::async(std::launch::async, ParseAlone, files[todo[next]], std::cref(options));
+      running[todo[next]] = std::async(std::launch::async, ParseAlone, files[todo[next]],
+                                       std::cref(options), &prelude);
     }
   };
   OpsReport report;

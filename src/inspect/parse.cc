@@ -2,14 +2,18 @@
 #include "inspect/parse.h"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "common/thread_annotations.h"
 #include "sluice/common/error.h"
 
 namespace sluice::inspect::internal {
@@ -29,7 +33,8 @@ bool DropFlag(const std::string& a) {
                                       "-Wno-maybe-uninitialized",
                                       "-fdiagnostics-color",
                                       "-fstack-clash-protection",
-                                      "-fcf-protection"};
+                                      "-fcf-protection",
+                                      "-fvisibility"};  // no bearing on the code's meaning
   for (const char* d : kDrop) {
     if (a.starts_with(d)) return true;
   }
@@ -54,9 +59,14 @@ std::optional<std::string> ResourceDir() {
 
 }  // namespace
 
-std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options) {
+namespace {
+
+// The arguments of `file` from the compilation database of `options.build_dir` (loading the
+// database is the cost: libclang parses the whole compile_commands.json each time).
+std::vector<std::string> DatabaseArguments(const std::string& file, const InspectOptions& options,
+                                           bool& from_db) {
   std::vector<std::string> args;
-  bool from_db = false;
+  from_db = false;
   if (!options.build_dir.empty() && fs::exists(options.build_dir / "compile_commands.json")) {
     CXCompilationDatabase_Error err = CXCompilationDatabase_NoError;
     CXCompilationDatabase db =
@@ -93,6 +103,35 @@ std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOpti
     if (commands != nullptr) clang_CompileCommands_dispose(commands);
     clang_CompilationDatabase_dispose(db);
   }
+  return args;
+}
+
+}  // namespace
+
+std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options) {
+  // Remembered for the process, by file, build directory and the database's modification time.
+  static Mutex mu;
+  static std::map<std::string, std::pair<std::vector<std::string>, bool>> known SLUICE_GUARDED_BY(
+      mu);
+  std::string key = file + '\n' + options.build_dir.string();
+  std::error_code ec;
+  const auto stamp = fs::last_write_time(options.build_dir / "compile_commands.json", ec);
+  if (!ec) key += fmt::format("\n{}", stamp.time_since_epoch().count());
+  std::vector<std::string> args;
+  bool from_db = false;
+  bool found = false;
+  {
+    MutexLock lock(mu);
+    if (auto it = known.find(key); it != known.end()) {
+      std::tie(args, from_db) = it->second;
+      found = true;
+    }
+  }
+  if (!found) {
+    args = DatabaseArguments(file, options, from_db);
+    MutexLock lock(mu);
+    known[key] = {args, from_db};
+  }
   if (!from_db) {
     args = {"-x", "c++", "-std=c++20"};
   }
@@ -117,9 +156,26 @@ std::set<std::string> Inclusions(CXTranslationUnit unit) {
   return files;
 }
 
-UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options) {
-  if (!fs::is_regular_file(file)) Fail("{}: no such file", file);
-  const std::vector<std::string> args = ArgumentsFor(file, options);
+namespace {
+
+// The errors of `unit`, formatted, and how many.
+std::pair<int, std::string> Errors(CXTranslationUnit unit) {
+  std::string errors;
+  int n_errors = 0;
+  const unsigned n = clang_getNumDiagnostics(unit);
+  for (unsigned i = 0; i < n; ++i) {
+    CXDiagnostic d = clang_getDiagnostic(unit, i);
+    if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error) {
+      ++n_errors;
+      errors += Take(clang_formatDiagnostic(d, clang_defaultDiagnosticDisplayOptions()));
+      errors += '\n';
+    }
+    clang_disposeDiagnostic(d);
+  }
+  return {n_errors, errors};
+}
+
+UnitPtr ParseWith(CXIndex index, const std::string& file, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
   CXTranslationUnit unit = nullptr;
@@ -127,25 +183,37 @@ UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& opti
       clang_parseTranslationUnit2(index, file.c_str(), argv.data(), static_cast<int>(argv.size()),
                                   nullptr, 0, CXTranslationUnit_DetailedPreprocessingRecord, &unit),
       fmt::format("parsing {}", file));
-  internal::UnitPtr owned(ClangCheck(unit, fmt::format("parsing {}", file)));
-  std::string errors;
-  int n_errors = 0;
-  const unsigned n = clang_getNumDiagnostics(unit);
-  for (unsigned i = 0; i < n; ++i) {
-    CXDiagnostic d = clang_getDiagnostic(unit, i);
-    const CXDiagnosticSeverity severity = clang_getDiagnosticSeverity(d);
-    if (severity >= CXDiagnostic_Error) {
-      ++n_errors;
-      errors += Take(clang_formatDiagnostic(d, clang_defaultDiagnosticDisplayOptions()));
-      errors += '\n';
+  return UnitPtr(ClangCheck(unit, fmt::format("parsing {}", file)));
+}
+
+}  // namespace
+
+UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options,
+              Prelude* prelude) {
+  if (!fs::is_regular_file(file)) Fail("{}: no such file", file);
+  std::vector<std::string> args = ArgumentsFor(file, options);
+  if (prelude != nullptr) {
+    std::vector<std::string> with = args;
+    for (std::string& a : prelude->ArgumentsFor(file, args)) with.push_back(std::move(a));
+    if (with.size() > args.size()) {
+      UnitPtr unit;
+      try {
+        unit = ParseWith(index, file, with);
+      } catch (const Error&) {
+        // The precompiled header does not fit (clang found an option it was built without).
+      }
+      // With errors, the file is parsed again without the prelude: the errors are then the
+      // compiler's own, whatever the prelude changed.
+      if (unit && Errors(unit.get()).first == 0) return unit;
     }
-    clang_disposeDiagnostic(d);
   }
+  UnitPtr unit = ParseWith(index, file, args);
+  const auto [n_errors, errors] = Errors(unit.get());
   if (n_errors > 0) {
     Fail("{}: does not compile ({} error{}); the compiler says:\n{}", file, n_errors,
          n_errors == 1 ? "" : "s", errors);
   }
-  return owned;
+  return unit;
 }
 
 }  // namespace sluice::inspect::internal

@@ -7,13 +7,17 @@
 #include <vector>
 
 #include "inspect/clang_api.h"
+#include "inspect/prelude.h"
 #include "sluice/inspect/inspect.h"
 
 namespace sluice::inspect::internal {
 
-// Parses `file` with the arguments `options` give it. Throws sluice::Error when the file is
-// missing, libclang fails, or the code does not compile (with the compiler's messages).
-UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options);
+// Parses `file` with the arguments `options` give it, loading the system headers from
+// `prelude`'s precompiled header when one applies (null: none). Throws sluice::Error when the
+// file is missing, libclang fails, or the code does not compile (with the compiler's messages,
+// from a parse without the prelude).
+UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& options,
+              Prelude* prelude = nullptr);
 
 // The arguments `file` is parsed with: its compile command from `options.build_dir` when listed
 // there (paths made absolute; the compiler, output and source removed), else -std=c++20; then

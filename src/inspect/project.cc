@@ -2,28 +2,19 @@
 // a call uses, composed bottom-up and cached per file under BUILD_DIR/.sluice-inspect-cache/.
 #include "inspect/project.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "inspect/op_analyzer.h"
 #include "inspect/parse.h"
 #include "sluice/common/error.h"
+#include "sluice/common/files.h"
 
 namespace sluice::inspect::internal {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-std::string ReadText(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::string Canonical(const std::string& file) {
   std::error_code ec;
@@ -58,12 +49,15 @@ void Definitions(CXCursor parent, std::vector<CXCursor>& out) {
 
 }  // namespace
 
-Project::Project(CXIndex index, const InspectOptions& options)
-    : index_(index), options_(options), cache_(options.build_dir / ".sluice-inspect-cache") {
+Project::Project(CXIndex index, const InspectOptions& options, Prelude* prelude)
+    : index_(index),
+      options_(options),
+      prelude_(prelude),
+      cache_(options.build_dir / ".sluice-inspect-cache") {
   const fs::path db = options.build_dir / "compile_commands.json";
   Json j;
   try {
-    j = Json::parse(ReadText(db));
+    j = Json::parse(ReadTextOrEmpty(db));
   } catch (const Json::exception& e) {
     Fail("{}: not JSON: {}", db.string(), e.what());
   }
@@ -96,7 +90,7 @@ const FunctionSummary* Project::Find(const std::string& usr, const std::string& 
     for (const std::string& f : files_) {
       if (f == caller || loaded_.contains(f)) continue;
       auto t = texts_.find(f);
-      if (t == texts_.end()) t = texts_.emplace(f, ReadText(f)).first;
+      if (t == texts_.end()) t = texts_.emplace(f, ReadTextOrEmpty(f)).first;
       if (t->second.find(needle) == std::string::npos) continue;
       Load(f);
       if (summaries_.contains(usr)) break;
@@ -121,7 +115,7 @@ void Project::Load(const std::string& file) {
 }
 
 std::set<std::string> Project::Summarize(const std::string& file) {
-  UnitPtr unit = Parse(index_, file, options_);
+  UnitPtr unit = Parse(index_, file, options_, prelude_);
   const std::set<std::string> headers = Inclusions(unit.get());
   uses_.back().insert(headers.begin(), headers.end());  // Load's BeginUses
   std::vector<CXCursor> defs;

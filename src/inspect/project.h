@@ -13,6 +13,7 @@
 
 #include "inspect/cache.h"
 #include "inspect/clang_api.h"
+#include "inspect/prelude.h"
 #include "sluice/inspect/inspect.h"
 
 namespace sluice::inspect::internal {
@@ -34,8 +35,9 @@ struct FunctionSummary {
 
 class Project {
  public:
-  // Reads `options.build_dir`/compile_commands.json (which must exist).
-  Project(CXIndex index, const InspectOptions& options);
+  // Reads `options.build_dir`/compile_commands.json (which must exist). `prelude`: the
+  // precompiled system headers parses may load (null: none); it outlives the project.
+  Project(CXIndex index, const InspectOptions& options, Prelude* prelude = nullptr);
 
   // The summary of the function with USR `usr`, called `name` (`Class::name` for a method),
   // from the project file that defines it; null when no project file does.
@@ -58,6 +60,7 @@ class Project {
 
   CXIndex index_;
   InspectOptions options_;
+  Prelude* prelude_;
   std::vector<std::string> files_;
   std::map<std::string, std::string> texts_;  // file -> its text, read when first searched
   std::set<std::string> loaded_;              // files whose summaries are known (or failed)

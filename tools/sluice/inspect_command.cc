@@ -29,6 +29,7 @@ struct InspectCommandOptions {
   std::string out;
   bool json = false;
   bool strict = false;
+  bool no_precompile = false;
 };
 
 std::string VerdictText(inspect::Verdict v, const std::vector<std::string>& guards, const char* yes,
@@ -90,6 +91,7 @@ void PrintText(const inspect::OpsReport& report) {
 int Inspect(const InspectCommandOptions& opt) {
   inspect::InspectOptions options;
   options.build_dir = opt.build_dir;
+  options.precompile = !opt.no_precompile;
   if (!opt.build_dir.empty() && !fs::exists(fs::path(opt.build_dir) / "compile_commands.json")) {
     Fail("{}: no compile_commands.json (configure with -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)",
          opt.build_dir);
@@ -133,6 +135,9 @@ Action AddInspectCommand(CLI::App& app) {
   sub->add_option("--extra-arg", opt->extra_args, "Add a compiler argument (-DX=1, -std=c++17)");
   sub->add_option("-o,--out", opt->out, "Write ops.json here (for sluice tune --ops)");
   sub->add_flag("--json", opt->json, "Print ops.json on stdout");
+  sub->add_flag("--no-precompile", opt->no_precompile,
+                "Parse the system headers in every file instead of once into a precompiled "
+                "header (slower; the findings are the same)");
   sub->add_flag("--strict", opt->strict,
                 "Exit 1 when an op's declared properties disagree with its source");
   return [opt] { return Inspect(*opt); };

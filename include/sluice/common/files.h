@@ -89,4 +89,8 @@ inline void WriteFileAtomically(const std::filesystem::path& path, std::string_v
   WriteFileAtomically(path, text, options);
 }
 
+// The whole text of `path`; empty when it cannot be read (a caller that must tell the two apart
+// checks the file first).
+std::string ReadTextOrEmpty(const std::filesystem::path& path);
+
 }  // namespace sluice

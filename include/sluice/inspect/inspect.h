@@ -76,6 +76,10 @@ struct InspectOptions {
   // parsed with `extra_args` and the defaults (-std=c++20) alone.
   std::filesystem::path build_dir;
   std::vector<std::string> extra_args;  // appended to every file's arguments (-I..., -D...)
+  // Parse the system headers the files include once, into a precompiled header with their
+  // function bodies skipped, and load it in every parse (src/inspect/prelude.h). The findings
+  // are the same either way; false parses every header in every file (slower, as a check).
+  bool precompile = true;
 };
 
 // Inspects every op registered in `files`. Throws sluice::Error carrying the compiler's
