@@ -172,12 +172,29 @@ void MergeGroups(Trace& trace, const std::vector<size_t>& ends) {
 size_t LimitBuckets(Trace& trace, size_t count) {
   const int64_t max = trace.tracer.max_buckets;
   if (max <= 0 || count <= static_cast<size_t>(max)) return count;
-  // Older buckets coarsen in pairs, so that their number stays bounded for any duration.
-  std::vector<size_t> ends;
-  for (size_t k = 2; k <= count; k += 2) ends.push_back(k);
-  if (count % 2 == 1) ends.push_back(count);
-  MergeGroups(trace, ends);
-  return ends.size();
+  // Adjacent buckets merge, oldest first, into groups no wider (in samples) than the widest
+  // bucket, so that the widths even out and the whole job keeps one resolution (merging every
+  // pair each time would double the oldest buckets' width at every limit, until the first one
+  // spans hours); when that is not enough, the width allowed doubles.
+  const std::vector<int64_t>& m = trace.series.merged;
+  int64_t widest = *std::max_element(m.begin(), m.begin() + static_cast<std::ptrdiff_t>(count));
+  for (;;) {
+    std::vector<size_t> ends;
+    int64_t width = 0;
+    for (size_t k = 0; k < count; ++k) {
+      if (width > 0 && width + m[k] > widest) {
+        ends.push_back(k);
+        width = 0;
+      }
+      width += m[k];
+    }
+    ends.push_back(count);
+    if (ends.size() <= static_cast<size_t>(max)) {
+      MergeGroups(trace, ends);
+      return ends.size();
+    }
+    widest *= 2;
+  }
 }
 
 void Compact(Trace& trace, const std::function<void(const Trace&, size_t)>& on_bucket) {

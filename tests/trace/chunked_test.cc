@@ -295,6 +295,12 @@ TEST_F(ChunkedFileTest, ADayOfSamplesStaysBoundedAndItsFlushesDoNotGrow) {
   EXPECT_LE(read.series.merged.size(), 1024u);
   const size_t merged = read.series.merged.size();
   EXPECT_LE(read.series.t.back() - read.series.t[merged], 660);  // the last 10 min at full res
+  // The whole day at about one resolution: no bucket wider than twice a day's share of the
+  // 1024 buckets (the newest ones are narrower until the next limit merges them), the first
+  // one included (merging every pair at each limit had left it ten hours wide).
+  EXPECT_LE(*std::max_element(read.series.merged.begin(), read.series.merged.end()),
+            2 * 86400 / 1024);
+  EXPECT_LE(read.series.t[0], 2.0 * 86400 / 1024);
   int64_t end = 0;
   for (size_t g = 0; g < merged; ++g) {
     end += read.series.merged[g];

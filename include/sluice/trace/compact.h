@@ -27,8 +27,10 @@ void MergeGroups(Trace& trace, const std::vector<size_t>& ends);
 // Does nothing when the policy's bucket_seconds is 0.
 void Compact(Trace& trace, const std::function<void(const Trace&, size_t)>& on_bucket = {});
 
-// When `count` (the first buckets of the trace) exceeds tracer.max_buckets, merges them in
-// adjacent pairs; returns how many buckets they are now.
+// When `count` (the first buckets of the trace) exceeds tracer.max_buckets, merges adjacent
+// buckets, oldest first, into groups no wider than the widest bucket (doubling that width when
+// needed) until at most max_buckets remain, so that buckets keep about one width over the whole
+// job; returns how many buckets they are now.
 size_t LimitBuckets(Trace& trace, size_t count);
 
 // The samples [from, to) of `trace` as a trace of their own: the series and, for every pipeline,
