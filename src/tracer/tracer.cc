@@ -180,6 +180,10 @@ class TracerImpl final : public pipeline::PipelineObserver {
   }
 
   void SetRetunes(uint64_t id, std::vector<trace::Retune> retunes) {
+    constexpr size_t kHalf = Tracer::kKeptRetunes / 2;
+    if (retunes.size() > 2 * kHalf) {
+      retunes.erase(retunes.begin() + kHalf, retunes.end() - kHalf);
+    }
     MutexLock lock(mu_);
     for (const PipelineState& s : states_) {
       if (s.id == id) trace_.pipelines[s.index].retunes = std::move(retunes);

@@ -283,6 +283,41 @@ TEST_F(TracerTest, OlderSamplesAreMergedAndTheFileReadsBackAsHeld) {
   EXPECT_EQ(t.job.end_reason, "completed");
 }
 
+// A job that re-tunes without end keeps a bounded trace: the first and the last
+// kKeptRetunes / 2 re-tunes, in the tracer and in the file.
+TEST_F(TracerTest, RetunesAreBounded) {
+  const fs::path path = dir_ / "trace.json";
+  TracerOptions opt;
+  opt.trace_path = path;
+  opt.interval = 0.01;
+  Tracer tracer(opt);
+  auto doc = config::Document::Parse(
+      R"({"name": "p", "stages": [{"name": "src", "op": "generate", "args": {"count": 10}}]})",
+      dir_ / "p.json");
+  auto p = pipeline::Pipeline::Create(doc);
+  pipeline::Element e;
+  while (p->Next(&e)) {
+  }
+  // The tracer knows the pipeline once it has sampled it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (tracer.Current().pipelines.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::vector<trace::Retune> retunes(3000);
+  for (size_t i = 0; i < retunes.size(); ++i) retunes[i].t = static_cast<double>(i);
+  tracer.SetRetunes(p->id(), retunes);
+  tracer.Stop("completed");
+  for (const trace::Trace& t : {tracer.Current(), trace::ReadTrace(path)}) {
+    ASSERT_EQ(t.pipelines.size(), 1u);
+    const std::vector<trace::Retune>& kept = t.pipelines[0].retunes;
+    ASSERT_EQ(kept.size(), Tracer::kKeptRetunes);
+    EXPECT_EQ(kept.front().t, 0);
+    EXPECT_EQ(kept[Tracer::kKeptRetunes / 2 - 1].t, Tracer::kKeptRetunes / 2 - 1);
+    EXPECT_EQ(kept[Tracer::kKeptRetunes / 2].t, 3000 - Tracer::kKeptRetunes / 2);
+    EXPECT_EQ(kept.back().t, 2999);
+  }
+}
+
 TEST_F(TracerTest, JobStoppedBySigtermWritesItsTraceThenDies) {
   const fs::path trace = dir_ / "t.json";
   test_util::ChildProcess job = StartJob({}, trace);

@@ -52,8 +52,11 @@ class SLUICE_TRACER_EXPORT Tracer {
   // A copy of the trace as it stands: the recent samples at full resolution, older ones merged.
   trace::Trace Current() const;
   // Replaces the re-tunes recorded for the pipeline with this id (Pipeline::id()); they are in
-  // the next periodic write, so that a job killed later leaves them in its trace.
+  // the next periodic write, so that a job killed later leaves them in its trace. Only the first
+  // kKeptRetunes / 2 and the last kKeptRetunes / 2 are kept (a job that re-tuned more often
+  // than that loses the ones between), so that the trace stays bounded for any duration.
   void SetRetunes(uint64_t pipeline_id, std::vector<trace::Retune> retunes);
+  static constexpr size_t kKeptRetunes = 512;
 
  private:
   std::unique_ptr<TracerImpl> impl_;
