@@ -76,10 +76,12 @@ std::vector<OpReport> InspectUnit(CXTranslationUnit unit, const std::string& fil
   return ops;
 }
 
-// What a file's cached inspection is stored under: the file and every argument it is parsed
-// with.
+// What a file's cached inspection is stored under: the file, as named (the report's places
+// are spelled as the file was: src/x.cc and /work/src/x.cc give two entries), and every
+// argument it is parsed with.
 std::string CacheKey(const std::string& file, const InspectOptions& options) {
   std::string key = "ops:" + std::filesystem::absolute(file).lexically_normal().string();
+  if (std::filesystem::path(file).is_relative()) key += "\nas " + file;
   for (const std::string& a : internal::ArgumentsFor(file, options)) key += "\n" + a;
   return key;
 }

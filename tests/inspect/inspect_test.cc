@@ -208,6 +208,24 @@ TEST(CrossFileTest, HelpersInOtherFilesAreFollowedThroughTheDatabaseAndCached) {
   }
 }
 
+// A cached inspection reports its places as the file is named now: a file inspected by its
+// absolute path and then by a relative one is reported relative, as a fresh parse would.
+TEST(CrossFileTest, CachedPlacesAreSpelledAsTheFileIsNamed) {
+  const test_util::TempDir tmp("sluice_inspect_spelling");
+  WriteCrossFileDatabase(tmp.path());
+  InspectOptions o;
+  o.build_dir = tmp.path();
+  const fs::path absolute = kCorpus / "cross_file" / "uses_helpers.cc";
+  const std::string relative = fs::relative(absolute).string();
+  ASSERT_TRUE(fs::path(relative).is_relative());
+  const OpsReport first = Inspect({absolute.string()}, o);
+  ASSERT_FALSE(first.ops.empty());
+  EXPECT_EQ(first.ops[0].file, absolute.string());
+  const OpsReport second = Inspect({relative}, o);
+  ASSERT_FALSE(second.ops.empty());
+  EXPECT_EQ(second.ops[0].file, relative);
+}
+
 // The names a registration gives and the class it names are reported apart.
 TEST(InspectTest, ReportsRegisteredNameClassAndPlace) {
   const OpsReport r = Inspect({(kCorpus / "renamed.cc").string()}, CorpusOptions());
