@@ -2,18 +2,15 @@
 #include "inspect/parse.h"
 
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "common/thread_annotations.h"
 #include "sluice/common/error.h"
 
 namespace sluice::inspect::internal {
@@ -61,8 +58,8 @@ std::optional<std::string> ResourceDir() {
 
 namespace {
 
-// The arguments of `file` from the compilation database of `options.build_dir` (loading the
-// database is the cost: libclang parses the whole compile_commands.json each time).
+// The arguments of `file` from the compilation database of `options.build_dir`; `from_db`
+// says whether it lists the file.
 std::vector<std::string> DatabaseArguments(const std::string& file, const InspectOptions& options,
                                            bool& from_db) {
   std::vector<std::string> args;
@@ -109,29 +106,8 @@ std::vector<std::string> DatabaseArguments(const std::string& file, const Inspec
 }  // namespace
 
 std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options) {
-  // Remembered for the process, by file, build directory and the database's modification time.
-  static Mutex mu;
-  static std::map<std::string, std::pair<std::vector<std::string>, bool>> known SLUICE_GUARDED_BY(
-      mu);
-  std::string key = file + '\n' + options.build_dir.string();
-  std::error_code ec;
-  const auto stamp = fs::last_write_time(options.build_dir / "compile_commands.json", ec);
-  if (!ec) key += fmt::format("\n{}", stamp.time_since_epoch().count());
-  std::vector<std::string> args;
   bool from_db = false;
-  bool found = false;
-  {
-    MutexLock lock(mu);
-    if (auto it = known.find(key); it != known.end()) {
-      std::tie(args, from_db) = it->second;
-      found = true;
-    }
-  }
-  if (!found) {
-    args = DatabaseArguments(file, options, from_db);
-    MutexLock lock(mu);
-    known[key] = {args, from_db};
-  }
+  std::vector<std::string> args = DatabaseArguments(file, options, from_db);
   if (!from_db) {
     args = {"-x", "c++", "-std=c++20"};
   }
