@@ -36,9 +36,7 @@ void Definitions(CXCursor parent, std::vector<CXCursor>& out) {
     const CXCursorKind k = clang_getCursorKind(c);
     if (k == CXCursor_Namespace || k == CXCursor_LinkageSpec || k == CXCursor_ClassDecl ||
         k == CXCursor_StructDecl) {
-      if (FromMainFile(c) || k == CXCursor_Namespace || k == CXCursor_LinkageSpec) {
-        Definitions(c, out);
-      }
+      if (FromMainFile(c)) Definitions(c, out);  // a header's blocks define nothing here
     } else if ((k == CXCursor_FunctionDecl || k == CXCursor_CXXMethod ||
                 k == CXCursor_Constructor) &&
                clang_isCursorDefinition(c) != 0 && FromMainFile(c)) {

@@ -19,7 +19,9 @@ void FindRegistrations(CXCursor parent, CXFile main, std::vector<Registration>& 
   for (CXCursor c : Children(parent)) {
     const CXCursorKind k = clang_getCursorKind(c);
     if (k == CXCursor_Namespace || k == CXCursor_LinkageSpec || k == CXCursor_UnexposedDecl) {
-      FindRegistrations(c, main, out);
+      // Only the main file's own blocks: the headers' (std, cv, nlohmann...) hold thousands of
+      // declarations, and a registrar is in the main file.
+      if (SameFile(c, main)) FindRegistrations(c, main, out);
       continue;
     }
     if (k != CXCursor_VarDecl || !Spelling(c).starts_with(pipeline::internal::kOpRegistrarPrefix) ||
