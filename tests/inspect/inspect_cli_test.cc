@@ -105,6 +105,24 @@ TEST(InspectCliTest, JsonOutputIsTheOpsFile) {
   EXPECT_EQ(back.ops[1].stateless_verdict, Verdict::kViolated);
 }
 
+// -I and --extra-arg take one value each: the files after them are inspected, not taken as
+// include directories or compiler arguments.
+TEST(InspectCliTest, FilesAfterIncludeAndExtraArgAreAllInspected) {
+  const std::string two = (kCorpus / "two_ops.cc").string();
+  const std::string coin = (kCorpus / "c_rand.cc").string();
+  for (const std::string& flags :
+       {kIncludes, fmt::format("--extra-arg=-I{} --extra-arg -I{}", (kSource / "include").string(),
+                               (fs::path(SLUICE_BINARY_DIR) / "include").string())}) {
+    std::string output;
+    const int code = RunSluice(fmt::format("inspect --json {} {} {}", flags, two, coin), output);
+    ASSERT_EQ(code, 0) << output;
+    const auto j = nlohmann::json::parse(output);
+    ASSERT_EQ(j["ops"].size(), 3u) << flags;
+    EXPECT_EQ(j["ops"][0]["name"], "add_one");
+    EXPECT_EQ(j["ops"][2]["name"], "coin");
+  }
+}
+
 // End to end: profile a synthetic pipeline whose burn stage declares itself deterministic
 // (no "random" arg), then tune it with an ops.json that says burn draws from random_device
 // unconditionally. Without --ops the tuner caches after 'spin'; with it, no cache at or below

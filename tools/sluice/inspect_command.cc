@@ -131,8 +131,13 @@ Action AddInspectCommand(CLI::App& app) {
                   "Build directory whose compile_commands.json gives each file's flags and the "
                   "project's other files, whose functions calls are followed into; results are "
                   "cached in BUILD_DIR/.sluice-inspect-cache");
-  sub->add_option("-I,--include", opt->include_dirs, "Add an include directory");
-  sub->add_option("--extra-arg", opt->extra_args, "Add a compiler argument (-DX=1, -std=c++17)");
+  // One value each (repeat the option for more): a vector option would otherwise take the
+  // files that follow it as values too.
+  sub->add_option("-I,--include", opt->include_dirs, "Add an include directory (repeatable)")
+      ->allow_extra_args(false);
+  sub->add_option("--extra-arg", opt->extra_args,
+                  "Add a compiler argument (-DX=1, -std=c++17; repeatable)")
+      ->allow_extra_args(false);
   sub->add_option("-o,--out", opt->out, "Write ops.json here (for sluice tune --ops)");
   sub->add_flag("--json", opt->json, "Print ops.json on stdout");
   sub->add_flag("--no-precompile", opt->no_precompile,
