@@ -1,4 +1,5 @@
-// The inspector's cache under BUILD_DIR/.sluice-inspect-cache/: one JSON entry per key, valid
+// The inspector's cache under BUILD_DIR/.sluice-inspect-cache/ (where the precompiled system
+// headers are kept too, prelude.h): one JSON entry per key, valid
 // while every file it was made from, and the inspector's own binary, keep their modification
 // times. A missing, torn, foreign or
 // stale entry reads as absent, so the caller parses again and rewrites it.

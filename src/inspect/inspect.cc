@@ -96,17 +96,16 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
   // compilation database, and inspections are cached beside it.
   const bool with_project = !options.build_dir.empty() &&
                             std::filesystem::exists(options.build_dir / "compile_commands.json");
-  // The system headers the files include, precompiled once for all the parses: worth it when
-  // there is more than one (one file alone, building it costs what it saves).
-  internal::Prelude prelude(options.precompile && (files.size() > 1 || with_project)
-                                ? files
-                                : std::vector<std::string>{});
-  std::unique_ptr<internal::Project> project;
   std::optional<internal::Cache> cache;
-  if (with_project) {
-    project = std::make_unique<internal::Project>(index.get(), options, &prelude);
-    cache.emplace(options.build_dir / ".sluice-inspect-cache");
-  }
+  if (with_project) cache.emplace(options.build_dir / ".sluice-inspect-cache");
+  // The system headers the files include, precompiled once for all the parses (and kept in the
+  // cache for the next run): worth it when there is more than one file or a cache (one file
+  // alone, building it costs what it saves).
+  internal::Prelude prelude(
+      options.precompile && (files.size() > 1 || with_project) ? files : std::vector<std::string>{},
+      cache ? &*cache : nullptr);
+  std::unique_ptr<internal::Project> project;
+  if (with_project) project = std::make_unique<internal::Project>(index.get(), options, &prelude);
   std::vector<std::optional<std::vector<OpReport>>> done(files.size());
   std::vector<std::string> keys(files.size());
   std::vector<size_t> todo;

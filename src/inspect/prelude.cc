@@ -2,8 +2,11 @@
 #include "inspect/prelude.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <regex>
 #include <set>
@@ -13,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "inspect/clang_api.h"
+#include "inspect/parse.h"
 #include "sluice/common/files.h"
 
 namespace sluice::inspect::internal {
@@ -145,7 +149,8 @@ bool DefinesBeforeIncludes(const std::string& text) {
   return false;
 }
 
-Prelude::Prelude(const std::vector<std::string>& files) : files_(files) {
+Prelude::Prelude(const std::vector<std::string>& files, const Cache* cache)
+    : files_(files), cache_(cache) {
   if (files_.empty()) return;
   std::string tmpl = (fs::temp_directory_path() / "sluice-inspect-XXXXXX").string();
   if (mkdtemp(tmpl.data()) != nullptr) dir_ = tmpl;
@@ -173,30 +178,91 @@ std::vector<std::string> Prelude::ArgumentsFor(const std::string& file,
   MutexLock lock(mu_);
   auto it = built_.find(key);
   if (it == built_.end()) {
-    const std::vector<std::string> all = Ordered(SystemIncludes(files_, args));
-    std::string pch = Build(base, all, built_.size());
-    if (pch.empty()) {  // without the headers a C library needs others first: the standard ones
-      std::vector<std::string> standard;
-      for (const std::string& h : all) {
-        if (h.find('.') == std::string::npos) standard.push_back(h);
-      }
-      pch = Build(base, standard, built_.size());
-    }
-    it = built_.emplace(key, pch).first;
+    it = built_.emplace(key, Obtain(key, base, SystemIncludes(files_, args))).first;
   }
   if (it->second.empty()) return {};
   return {"-include-pch", it->second};
 }
 
-std::string Prelude::Build(const std::vector<std::string>& args,
-                           const std::vector<std::string>& headers, size_t n) {
-  if (headers.empty()) return "";
-  const fs::path header = dir_ / fmt::format("prelude{}.h", n);
-  const fs::path pch = dir_ / fmt::format("prelude{}.pch", n);
-  {
-    std::ofstream out(header);
-    for (const std::string& h : headers) out << "#include <" << h << ">\n";
-    if (!out) return "";
+std::string Prelude::Obtain(const std::string& key, const std::vector<std::string>& base,
+                            const std::vector<std::string>& needed) {
+  // A header kept from an earlier run serves when it holds every header needed now; otherwise
+  // the new one holds both sets, so the cache keeps one header per set of arguments.
+  std::vector<std::string> headers = needed;
+  const std::string entry_key = "prelude:" + key;
+  const fs::path kept =
+      cache_ == nullptr
+          ? fs::path()
+          : cache_->dir() / fmt::format("prelude-{:016x}.pch", std::hash<std::string>{}(key));
+  if (cache_ != nullptr) {
+    if (const std::optional<nlohmann::json> entry = cache_->Read(entry_key)) {
+      try {
+        const auto had = entry->at("headers").get<std::vector<std::string>>();
+        const std::set<std::string> have(had.begin(), had.end());
+        std::error_code ec;
+        if (std::all_of(needed.begin(), needed.end(),
+                        [&](const std::string& h) { return have.contains(h); }) &&
+            fs::is_regular_file(kept, ec)) {
+          return kept.string();
+        }
+        for (const std::string& h : had) {
+          if (std::find(headers.begin(), headers.end(), h) == headers.end()) headers.push_back(h);
+        }
+      } catch (const std::exception&) {
+        // Not the shape written below: build again.
+      }
+    }
+  }
+  headers = Ordered(headers);
+  // Built in the cache when there is one that can be written, the header included: clang checks
+  // that the files a precompiled header was made from are still there when it loads it.
+  fs::path header = dir_ / fmt::format("prelude{}.h", built_.size());
+  fs::path pch = dir_ / fmt::format("prelude{}.pch", built_.size());
+  std::error_code ec;
+  bool keep = false;
+  if (cache_ != nullptr) {
+    fs::create_directories(cache_->dir(), ec);
+    keep = !ec && access(cache_->dir().c_str(), W_OK) == 0;
+  }
+  if (keep) {
+    header = fs::path(kept).replace_extension(".h");
+    pch = kept.string() + fmt::format(".{}.partial", getpid());
+  }
+  std::set<std::string> sources;
+  bool built = Build(base, headers, header, pch, sources);
+  if (!built) {  // without the headers a C library needs others first: the standard ones
+    std::vector<std::string> standard;
+    for (const std::string& h : headers) {
+      if (h.find('.') == std::string::npos) standard.push_back(h);
+    }
+    headers = standard;
+    built = Build(base, headers, header, pch, sources);
+  }
+  if (!built) {
+    if (keep) fs::remove(pch, ec);
+    return "";
+  }
+  if (!keep) return pch.string();
+  // Renamed into place whole, then its entry: valid while the files it read keep their times.
+  fs::rename(pch, kept, ec);
+  if (ec) return pch.string();
+  cache_->Write(entry_key, nlohmann::json{{"headers", headers}}, sources);
+  return kept.string();
+}
+
+bool Prelude::Build(const std::vector<std::string>& args, const std::vector<std::string>& headers,
+                    const fs::path& header, const fs::path& pch, std::set<std::string>& sources) {
+  if (headers.empty()) return false;
+  std::string text;
+  for (const std::string& h : headers) text += "#include <" + h + ">\n";
+  try {
+    // Renamed into place: another run building the same header at once never reads half of it.
+    AtomicWriteOptions options;
+    options.what = "the inspector's precompiled header list";
+    options.sync = false;
+    WriteFileAtomically(header, text, options);
+  } catch (const std::exception&) {
+    return false;
   }
   // As a C++ header, whatever language the arguments name.
   std::vector<const char*> argv = {"-x", "c++-header"};
@@ -208,7 +274,7 @@ std::string Prelude::Build(const std::vector<std::string>& args,
     }
   }
   IndexPtr index(clang_createIndex(/*excludeDeclarationsFromPCH=*/0, /*displayDiagnostics=*/0));
-  if (!index) return "";
+  if (!index) return false;
   CXTranslationUnit unit = nullptr;
   const std::string path = header.string();
   if (clang_parseTranslationUnit2(
@@ -217,20 +283,21 @@ std::string Prelude::Build(const std::vector<std::string>& args,
               CXTranslationUnit_DetailedPreprocessingRecord,
           &unit) != CXError_Success ||
       unit == nullptr) {
-    return "";
+    return false;
   }
   UnitPtr owned(unit);
   for (unsigned i = 0; i < clang_getNumDiagnostics(unit); ++i) {
     CXDiagnostic d = clang_getDiagnostic(unit, i);
     const bool error = clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error;
     clang_disposeDiagnostic(d);
-    if (error) return "";
+    if (error) return false;
   }
   if (clang_saveTranslationUnit(unit, pch.c_str(), clang_defaultSaveOptions(unit)) !=
       CXSaveError_None) {
-    return "";
+    return false;
   }
-  return pch.string();
+  sources = Inclusions(unit);
+  return true;
 }
 
 }  // namespace sluice::inspect::internal

@@ -7,10 +7,12 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/thread_annotations.h"
+#include "inspect/cache.h"
 
 namespace sluice::inspect::internal {
 
@@ -20,7 +22,10 @@ class Prelude {
   // prelude holds. The
   // precompiled headers are written in a temporary directory of their own, removed with the
   // prelude.
-  explicit Prelude(const std::vector<std::string>& files);
+  // `cache` (null: none), which outlives the prelude, keeps the headers for later runs: one
+  // serves again while every header it read keeps its time and it holds all those `files`
+  // include.
+  explicit Prelude(const std::vector<std::string>& files, const Cache* cache = nullptr);
   ~Prelude();
   Prelude(const Prelude&) = delete;
   Prelude& operator=(const Prelude&) = delete;
@@ -33,11 +38,18 @@ class Prelude {
                                         const std::vector<std::string>& args);
 
  private:
-  // Builds the precompiled header of `headers` for `args` in dir_; "" when it does not build.
-  std::string Build(const std::vector<std::string>& args, const std::vector<std::string>& headers,
-                    size_t n);
+  // The precompiled header for the arguments `key` (`base` in full) that holds `needed`: the
+  // cache's when it serves, else one built (and kept in the cache); "" when none builds.
+  std::string Obtain(const std::string& key, const std::vector<std::string>& base,
+                     const std::vector<std::string>& needed) SLUICE_REQUIRES(mu_);
+  // Builds the precompiled header `pch` of `headers` (written to `header`) for `args`; false
+  // when it does not build. `sources`: the files it read.
+  bool Build(const std::vector<std::string>& args, const std::vector<std::string>& headers,
+             const std::filesystem::path& header, const std::filesystem::path& pch,
+             std::set<std::string>& sources);
 
   std::vector<std::string> files_;
+  const Cache* cache_;
   std::filesystem::path dir_;
   Mutex mu_;
   std::map<std::string, std::string> built_ SLUICE_GUARDED_BY(mu_);  // arguments -> PCH, or ""

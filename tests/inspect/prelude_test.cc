@@ -4,6 +4,7 @@
 #include "inspect/prelude.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "inspect/parse.h"
 #include "sluice/inspect/inspect.h"
+#include "tests/common/files.h"
 #include "tests/common/harness.h"
 #include "tests/inspect/inspect_test_util.h"
 
@@ -24,6 +26,7 @@ namespace fs = std::filesystem;
 using corpus::CorpusOptions;
 using corpus::kCorpus;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -68,6 +71,41 @@ TEST(PreludeTest, AFileDefiningAMacroBeforeItsIncludesDoesWithout) {
   EXPECT_TRUE(fs::is_regular_file(with[1]));
   EXPECT_THAT(prelude.ArgumentsFor(defining.string(), internal::ArgumentsFor(defining.string(), o)),
               IsEmpty());
+}
+
+// With a cache, the header is kept for the next run and serves it unchanged while it holds
+// every header the files include; a file that includes another one makes a header that holds
+// both sets, in the same place.
+TEST(PreludeTest, TheHeaderIsKeptForTheNextRunAndGrowsWhenAFileNeedsMore) {
+  const test_util::TempDir dir("sluice_prelude_kept");
+  const fs::path a = dir / "a.cc", b = dir / "b.cc";
+  std::ofstream(a) << "#include <vector>\nstd::vector<int> v;\n";
+  std::ofstream(b) << "#include <map>\nstd::map<int, int> m;\n";
+  const internal::Cache cache(dir / "cache");
+  const InspectOptions o;
+  const auto pch_of = [&](const std::vector<std::string>& files, const fs::path& file) {
+    internal::Prelude prelude(files, &cache);
+    const std::vector<std::string> with =
+        prelude.ArgumentsFor(file.string(), internal::ArgumentsFor(file.string(), o));
+    EXPECT_THAT(with, SizeIs(2));
+    return with.empty() ? fs::path() : fs::path(with.back());
+  };
+  const fs::path first = pch_of({a.string()}, a);
+  ASSERT_EQ(first.parent_path(), dir / "cache");
+  ASSERT_TRUE(fs::is_regular_file(first));  // outlives its prelude
+  const auto built = fs::last_write_time(first);
+  fs::last_write_time(first, built - std::chrono::hours(1));  // a rebuild would be seen
+  EXPECT_EQ(pch_of({a.string()}, a), first);
+  EXPECT_EQ(fs::last_write_time(first), built - std::chrono::hours(1));
+
+  EXPECT_EQ(pch_of({b.string()}, b), first);  // <map> was not in it: built again, with both
+  EXPECT_NE(fs::last_write_time(first), built - std::chrono::hours(1));
+  const std::string header = test_util::ReadFile(fs::path(first).replace_extension(".h"));
+  EXPECT_THAT(header, HasSubstr("<vector>"));
+  EXPECT_THAT(header, HasSubstr("<map>"));
+  const auto grown = fs::last_write_time(first);
+  EXPECT_EQ(pch_of({a.string()}, a), first);
+  EXPECT_EQ(fs::last_write_time(first), grown);
 }
 
 // Every finding, evidence line and unresolved call is the same whether the system headers come
