@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -172,7 +173,38 @@ TEST(DecideTest, ConvergenceIsWhenTheRateLastReachedItsFinalLevel) {
   Summary s;
   Converge(t, "", s);
   EXPECT_NEAR(s.final_outputs_per_s, 100, 1);
-  EXPECT_NEAR(s.converged_after_s, 8, 0.3);
+  // The first 5 s window within 5 % of 100 starts 0.5 s before the step (0.5 s at 50/s in it).
+  EXPECT_NEAR(s.converged_after_s, 7.5, 0.3);
+  // Not before the config last changed.
+  trace::Retune r;
+  r.t = 8.2;
+  r.changes.push_back({.stage = "heavy", .knob = "parallelism", .from = 1, .to = 2});
+  t.pipelines[0].retunes.push_back(r);
+  Converge(t, "", s);
+  EXPECT_NEAR(s.converged_after_s, 8.2, 0.01);
+}
+
+// A rate that swings within each 5 s (2 s at 90/s, 3 s at 106.7/s: 100/s over any 5 s) has
+// converged when it last changed level (3 s; 2.6 s by the 5 % tolerance), not at its last
+// swing below 95 (18 s), which a window shorter than the final one would report.
+TEST(DecideTest, ConvergenceIsNotPutOffBySwingsShorterThanTheFinalWindow) {
+  trace::Trace t;
+  trace::PipelineTrace p;
+  p.name = "p";
+  double n = 0;
+  for (int k = 0; k <= 230; ++k) {  // 23 s at 10 samples/s
+    const double at = k * 0.1;
+    t.series.t.push_back(at);
+    p.consumer_next.push_back(static_cast<int64_t>(n));
+    const double phase = std::fmod(at - 3, 5);
+    n += 0.1 * (at < 3 ? 50 : phase < 2 ? 90 : 320.0 / 3);
+  }
+  p.consumer.next_calls = p.consumer_next.back();
+  t.pipelines.push_back(p);
+  Summary s;
+  Converge(t, "", s);
+  EXPECT_NEAR(s.final_outputs_per_s, 100, 2);
+  EXPECT_NEAR(s.converged_after_s, 2.6, 0.3);
 }
 
 // A pipeline as shipped: its heavy stage inline on the consumer's thread.

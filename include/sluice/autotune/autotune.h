@@ -41,8 +41,8 @@ struct AutotuneOptions {
 struct Summary {
   std::vector<trace::Retune> retunes;
   double final_outputs_per_s = 0;  // over the run's last 5 s
-  // From the start of the run until the rate (over 2 s windows) last rose to within 5 % of
-  // the final rate and stayed there.
+  // From the start of the run until the rate (over windows as long as the final one, 5 s)
+  // last rose to within 5 % of the final rate and stayed there.
   double converged_after_s = 0;
   // |predicted - measured| / measured of each measured re-tune: the model as solved, and with
   // the calibration learned from the re-tunes before it.
