@@ -128,8 +128,10 @@ def online(sluice, work, naive, policy, seconds, memory, k):
                   "--autotune", "--autotune-policy", policy, "--memory", memory, "--out", out],
                  seconds + 120)
     a = r["autotune"]
-    changes = sum(1 for c in a["changes"] if c["when"] != "not_applied")
+    applied = [c for c in a["changes"] if c["when"] != "not_applied"]
+    changes = len(applied)
     return {"final": a["final_outputs_per_s"], "converged": a["converged_after_s"],
+            "last_change": max((c["t"] for c in applied), default=0.0),
             "changes": changes, "retunes": a["retunes"], "rss_mib": r["peak_rss_mib"],
             "tuner_cpu_s": a["tuner_cpu_seconds"],
             "model_error": a["model_error"], "calibrated_error": a["calibrated_model_error"]}
@@ -174,13 +176,16 @@ def render(results, meta):
              "CONFIG` settles on offline, run as long, in the same round. Rates are the last 5 s "
              "of each run; a ratio compares a run with the oracle's run of its round; medians "
              "(min–max) over "
-             f"{meta['rounds']} runs. Memory budget `--memory {meta['memory']}` for both policies "
+             f"{meta['rounds']} runs. \"Converged after\": from the start until the rate over 5 s "
+             "windows last rose to within 5 % of the final rate and stayed there (not before the "
+             "last change); \"last change\": when the last change was applied. Memory budget `--memory {meta['memory']}` for both policies "
              "(peak RSS is the whole process).", "",
-             "| pipeline | oracle (outputs/s) | policy | final / oracle | converged after (s) | changes | "
-             "peak RSS (MiB) | tuner CPU (s) |", "|---|---|---|---|---|---|---|---|"]
+             "| pipeline | oracle (outputs/s) | policy | final / oracle | converged after (s) | "
+             "last change (s) | changes | peak RSS (MiB) | tuner CPU (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error'][:120]} | | | | | | |")
+            lines.append(f"| {name} | failed: {r['error'][:120]} | | | | | | | |")
             continue
         for policy, label in (("model", "sluice (model)"), ("hill", "hill-climbing")):
             runs = r[policy]
@@ -190,6 +195,7 @@ def render(results, meta):
                 f"| {name} | {spread(r['oracle'])} | {label} | "
                 f"{spread(ratios, '{:.2f}')} | "
                 f"{spread([x['converged'] for x in runs])} | "
+                f"{spread([x.get('last_change', 0.0) for x in runs])} | "
                 f"{spread([x['changes'] for x in runs], '{:.0f}')} | "
                 f"{spread([x['rss_mib'] for x in runs], '{:.0f}')} | "
                 f"{spread([x['tuner_cpu_s'] for x in runs], '{:.2f}')} |")
