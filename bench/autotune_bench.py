@@ -178,7 +178,8 @@ def render(results, meta):
              "(min–max) over "
              f"{meta['rounds']} runs. \"Converged after\": from the start until the rate over 5 s "
              "windows last rose to within 5 % of the final rate and stayed there (not before the "
-             "last change); \"last change\": when the last change was applied. Memory budget `--memory {meta['memory']}` for both policies "
+             "last change); \"last change\": when the last change was applied. "
+             f"Memory budget `--memory {meta['memory']}` for both policies "
              "(peak RSS is the whole process).", "",
              "| pipeline | oracle (outputs/s) | policy | final / oracle | converged after (s) | "
              "last change (s) | changes | peak RSS (MiB) | tuner CPU (s) |",

@@ -149,7 +149,7 @@ class AutotunerImpl {
       Climb(*p, a, now, rate);
     } else if (trial_) {
       Measure(now, rate);
-    } else {
+    } else if (!CacheInTransition()) {
       Plan(t, *p, a, now, rate);
     }
   }
@@ -170,6 +170,14 @@ class AutotunerImpl {
     cache_->measured = true;
     Publish();
     return false;  // the same window plans the knobs for replay (the rate moved: a new phase)
+  }
+
+  // A cache planned for the next epoch boundary, until its replay is measured. The knobs are
+  // held meanwhile: the rate is that of the epoch it records, a transition this loop caused (not
+  // a phase change), and knobs planned from it would be wrong for the replay, which
+  // CacheReplayStarts measures and plans for.
+  bool CacheInTransition() const {
+    return cache_ && cache_->retune != SIZE_MAX && !cache_->measured;
   }
 
   // The tuner's options for the live pipeline, planning for `epochs` passes over the data.
