@@ -19,12 +19,10 @@ namespace sluice::inspect::internal {
 class Prelude {
  public:
   // `files`: the files about to be inspected, whose system includes (SystemIncludes) the
-  // prelude holds. The
-  // precompiled headers are written in a temporary directory of their own, removed with the
-  // prelude.
-  // `cache` (null: none), which outlives the prelude, keeps the headers for later runs: one
-  // serves again while every header it read keeps its time and it holds all those `files`
-  // include.
+  // prelude holds. With a `cache` (which outlives the prelude) the precompiled headers are kept
+  // in its directory for later runs: one serves again while every header it read keeps its time
+  // and it holds all those `files` include. Without one (or when its directory cannot be
+  // written) they go to a temporary directory of their own, removed with the prelude.
   explicit Prelude(const std::vector<std::string>& files, const Cache* cache = nullptr);
   ~Prelude();
   Prelude(const Prelude&) = delete;
