@@ -35,6 +35,8 @@ constexpr double kApplySettleSeconds = 1.0;
 // The model's bound this far above the measured rate (at least; three times the noise if more)
 // calls for a trial outside the model (internal::ProbeChange).
 constexpr double kProbeGap = 0.15;
+// The longest a cache's insertion and recording (two epochs) may hold the knobs.
+constexpr double kMaxCacheHoldSeconds = 10;
 
 // The pipeline to tune: by name, else the live one that delivered the most.
 const trace::PipelineTrace* Target(const trace::Trace& t, const std::string& name) {
@@ -96,6 +98,7 @@ class AutotunerImpl {
     int64_t epoch = 0;  // the epoch running when it was planned
     bool replaying = false;
     bool measured = false;
+    bool hold = false;  // no planning until the replay is measured (CacheInTransition)
   };
 
   void Run() {
@@ -172,12 +175,12 @@ class AutotunerImpl {
     return false;  // the same window plans the knobs for replay (the rate moved: a new phase)
   }
 
-  // A cache planned for the next epoch boundary, until its replay is measured. The knobs are
-  // held meanwhile: the rate is that of the epoch it records, a transition this loop caused (not
-  // a phase change), and knobs planned from it would be wrong for the replay, which
-  // CacheReplayStarts measures and plans for.
+  // A cache planned for the next epoch boundary, until its replay is measured, when that comes
+  // within kMaxCacheHoldSeconds. The knobs are held meanwhile: the rate is that of the epoch it
+  // records, a transition this loop caused (not a phase change), and knobs planned from it would be
+  // wrong for the replay, which CacheReplayStarts measures and plans for.
   bool CacheInTransition() const {
-    return cache_ && cache_->retune != SIZE_MAX && !cache_->measured;
+    return cache_ && cache_->hold && cache_->retune != SIZE_MAX && !cache_->measured;
   }
 
   // The tuner's options for the live pipeline, planning for `epochs` passes over the data.
@@ -208,6 +211,11 @@ class AutotunerImpl {
     const std::optional<uint64_t> id = LiveId(name_);
     if (!id) return;
     cache_ = Cache{SIZE_MAX, p.epochs_completed};  // tried once, whatever Apply says
+    // Held for while it records only when that is soon over: with long epochs, the knobs for
+    // the epoch it records matter more than planning the replay's from a clean window.
+    const double epoch_seconds = (now - t.series.t[p.first_index]) /
+                                 static_cast<double>(std::max<int64_t>(1, p.epochs_completed));
+    cache_->hold = 2 * epoch_seconds <= kMaxCacheHoldSeconds;
     const pipeline::KnobChange change{cache->stage, tuner::kKnobCache, 1};
     std::optional<std::vector<pipeline::AppliedChange>> applied;
     try {

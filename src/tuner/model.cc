@@ -107,15 +107,20 @@ StageModel ModelStage(const Analysis& a, const trace::PipelineTrace& p, const Tu
 }
 
 // A cache may follow a stage when the job reads its data more than once, every stage up to it is
-// deterministic and one epoch of its output fits the memory budget.
+// deterministic, one epoch of its output fits the memory budget, and it is below any cache the
+// pipeline has (a cache at or above one saves nothing: what it would save no longer runs).
 void OfferCaches(Model& m, const Analysis& a, const trace::PipelineTrace& p, const TuneOptions& o) {
   const bool many_epochs = o.epochs > 1 || o.epochs < 0;
   const std::vector<double> epoch_elements = EpochElements(p);
+  size_t below = 0;  // the first stage below the last existing cache
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    if (p.stages[i].op == kKnobCache) below = i + 1;
+  }
   bool deterministic_so_far = true;
   for (size_t i = 0; i < m.stages.size(); ++i) {
     StageModel& sm = m.stages[i];
     deterministic_so_far = deterministic_so_far && Deterministic(p.stages[i]);
-    if (many_epochs && deterministic_so_far && !epoch_elements.empty()) {
+    if (many_epochs && deterministic_so_far && !epoch_elements.empty() && i >= below) {
       sm.cache_elements = epoch_elements[i];
       sm.cache_bytes = epoch_elements[i] * a.stages[i].bytes_per_element;
       sm.cache_ok = sm.cache_bytes > 0 && sm.cache_bytes <= m.memory_budget;

@@ -197,6 +197,45 @@ TEST_F(TunerTest, CacheAfterADeterministicDecodeIsChosenWhenItFits) {
   EXPECT_FALSE(plan.knobs.cache_after.has_value());
 }
 
+// The same pipeline with a cache after decode already in it (as a config tuned offline has):
+// no second cache is offered at or above it, which would save nothing (the stages above a
+// cache no longer run once it replays). Before, the plan put one after 'cache' itself.
+TEST_F(TunerTest, NoCacheIsOfferedAtOrAboveAnExistingOne) {
+  Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
+         {.name = "decode",
+          .op = "decode_jpeg",
+          .parallelizable = true,
+          .wall = 0.010,
+          .bytes = 150'000},
+         {.name = "cache", .op = "cache", .wall = 0.00001, .bytes = 150'000},
+         {.name = "crop",
+          .op = "random_crop",
+          .parallelizable = true,
+          .wall = 0.001,
+          .bytes = 150'000,
+          .deterministic = false},
+         {.name = "batch",
+          .op = "batch",
+          .wall = 0.0002,
+          .bytes = 4'800'000,
+          .elements = 31,
+          .visit = 1},
+         {.name = "prefetch",
+          .op = "prefetch",
+          .wall = 0,
+          .bytes = 4'800'000,
+          .async = true,
+          .buffer_size = 1,
+          .elements = 31}},
+        0, analyzer::Verdict::kHighly, 2);
+  TuneOptions options;
+  options.epochs = 5;
+  options.memory_bytes = 1'000'000'000;
+  const Plan plan = Tune(analysis_, pipeline_, options);
+  EXPECT_FALSE(plan.knobs.cache_after.has_value()) << *plan.knobs.cache_after;
+  for (const Change& c : plan.changes) EXPECT_NE(c.knob, kKnobCache) << c.stage;
+}
+
 // Bursty output (per-sample increments alternate 5 and 15: CV 0.5) asks for long queues; the
 // memory budget caps them, and the queued and in-flight elements never exceed it.
 TEST_F(TunerTest, MemoryBudgetIsNeverExceeded) {
