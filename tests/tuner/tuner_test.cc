@@ -128,38 +128,46 @@ TEST_F(TunerTest, CacheBelowARandomOpIsNeverChosen) {
   }
 }
 
+// src, a deterministic decode (10 ms of CPU per batch), a random crop, batch and prefetch; with
+// `cached`, a cache stage after decode, as a config tuned offline has.
+std::vector<Stage> DecodeStages(bool cached) {
+  std::vector<Stage> stages = {{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
+                               {.name = "decode",
+                                .op = "decode_jpeg",
+                                .parallelizable = true,
+                                .wall = 0.010,
+                                .bytes = 150'000},
+                               {.name = "crop",
+                                .op = "random_crop",
+                                .parallelizable = true,
+                                .wall = 0.001,
+                                .bytes = 150'000,
+                                .deterministic = false},
+                               {.name = "batch",
+                                .op = "batch",
+                                .wall = 0.0002,
+                                .bytes = 4'800'000,
+                                .elements = 31,
+                                .visit = 1},
+                               {.name = "prefetch",
+                                .op = "prefetch",
+                                .wall = 0,
+                                .bytes = 4'800'000,
+                                .async = true,
+                                .buffer_size = 1,
+                                .elements = 31}};
+  if (cached) {
+    stages.insert(stages.begin() + 2,
+                  Stage{.name = "cache", .op = "cache", .wall = 0.00001, .bytes = 150'000});
+  }
+  return stages;
+}
+
 // Decode (deterministic, 10 ms of CPU per batch) on 2 cores: without a cache the CPU allows
 // 2 / 11.4 ms = 175 batches/s; a cache after decode leaves 1.2 ms of CPU per batch (1667/s).
 // One epoch of decode's output is 1000 elements x 150 kB = 150 MB.
 TEST_F(TunerTest, CacheAfterADeterministicDecodeIsChosenWhenItFits) {
-  auto build = [&] {
-    Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
-           {.name = "decode",
-            .op = "decode_jpeg",
-            .parallelizable = true,
-            .wall = 0.010,
-            .bytes = 150'000},
-           {.name = "crop",
-            .op = "random_crop",
-            .parallelizable = true,
-            .wall = 0.001,
-            .bytes = 150'000,
-            .deterministic = false},
-           {.name = "batch",
-            .op = "batch",
-            .wall = 0.0002,
-            .bytes = 4'800'000,
-            .elements = 31,
-            .visit = 1},
-           {.name = "prefetch",
-            .op = "prefetch",
-            .wall = 0,
-            .bytes = 4'800'000,
-            .async = true,
-            .buffer_size = 1,
-            .elements = 31}},
-          0, analyzer::Verdict::kHighly, 2);
-  };
+  auto build = [&] { Build(DecodeStages(false), 0, analyzer::Verdict::kHighly, 2); };
   build();
   TuneOptions options;
   options.epochs = 5;
@@ -201,33 +209,7 @@ TEST_F(TunerTest, CacheAfterADeterministicDecodeIsChosenWhenItFits) {
 // no second cache is offered at or above it, which would save nothing (the stages above a
 // cache no longer run once it replays). Before, the plan put one after 'cache' itself.
 TEST_F(TunerTest, NoCacheIsOfferedAtOrAboveAnExistingOne) {
-  Build({{.name = "src", .op = "read_file", .wall = 0.0002, .bytes = 50'000},
-         {.name = "decode",
-          .op = "decode_jpeg",
-          .parallelizable = true,
-          .wall = 0.010,
-          .bytes = 150'000},
-         {.name = "cache", .op = "cache", .wall = 0.00001, .bytes = 150'000},
-         {.name = "crop",
-          .op = "random_crop",
-          .parallelizable = true,
-          .wall = 0.001,
-          .bytes = 150'000,
-          .deterministic = false},
-         {.name = "batch",
-          .op = "batch",
-          .wall = 0.0002,
-          .bytes = 4'800'000,
-          .elements = 31,
-          .visit = 1},
-         {.name = "prefetch",
-          .op = "prefetch",
-          .wall = 0,
-          .bytes = 4'800'000,
-          .async = true,
-          .buffer_size = 1,
-          .elements = 31}},
-        0, analyzer::Verdict::kHighly, 2);
+  Build(DecodeStages(true), 0, analyzer::Verdict::kHighly, 2);
   TuneOptions options;
   options.epochs = 5;
   options.memory_bytes = 1'000'000'000;
