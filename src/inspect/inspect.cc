@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <future>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -20,6 +18,7 @@
 #include "inspect/clang_api.h"
 #include "inspect/op_analyzer.h"
 #include "inspect/parse.h"
+#include "inspect/parse_ahead.h"
 #include "inspect/project.h"
 #include "inspect/registrations.h"
 
@@ -40,20 +39,6 @@ const char* PropertyName(Property p) {
 }
 
 namespace {
-
-// A unit parsed on a thread of its own, with the index that owns it (destroyed after it).
-struct Parsed {
-  internal::IndexPtr index;
-  internal::UnitPtr unit;
-};
-
-Parsed ParseAlone(const std::string& file, const InspectOptions& options,
-                  internal::Prelude* prelude) {
-  Parsed p;
-  p.index.reset(internal::ClangCheck(clang_createIndex(0, 0), "creating an index"));
-  p.unit = internal::Parse(p.index.get(), file, options, prelude);
-  return p;
-}
 
 // The ops `unit` (parsed from `file`) registers, analyzed.
 std::vector<OpReport> InspectUnit(CXTranslationUnit unit, const std::string& file,
@@ -123,28 +108,24 @@ OpsReport Inspect(const std::vector<std::string>& files, const InspectOptions& o
     }
     todo.push_back(i);
   }
-  // The files to inspect are parsed a few at a time on threads of their own (parsing is most of
-  // the cost) and analyzed here, in order.
-  const size_t window = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
-  std::map<size_t, std::future<Parsed>> running;
-  size_t next = 0;
-  auto launch = [&] {
-    for (; next < todo.size() && running.size() < window; ++next) {
-      running[todo[next]] = std::async(std::launch::async, ParseAlone, files[todo[next]],
-                                       std::cref(options), &prelude);
-    }
-  };
+  // The files to inspect are parsed on threads of their own (parsing is most of the cost), a few
+  // files ahead, and analyzed here, in order.
+  std::vector<std::string> todo_files;
+  for (size_t i : todo) todo_files.push_back(files[i]);
+  const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  internal::ParseAhead parses(todo_files, options, &prelude, threads, 2 * threads);
+  if (project) {
+    project->BorrowUnitsFrom([&parses](const std::string& f) { return parses.Borrow(f); });
+  }
+  size_t taken = 0;
   OpsReport report;
   for (size_t i = 0; i < files.size(); ++i) {
     if (!done[i]) {
-      launch();
-      const Parsed parsed = running.at(i).get();
-      running.erase(i);
-      launch();
+      const std::unique_ptr<internal::ParsedUnit> parsed = parses.Take(taken++);
       if (project) project->BeginUses();
-      done[i] = InspectUnit(parsed.unit.get(), files[i], project.get());
+      done[i] = InspectUnit(parsed->unit.get(), files[i], project.get());
       if (cache) {
-        std::set<std::string> sources = internal::Inclusions(parsed.unit.get());
+        std::set<std::string> sources = internal::Inclusions(parsed->unit.get());
         const std::set<std::string> used = project->EndUses();
         sources.insert(used.begin(), used.end());
         OpsReport one;

@@ -113,15 +113,20 @@ void Project::Load(const std::string& file) {
 }
 
 std::set<std::string> Project::Summarize(const std::string& file) {
-  UnitPtr unit = Parse(index_, file, options_, prelude_);
-  const std::set<std::string> headers = Inclusions(unit.get());
+  UnitPtr owned;
+  CXTranslationUnit unit = borrow_ ? borrow_(file) : nullptr;
+  if (unit == nullptr) {
+    owned = Parse(index_, file, options_, prelude_);
+    unit = owned.get();
+  }
+  const std::set<std::string> headers = Inclusions(unit);
   uses_.back().insert(headers.begin(), headers.end());  // Load's BeginUses
   std::vector<CXCursor> defs;
-  Definitions(clang_getTranslationUnitCursor(unit.get()), defs);
+  Definitions(clang_getTranslationUnitCursor(unit), defs);
   std::set<std::string> usrs;
   for (CXCursor def : defs) {
     OpReport scratch;
-    FunctionSummary s = OpAnalyzer(unit.get(), scratch, this).Summarize(def);
+    FunctionSummary s = OpAnalyzer(unit, scratch, this).Summarize(def);
     const std::string usr = Usr(def);
     summaries_[usr] = std::move(s);
     summary_file_[usr] = file;

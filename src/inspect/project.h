@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -45,6 +46,12 @@ class Project {
   const FunctionSummary* Find(const std::string& usr, const std::string& name,
                               const std::string& from);
 
+  // Where a file to summarize may already be parsed (the files being inspected, parse_ahead.h):
+  // `borrow` returns its unit (which stays valid through the summary) or null to parse it here.
+  void BorrowUnitsFrom(std::function<CXTranslationUnit(const std::string& file)> borrow) {
+    borrow_ = std::move(borrow);
+  }
+
   // Between the two, the files whose summaries Find returned, and the files those were made
   // from: what an inspection that used them depends on. Nests.
   void BeginUses();
@@ -61,6 +68,7 @@ class Project {
   CXIndex index_;
   InspectOptions options_;
   Prelude* prelude_;
+  std::function<CXTranslationUnit(const std::string&)> borrow_;
   std::vector<std::string> files_;
   std::map<std::string, std::string> texts_;  // file -> its text, read when first searched
   std::set<std::string> loaded_;              // files whose summaries are known (or failed)
