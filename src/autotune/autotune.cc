@@ -229,8 +229,31 @@ class AutotunerImpl {
         internal::RecordCache(now, *cache, with, applied->front(), rate, calibration_));
     if (applied->front().when == pipeline::AppliedChange::When::kNextEpoch) {
       cache_->retune = retunes_.size() - 1;
+      KeepWorkersWhileRecording(a, cache->stage, *id, retunes_.back());
     }
     Publish();
+  }
+
+  // With a cache going in after `stage`: the workers that stage and those above it ran on are
+  // kept for the epoch the cache records (internal::WorkersForRecording), applied now and
+  // recorded with the cache.
+  void KeepWorkersWhileRecording(const analyzer::Analysis& a, const std::string& stage, uint64_t id,
+                                 trace::Retune& record) {
+    const internal::RecordingWorkers keep = internal::WorkersForRecording(a, stage);
+    if (keep.changes.empty()) return;
+    std::optional<std::vector<pipeline::AppliedChange>> applied;
+    try {
+      applied = pipeline::ApplyToLivePipeline(id, keep.changes, kApplySettleSeconds);
+    } catch (const std::exception& e) {
+      if (!warned_) Warn("autotune: {}", e.what());
+      warned_ = true;
+      return;
+    }
+    if (!applied) return;
+    for (const pipeline::AppliedChange& c : *applied) {
+      record.changes.push_back(
+          {c.stage, c.knob, c.from, c.to, keep.why, internal::WhenText(c.when), c.note});
+    }
   }
 
   // The baseline policy: one hill-climbing step per window (internal/hill.h).

@@ -138,6 +138,31 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
   return r;
 }
 
+RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after) {
+  RecordingWorkers out;
+  const auto find = [&](const std::string& name) -> const analyzer::StageAnalysis* {
+    for (const analyzer::StageAnalysis& s : a.stages) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  };
+  const analyzer::StageAnalysis* stage = find(cache_after);
+  if (stage == nullptr || stage->async || !stage->parallelizable || stage->run_by.empty()) {
+    return out;
+  }
+  const analyzer::StageAnalysis* owner = find(stage->run_by);
+  if (owner == nullptr || owner->parallelism <= 1) return out;
+  out.changes = {{stage->name, std::string(config::kKnobParallelism), owner->parallelism},
+                 {stage->name, std::string(config::kKnobBufferSize),
+                  std::max(owner->buffer_size, owner->parallelism)}};
+  out.why = fmt::format(
+      "'{}' runs on the {} workers of '{}'; the cache after it ends that chain, so it gets workers "
+      "of its own (as many, with their buffer) for the epoch the cache records, which would "
+      "otherwise run it and the stages above it on one thread",
+      stage->name, owner->parallelism, owner->name);
+  return out;
+}
+
 std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied) {
   std::vector<pipeline::KnobChange> out;
   for (const pipeline::AppliedChange& a : applied) {

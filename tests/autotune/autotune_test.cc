@@ -130,6 +130,40 @@ TEST(DecideTest, ACacheIsInsertedOnlyWithEpochsToReplayAndAGainAboveTheMinimum) 
   EXPECT_LT(r.measured_outputs_per_s, 0) << "measured once it replays";
 }
 
+// A cache after 'resize', which runs fused on the two workers of 'flip' below it: 'resize' gets
+// two workers of its own (and a buffer) for the epoch the cache records. Not when the stage is
+// async already, cannot have workers, or runs on the consumer's thread.
+TEST(DecideTest, AStageThatRanOnWorkersBelowACacheKeepsWorkersWhileItRecords) {
+  analyzer::Analysis a;
+  const auto stage = [](const std::string& name, bool parallelizable, int parallelism, int buffer,
+                        const std::string& run_by) {
+    analyzer::StageAnalysis s;
+    s.name = name;
+    s.parallelizable = parallelizable;
+    s.parallelism = parallelism;
+    s.async = parallelism > 1;
+    s.buffer_size = buffer;
+    s.run_by = run_by;
+    return s;
+  };
+  a.stages = {stage("files", false, 1, 0, "flip"), stage("decode", true, 1, 0, "flip"),
+              stage("resize", true, 1, 0, "flip"), stage("crop", true, 1, 0, "flip"),
+              stage("flip", true, 2, 10, ""),      stage("batch", false, 1, 0, "")};
+  const internal::RecordingWorkers keep = internal::WorkersForRecording(a, "resize");
+  ASSERT_EQ(keep.changes.size(), 2u);
+  EXPECT_EQ(keep.changes[0].stage, "resize");
+  EXPECT_EQ(keep.changes[0].knob, "parallelism");
+  EXPECT_EQ(keep.changes[0].to, 2);
+  EXPECT_EQ(keep.changes[1].knob, "buffer_size");
+  EXPECT_EQ(keep.changes[1].to, 10);
+  EXPECT_THAT(keep.why, HasSubstr("workers of 'flip'"));
+  EXPECT_TRUE(internal::WorkersForRecording(a, "flip").changes.empty()) << "async already";
+  EXPECT_TRUE(internal::WorkersForRecording(a, "files").changes.empty()) << "no workers";
+  EXPECT_TRUE(internal::WorkersForRecording(a, "batch").changes.empty()) << "the consumer's";
+  a.stages[4].parallelism = 1;  // one worker: nothing is lost
+  EXPECT_TRUE(internal::WorkersForRecording(a, "resize").changes.empty());
+}
+
 TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
   const test_util::TempDir tmp("sluice_autotune_last_config");
   const fs::path dir = tmp.path();

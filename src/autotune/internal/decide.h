@@ -50,6 +50,18 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
                           const pipeline::AppliedChange& applied, double before,
                           double calibration);
 
+// What keeps the stages above a cache inserted after stage `cache_after` on workers while it
+// records. When that stage runs inline on the workers of a parallel stage below it (map fusion),
+// the cache between them ends the fusion there: the stage and the maps above it would run on one
+// thread, under the cache, for the whole epoch it records. The changes give the stage the
+// parallelism and buffer of the stage whose workers ran it (its own workers then run the maps
+// above it); empty when it is async already, cannot have workers, or is not run by such a stage.
+struct RecordingWorkers {
+  std::vector<pipeline::KnobChange> changes;
+  std::string why;
+};
+RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after);
+
 // How the trace names when a change took effect: "now", "next_epoch" or "not_applied".
 std::string WhenText(pipeline::AppliedChange::When when);
 
