@@ -6,7 +6,9 @@ suite's pipelines as shipped (every parallelism 1, no prefetch), against the con
 
 For each pipeline: the oracle is profiled once and its steady rate measured over the last 5 s
 of a run; each online policy runs `sluice run CONFIG --autotune --json` for --seconds, --rounds
-times. Reported: the rate over the last 5 s against the oracle's, the time to converge (the
+times, and the oracle's config itself runs as long under the same tracer with nothing changed
+(`--autotune-policy observe`), which shows how late the convergence measure puts a config that
+never changes. Reported: the rate over the last 5 s against the oracle's, the time to converge (the
 rate reaches and stays within 5 % of its final level), the number of changes made to the running
 job, peak RSS against the memory budget, and the model's one-shot error before and after
 calibration. Writes the section between the autotune_bench markers of docs/benchmarks.md.
@@ -178,7 +180,10 @@ def render(results, meta):
              "(min–max) over "
              f"{meta['rounds']} runs. \"Converged after\": from the start until the rate over 5 s "
              "windows last rose to within 5 % of the final rate and stayed there (not before the "
-             "last change); \"last change\": when the last change was applied. "
+             "last change); \"last change\": when the last change was applied. \"Offline "
+             "config, untouched\": the oracle's config run under the same tracer and measured "
+             "the same way (`--autotune-policy observe`), nothing changed: the measure's own "
+             "floor. "
              f"Memory budget `--memory {meta['memory']}` for both policies "
              "(peak RSS is the whole process).", "",
              "| pipeline | oracle (outputs/s) | policy | final / oracle | converged after (s) | "
@@ -188,8 +193,11 @@ def render(results, meta):
         if "error" in r:
             lines.append(f"| {name} | failed: {r['error'][:120]} | | | | | | | |")
             continue
-        for policy, label in (("model", "sluice (model)"), ("hill", "hill-climbing")):
-            runs = r[policy]
+        for policy, label in (("model", "sluice (model)"), ("hill", "hill-climbing"),
+                              ("observe", "offline config, untouched")):
+            runs = r.get(policy)
+            if not runs:
+                continue
             # Each run against the oracle's run of the same round.
             ratios = [x["final"] / ok for x, ok in zip(runs, r["oracle"])]
             lines.append(
@@ -238,13 +246,15 @@ def main():
         work, naive = workdir(out, name, data)
         try:
             tuned = profile_offline(sluice, work, naive)
-            r = {"oracle_config": tuned, "oracle": [], "model": [], "hill": []}
+            r = {"oracle_config": tuned, "oracle": [], "model": [], "hill": [], "observe": []}
             for k in range(args.rounds):
                 # Interleaved, so that drift hits the three alike.
                 r["oracle"].append(oracle_rate(sluice, tuned, args.seconds))
                 print(f"   oracle {k}: {r['oracle'][-1]:.1f}", flush=True)
-                for policy in ("model", "hill"):
-                    r[policy].append(online(sluice, work, naive, policy, args.seconds,
+                for policy in ("model", "hill", "observe"):
+                    # observe: the offline config as it is, measured as the online runs are.
+                    config = tuned if policy == "observe" else naive
+                    r[policy].append(online(sluice, work, config, policy, args.seconds,
                                             args.memory, k))
                     print(f"   {policy} {k}: {r[policy][-1]['final']:.1f}, converged after "
                           f"{r[policy][-1]['converged']:.1f} s, {r[policy][-1]['changes']} "

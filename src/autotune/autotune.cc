@@ -135,6 +135,7 @@ class AutotunerImpl {
     const double now = t.series.t.back();
     if (window_start_ < 0) window_start_ = t.series.t[p->first_index];
     if (now - window_start_ < opt_.interval) return window_start_ + opt_.interval - now;
+    if (opt_.policy == Policy::kObserve) return opt_.interval;
     Decide(t, *p, now);
     return opt_.interval;
   }

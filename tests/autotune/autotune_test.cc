@@ -256,8 +256,9 @@ std::string Config(const std::string& schedule) {
 // Runs `config` for `seconds` with the tuner on, under a consumer whose training step takes
 // 5 ms per batch; returns the tuner's summary and the trace it wrote.
 Summary RunTuned(const std::string& config, double seconds, const fs::path& dir,
-                 trace::Trace* written) {
+                 trace::Trace* written, Policy policy = Policy::kModel) {
   AutotuneOptions opt;
+  opt.policy = policy;
   opt.tracer.trace_path = dir / "trace.json";
   opt.tracer.measure_disks = false;
   opt.interval = 1.0;
@@ -302,6 +303,22 @@ TEST(AutotuneTest, AMisconfiguredPipelineIsRetunedWithReasonsAndItsLastConfigWri
   EXPECT_EQ(tuned.Stage("heavy").parallelism.value_or(1), heavy->parallelism);
   EXPECT_GT(heavy->parallelism, 1) << "the inline sleep stage got workers";
   EXPECT_GT(s.final_outputs_per_s, 0);
+}
+
+// The baseline of a config run as it is: the same trace and figures, and no change at all.
+TEST(AutotuneTest, AnObservedPipelineIsMeasuredAndNeverChanged) {
+  const test_util::TempDir tmp("sluice_autotune_observe");
+  const fs::path dir = tmp.path();
+  trace::Trace t;
+  const Summary s = RunTuned(Config("[]"), 4, dir, &t, Policy::kObserve);
+  EXPECT_TRUE(s.retunes.empty());
+  EXPECT_GT(s.final_outputs_per_s, 0);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_TRUE(t.pipelines[0].retunes.empty());
+  for (const trace::StageTrace& st : t.pipelines[0].stages) {
+    EXPECT_EQ(st.parallelism, 1) << st.name;
+    EXPECT_EQ(st.buffer_size, 0) << st.name;
+  }
 }
 
 TEST(AutotuneTest, APhaseChangeIsReplanned) {

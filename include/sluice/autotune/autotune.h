@@ -20,8 +20,10 @@ namespace sluice::autotune {
 
 // How the tuner decides: with the model (analysis, the tuner's program, one measured trial per
 // plan), or by the hill-climbing baseline (tf.data AUTOTUNE's procedure: one more worker or
-// queue slot per measured window, kept when it gains 3 %), for comparison.
-enum class Policy { kModel, kHillClimb };
+// queue slot per measured window, kept when it gains 3 %), for comparison; or not at all
+// (kObserve: traced and measured as the others, nothing changed), the baseline of a config run
+// as it is.
+enum class Policy { kModel, kHillClimb, kObserve };
 
 struct AutotuneOptions {
   Policy policy = Policy::kModel;
