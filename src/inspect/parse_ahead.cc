@@ -1,6 +1,7 @@
 // Parsing the inspected files ahead of their analysis (parse_ahead.h).
 #include "inspect/parse_ahead.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
