@@ -248,7 +248,7 @@ def main():
             tuned = profile_offline(sluice, work, naive)
             r = {"oracle_config": tuned, "oracle": [], "model": [], "hill": [], "observe": []}
             for k in range(args.rounds):
-                # Interleaved, so that drift hits the three alike.
+                # Interleaved, so that drift hits the four alike.
                 r["oracle"].append(oracle_rate(sluice, tuned, args.seconds))
                 print(f"   oracle {k}: {r['oracle'][-1]:.1f}", flush=True)
                 for policy in ("model", "hill", "observe"):

@@ -127,6 +127,8 @@ class AutotunerImpl {
   // One look at the live trace: measure a trial, or plan when a window has passed. Returns the
   // seconds until the next window is complete.
   double Step() {
+    // Observed only: the trace records the run, and Stop() measures it; no snapshot needed.
+    if (opt_.policy == Policy::kObserve) return opt_.interval;
     const trace::Trace t = tracer_.Current();
     const trace::PipelineTrace* p = Target(t, opt_.pipeline);
     if (p == nullptr || t.series.t.empty()) return 0.25;
@@ -135,7 +137,6 @@ class AutotunerImpl {
     const double now = t.series.t.back();
     if (window_start_ < 0) window_start_ = t.series.t[p->first_index];
     if (now - window_start_ < opt_.interval) return window_start_ + opt_.interval - now;
-    if (opt_.policy == Policy::kObserve) return opt_.interval;
     Decide(t, *p, now);
     return opt_.interval;
   }

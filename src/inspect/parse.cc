@@ -121,6 +121,12 @@ std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOpti
   return args;
 }
 
+std::string CanonicalPath(const std::string& file) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(fs::absolute(file), ec);
+  return ec ? file : p.string();
+}
+
 std::set<std::string> Inclusions(CXTranslationUnit unit) {
   std::set<std::string> files;
   clang_getInclusions(

@@ -24,6 +24,10 @@ UnitPtr Parse(CXIndex index, const std::string& file, const InspectOptions& opti
 // clang's resource directory and `options.extra_args`.
 std::vector<std::string> ArgumentsFor(const std::string& file, const InspectOptions& options);
 
+// `file` absolute, with its symbolic links and dot segments resolved as far as it exists: how the
+// project's files are named to compare them. `file` itself when that fails.
+std::string CanonicalPath(const std::string& file);
+
 // Every file the unit includes, directly or not (the main file too).
 std::set<std::string> Inclusions(CXTranslationUnit unit);
 

@@ -2,7 +2,6 @@
 #include "inspect/parse_ahead.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <utility>
 
 #include "inspect/parse.h"
@@ -15,16 +14,10 @@ ParseAhead::ParseAhead(std::vector<std::string> files, const InspectOptions& opt
       options_(options),
       prelude_(prelude),
       ahead_(std::max<size_t>(ahead, 1)) {
-  for (size_t i = 0; i < files_.size(); ++i) {
-    std::error_code ec;
-    const std::filesystem::path p =
-        std::filesystem::weakly_canonical(std::filesystem::absolute(files_[i]), ec);
-    index_of_.emplace(ec ? files_[i] : p.string(), i);
-  }
+  for (size_t i = 0; i < files_.size(); ++i) index_of_.emplace(CanonicalPath(files_[i]), i);
   {
     MutexLock lock(mu_);
-    done_.resize(files_.size());
-    failed_.resize(files_.size());
+    slots_.resize(files_.size());
   }
   for (size_t t = 0; t < std::min(threads, files_.size()); ++t)
     threads_.emplace_back([this] { Work(); });
@@ -48,19 +41,18 @@ void ParseAhead::Work() {
       if (stop_ || next_ >= files_.size()) return;
       i = next_++;
     }
-    auto parsed = std::make_unique<ParsedUnit>();
-    std::exception_ptr error;
+    Slot slot;
     try {
-      parsed->index.reset(ClangCheck(clang_createIndex(0, 0), "creating an index"));
-      parsed->unit = Parse(parsed->index.get(), files_[i], options_, prelude_);
+      slot.parsed = std::make_unique<ParsedUnit>();
+      slot.parsed->index.reset(ClangCheck(clang_createIndex(0, 0), "creating an index"));
+      slot.parsed->unit = Parse(slot.parsed->index.get(), files_[i], options_, prelude_);
     } catch (...) {
-      error = std::current_exception();
-      parsed.reset();
+      slot.error = std::current_exception();
+      slot.parsed.reset();
     }
     {
       MutexLock lock(mu_);
-      done_[i] = std::move(parsed);
-      failed_[i] = error;
+      slots_[i] = std::move(slot);
     }
     changed_.NotifyAll();
   }
@@ -72,9 +64,9 @@ std::unique_ptr<ParsedUnit> ParseAhead::Take(size_t i) {
     MutexLock lock(mu_);
     taken_ = std::max(taken_, i + 1);
     changed_.NotifyAll();  // room for one more parse ahead
-    while (!done_[i] && !failed_[i]) changed_.Wait(mu_);
-    if (failed_[i]) std::rethrow_exception(failed_[i]);
-    out = std::move(done_[i]);
+    while (!slots_[i].done()) changed_.Wait(mu_);
+    if (slots_[i].error) std::rethrow_exception(slots_[i].error);
+    out = std::move(slots_[i].parsed);
   }
   return out;
 }
@@ -85,8 +77,8 @@ CXTranslationUnit ParseAhead::Borrow(const std::string& file) {
   const size_t i = it->second;
   MutexLock lock(mu_);
   if (i < taken_ || i >= taken_ + ahead_) return nullptr;
-  while (!done_[i] && !failed_[i]) changed_.Wait(mu_);
-  return done_[i] ? done_[i]->unit.get() : nullptr;
+  while (!slots_[i].done()) changed_.Wait(mu_);
+  return slots_[i].parsed ? slots_[i].parsed->unit.get() : nullptr;
 }
 
 }  // namespace sluice::inspect::internal

@@ -59,8 +59,13 @@ class ParseAhead {
   size_t next_ SLUICE_GUARDED_BY(mu_) = 0;   // the next file to parse
   size_t taken_ SLUICE_GUARDED_BY(mu_) = 0;  // files before it were taken
   bool stop_ SLUICE_GUARDED_BY(mu_) = false;
-  std::vector<std::unique_ptr<ParsedUnit>> done_ SLUICE_GUARDED_BY(mu_);
-  std::vector<std::exception_ptr> failed_ SLUICE_GUARDED_BY(mu_);
+  // A file's parse once done: its unit, or the error it failed with.
+  struct Slot {
+    std::unique_ptr<ParsedUnit> parsed;
+    std::exception_ptr error;
+    bool done() const { return parsed || error; }
+  };
+  std::vector<Slot> slots_ SLUICE_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

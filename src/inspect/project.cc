@@ -16,12 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-std::string Canonical(const std::string& file) {
-  std::error_code ec;
-  const fs::path p = fs::weakly_canonical(fs::absolute(file), ec);
-  return ec ? file : p.string();
-}
-
 Property PropertyFromName(const std::string& s) {
   for (Property p :
        {Property::kDeterministic, Property::kStateless, Property::kIo, Property::kRace}) {
@@ -67,14 +61,14 @@ Project::Project(CXIndex index, const InspectOptions& options, Prelude* prelude)
     if (file.is_relative() && entry.contains("directory") && entry["directory"].is_string()) {
       file = fs::path(entry["directory"].get<std::string>()) / file;
     }
-    const std::string path = Canonical(file.string());
+    const std::string path = CanonicalPath(file.string());
     if (seen.insert(path).second) files_.push_back(path);
   }
 }
 
 const FunctionSummary* Project::Find(const std::string& usr, const std::string& name,
                                      const std::string& from) {
-  const std::string caller = Canonical(from);
+  const std::string caller = CanonicalPath(from);
   const std::string needle = name + "(";
   for (bool searched = false;; searched = true) {
     if (auto it = summaries_.find(usr); it != summaries_.end()) {
