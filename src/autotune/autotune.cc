@@ -32,7 +32,8 @@ namespace {
 constexpr double kSettleSeconds = 0.5;
 // How long an Apply waits for decreases before making increases.
 constexpr double kApplySettleSeconds = 1.0;
-// The model's bound this far above the measured rate (at least; three times the noise if more)
+// The model's bound this far above the measured rate (at least; three times the noise floor or
+// the window's standard error if more)
 // calls for a trial outside the model (internal::ProbeChange).
 constexpr double kProbeGap = 0.15;
 // The longest a cache's insertion and recording (two epochs) may hold the knobs.
@@ -89,7 +90,8 @@ class AutotunerImpl {
     size_t retune = 0;  // index into retunes_
     std::vector<pipeline::KnobChange> undo;
     double before = 0;
-    bool probe = false;  // outside the model: no prediction to calibrate with
+    bool probe = false;    // outside the model: no prediction to calibrate with
+    double before_se = 0;  // the relative standard error of `before` (internal::WindowNoise)
   };
   // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
   // the one after that, when its rate is measured.
@@ -146,6 +148,7 @@ class AutotunerImpl {
     const double from = std::max(window_start_, now - opt_.interval);
     analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
+    const double se = internal::WindowNoise(t, *p, from);
     if (opt_.policy != Policy::kHillClimb) {
       if (CacheReplayStarts(*p, now, rate)) return;
       TryCache(t, *p, a, now, rate);  // whether a trial runs or not: it waits for the boundary
@@ -153,9 +156,9 @@ class AutotunerImpl {
     if (opt_.policy == Policy::kHillClimb) {
       Climb(*p, a, now, rate);
     } else if (trial_) {
-      Measure(now, rate);
+      Measure(now, rate, se);
     } else if (!CacheInTransition()) {
-      Plan(t, *p, a, now, rate);
+      Plan(t, *p, a, now, rate, se);
     }
   }
 
@@ -283,8 +286,8 @@ class AutotunerImpl {
     Publish();
   }
 
-  // The window after a change: keep it, or roll it back.
-  void Measure(double now, double rate) {
+  // The window after a change: keep it, or roll it back. `se`: the window's noise.
+  void Measure(double now, double rate, double se) {
     trace::Retune& r = retunes_[trial_->retune];
     r.measured_outputs_per_s = rate;
     if (!trial_->probe) {
@@ -292,9 +295,11 @@ class AutotunerImpl {
       summary_.calibrated_error.push_back(std::abs(r.calibrated_outputs_per_s - rate) / rate);
       calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
     }
-    const bool keep = trial_->probe ? internal::KeepProbe(trial_->before, rate, opt_.noise)
-                                    : internal::KeepTrial(trial_->before, rate, opt_.noise);
+    const double noise = internal::NoiseBetween(trial_->before_se, se, opt_.noise);
+    const bool keep = trial_->probe ? internal::KeepProbe(trial_->before, rate, noise)
+                                    : internal::KeepTrial(trial_->before, rate, noise);
     last_rate_ = keep ? rate : trial_->before;
+    last_se_ = keep ? se : trial_->before_se;
     if (!keep) {
       r.kept = false;
       const std::optional<uint64_t> id = LiveId(name_);
@@ -310,11 +315,11 @@ class AutotunerImpl {
               ? fmt::format(
                     "measured {} outputs/s after the trial, not above the {} before it by more "
                     "than the {}% noise: the trial is undone",
-                    Num(rate), Num(trial_->before), Num(100 * opt_.noise))
+                    Num(rate), Num(trial_->before), Num(100 * noise))
               : fmt::format(
                     "measured {} outputs/s after the change, below the {} before it (more than "
                     "the {}% noise): the change is undone",
-                    Num(rate), Num(trial_->before), Num(100 * opt_.noise));
+                    Num(rate), Num(trial_->before), Num(100 * noise));
       back.before_outputs_per_s = rate;
       for (const pipeline::AppliedChange& c : undone) {
         back.changes.push_back({c.stage, c.knob, c.from, c.to,
@@ -329,13 +334,18 @@ class AutotunerImpl {
 
   // A steady window: plan, and apply a plan that promises more than the minimum gain.
   void Plan(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
-            double now, double rate) {
+            double now, double rate, double se) {
     std::string reason;
-    if (last_rate_ > 0 && std::abs(rate - last_rate_) > opt_.noise * last_rate_) {
-      reason = fmt::format("the rate moved from {} to {} outputs/s (a phase change); ",
-                           Num(last_rate_), Num(rate));
+    const double noise = internal::NoiseBetween(last_se_, se, opt_.noise);
+    if (last_rate_ > 0 && std::abs(rate - last_rate_) > noise * last_rate_) {
+      reason = fmt::format(
+          "the rate moved from {} to {} outputs/s, beyond the {}% noise (a phase change); ",
+          Num(last_rate_), Num(rate), Num(100 * noise));
     }
-    if (last_rate_ <= 0) last_rate_ = rate;
+    if (last_rate_ <= 0) {
+      last_rate_ = rate;
+      last_se_ = se;
+    }
     const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     // Knobs planned for a cache would be wrong until it replays: plan them as if the data were
     // read once (TryCache plans the cache, which goes in at the next epoch boundary).
@@ -344,9 +354,10 @@ class AutotunerImpl {
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
       if (!reason.empty()) {
         last_rate_ = rate;  // the new phase needs no change the model sees
-        probed_.clear();    // and what failed in the old one may work now
+        last_se_ = se;
+        probed_.clear();  // and what failed in the old one may work now
       }
-      TryProbe(a, now, rate);
+      TryProbe(a, now, rate, se);
       return;
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -355,15 +366,15 @@ class AutotunerImpl {
     if (!applied) return;
     reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
     retunes_.push_back(internal::RecordApply(now, reason, plan, *applied, rate, calibration_));
-    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate};
+    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, false, se};
     window_start_ = now + kSettleSeconds;
     Publish();
   }
 
   // A trial outside the model (internal::ProbeChange), measured and kept or undone as any.
-  void TryProbe(const analyzer::Analysis& a, double now, double rate) {
-    const std::optional<internal::Probe> probe =
-        internal::ProbeChange(a, probed_, std::max(kProbeGap, 3 * opt_.noise));
+  void TryProbe(const analyzer::Analysis& a, double now, double rate, double se) {
+    const std::optional<internal::Probe> probe = internal::ProbeChange(
+        a, probed_, std::max({kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
     if (!probe) return;
     probed_.insert(probe->change.stage);  // once per stage and phase
     const std::optional<uint64_t> id = LiveId(name_);
@@ -380,7 +391,7 @@ class AutotunerImpl {
                            internal::WhenText(c.when), c.note});
     }
     retunes_.push_back(std::move(r));
-    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true};
+    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true, se};
     window_start_ = now + kSettleSeconds;
     Publish();
   }
@@ -413,6 +424,7 @@ class AutotunerImpl {
   std::string name_;
   double window_start_ = -1;  // trace seconds; the next window starts here
   double last_rate_ = 0;      // the rate of the settled knobs
+  double last_se_ = 0;        // its relative standard error (internal::WindowNoise)
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
   std::set<std::string> probed_;  // stages tried outside the model in this phase

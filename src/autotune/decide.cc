@@ -22,6 +22,35 @@ std::vector<pipeline::KnobChange> LiveChanges(const tuner::Plan& plan) {
   return out;
 }
 
+double WindowNoise(const trace::Trace& trace, const trace::PipelineTrace& p, double from,
+                   int parts) {
+  const size_t first = std::min(p.first_index, trace.series.t.size());
+  const double* t = trace.series.t.data() + first;
+  const size_t end = std::min(p.consumer_next.size(), trace.series.t.size() - first);
+  size_t k0 = 0;
+  while (k0 < end && t[k0] < from) ++k0;
+  const size_t spans = static_cast<size_t>(std::max(parts, 2));
+  if (end < k0 + 2 * spans + 1) return 0;
+  // Spans of equal sample counts (the tracer samples at a steady interval).
+  std::vector<double> rates;
+  double mean = 0;
+  for (size_t j = 0; j < spans; ++j) {
+    const size_t a = k0 + j * (end - 1 - k0) / spans;
+    const size_t b = k0 + (j + 1) * (end - 1 - k0) / spans;
+    if (!(t[b] > t[a])) return 0;
+    rates.push_back(static_cast<double>(p.consumer_next[b] - p.consumer_next[a]) / (t[b] - t[a]));
+    mean += rates.back() / static_cast<double>(spans);
+  }
+  if (!(mean > 0)) return 0;
+  double var = 0;
+  for (double r : rates) var += (r - mean) * (r - mean) / static_cast<double>(spans - 1);
+  return std::sqrt(var / static_cast<double>(spans)) / mean;
+}
+
+double NoiseBetween(double se_a, double se_b, double floor) {
+  return std::max(floor, 2 * std::sqrt(se_a * se_a + se_b * se_b));
+}
+
 bool KeepTrial(double before, double measured, double noise) {
   return measured >= before * (1 - noise);
 }
@@ -43,10 +72,14 @@ bool KeepProbe(double before, double measured, double noise) {
 }
 
 std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
-                                 double gap) {
+                                 double gap, double calibration) {
   const double measured = a.measured_outputs_per_s;
   const double bound = a.predicted_outputs_per_s;
-  if (!(measured > 0) || !(bound > measured * (1 + gap))) return std::nullopt;
+  if (!(measured > 0) || !(bound * calibration > measured * (1 + gap))) return std::nullopt;
+  const std::string calibrated =
+      calibration == 1 ? ""
+                       : fmt::format(" ({} calibrated: {} {}/s)", Num(calibration),
+                                     Num(bound * calibration), Plural(a.output_noun));
   for (const analyzer::Limit& l : a.limits) {  // the tightest first
     if (l.kind != analyzer::LimitKind::kStage || tried.contains(l.stage)) continue;
     for (const analyzer::StageAnalysis& s : a.stages) {
@@ -54,12 +87,13 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
       Probe p;
       p.change = {s.name, std::string(config::kKnobParallelism), 2};
       p.reason = fmt::format(
-          "the model's bound at these knobs, {} {}/s, is {}% above the {} measured: something "
+          "the model's bound at these knobs, {} {}/s{}, is {}% above the {} measured: something "
           "it does not model limits the pipeline, and no plan it solves promises a gain. A trial "
           "outside the model: stage '{}', the tightest stage bound ({} {}/s), gets a second "
           "worker, kept only if the rate rises by more than the noise",
-          Num(bound), Plural(a.output_noun), Num(100 * (bound / measured - 1)), Num(measured),
-          s.name, Num(l.outputs_per_s), Plural(a.output_noun));
+          Num(bound), Plural(a.output_noun), calibrated,
+          Num(100 * (bound * calibration / measured - 1)), Num(measured), s.name,
+          Num(l.outputs_per_s), Plural(a.output_noun));
       return p;
     }
   }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -74,6 +75,38 @@ TEST(DecideTest, AProbeGivesAWorkerToTheTightestStageOnlyWhenTheModelIsFarAboveT
   // Tried once per phase; within the model's error, none.
   EXPECT_FALSE(internal::ProbeChange(GapWindow(21.3, 17.2), {"normalize"}, 0.15).has_value());
   EXPECT_FALSE(internal::ProbeChange(GapWindow(19.0, 17.2), {}, 0.15).has_value());
+  // The run's trials measured 0.8 of their predictions: 21.3 is 17.0 calibrated, no gap.
+  EXPECT_FALSE(internal::ProbeChange(GapWindow(21.3, 17.2), {}, 0.15, 0.8).has_value());
+  p = internal::ProbeChange(GapWindow(26.0, 17.2), {}, 0.15, 0.8);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_THAT(p->reason, HasSubstr("0.8 calibrated: 20.8 batches/s"));
+}
+
+// A trace of one pipeline sampled every 0.1 s for 4 s, emitting `per_sample(k)` outputs in
+// sample k.
+trace::Trace CountedTrace(const std::function<int64_t(size_t)>& per_sample) {
+  trace::Trace t;
+  t.pipelines.emplace_back();
+  int64_t n = 0;
+  for (size_t k = 0; k <= 40; ++k) {
+    t.series.t.push_back(0.1 * static_cast<double>(k));
+    n += k == 0 ? 0 : per_sample(k);
+    t.pipelines[0].consumer_next.push_back(n);
+  }
+  return t;
+}
+
+TEST(DecideTest, AWindowsNoiseIsTheStandardErrorOfItsRate) {
+  const trace::Trace steady = CountedTrace([](size_t) { return 10; });
+  EXPECT_DOUBLE_EQ(internal::WindowNoise(steady, steady.pipelines[0], 2.0), 0);
+  // Four spans of 0.5 s from 2 s: 100, 140, 100 and 140 outputs/s (mean 120, sd 23.1).
+  const trace::Trace swinging = CountedTrace([](size_t k) { return ((k - 21) / 5) % 2 ? 14 : 10; });
+  EXPECT_NEAR(internal::WindowNoise(swinging, swinging.pipelines[0], 2.0), 23.094 / 120 / 2, 1e-3);
+  // Too few samples to split.
+  EXPECT_DOUBLE_EQ(internal::WindowNoise(steady, steady.pipelines[0], 3.5), 0);
+  // Two windows of 5 % standard error each differ beyond 14 %; never less than the floor.
+  EXPECT_NEAR(internal::NoiseBetween(0.05, 0.05, 0.04), 0.1414, 1e-4);
+  EXPECT_DOUBLE_EQ(internal::NoiseBetween(0.005, 0, 0.04), 0.04);
 }
 
 TEST(DecideTest, CalibrationMovesHalfwayToTheMeasuredRatio) {

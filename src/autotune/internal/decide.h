@@ -18,6 +18,17 @@ namespace sluice::autotune::internal {
 // is left out (the loop plans one on its own: CacheToInsert).
 std::vector<pipeline::KnobChange> LiveChanges(const tuner::Plan& plan);
 
+// The relative standard error of the rate over [from, end] of pipeline `p` in `trace`: the
+// window's outputs split into `parts` spans of equal time, the standard deviation of their rates
+// over the mean, divided by the square root of `parts`. 0 with fewer than two samples per span.
+double WindowNoise(const trace::Trace& trace, const trace::PipelineTrace& p, double from,
+                   int parts = 4);
+
+// The fraction by which two windows' rates must differ to differ beyond their noise: two
+// standard errors of the difference (`se_a`, `se_b`: each window's WindowNoise), never less than
+// `floor`.
+double NoiseBetween(double se_a, double se_b, double floor);
+
 // A trial that measured `measured` after `before` is kept unless it lost more than the noise.
 bool KeepTrial(double before, double measured, double noise);
 
@@ -70,13 +81,15 @@ std::string WhenText(pipeline::AppliedChange::When when);
 // an op's CPU per element can depend on the thread it runs on). Then, when no plan promises a
 // gain, the loop tries one more worker for the stage with the tightest stage bound that runs on
 // one thread, may have workers, and is not in `tried`; kept only if the rate rises beyond the
-// noise. nullopt when the gap is smaller or no stage qualifies.
+// noise. nullopt when the gap is smaller or no stage qualifies. The bound is first scaled by
+// `calibration` (measured over predicted, learned from this run's trials): a gap the size of the
+// model's own measured error is not evidence of something it does not model.
 struct Probe {
   pipeline::KnobChange change;
   std::string reason;
 };
 std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
-                                 double gap);
+                                 double gap, double calibration = 1);
 
 // A probe's trial is kept only if it measured more than the noise above the rate before it.
 bool KeepProbe(double before, double measured, double noise);
