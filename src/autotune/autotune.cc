@@ -59,6 +59,19 @@ std::optional<uint64_t> LiveId(const std::string& name) {
   return id;
 }
 
+// The outputs per epoch of the live pipeline named `name`, when its ops know it before the epoch
+// runs (pipeline::Pipeline::EpochLength).
+std::optional<double> LiveEpochOutputs(const std::string& name) {
+  std::optional<double> n;
+  pipeline::ForEachLivePipeline([&](const pipeline::Pipeline& p) {
+    if (n || p.name() != name) return;
+    if (const std::optional<int64_t> each = p.EpochLength(); each && *each > 0) {
+      n = static_cast<double>(*each);
+    }
+  });
+  return n;
+}
+
 }  // namespace
 
 class AutotunerImpl {
@@ -101,6 +114,7 @@ class AutotunerImpl {
     bool replaying = false;
     bool measured = false;
     bool hold = false;  // no planning until the replay is measured (CacheInTransition)
+    bool workers_kept = false;  // KeepWorkersWhileRecording changed knobs
   };
 
   void Run() {
@@ -158,7 +172,13 @@ class AutotunerImpl {
     } else if (trial_) {
       Measure(now, rate, se);
     } else if (!CacheInTransition()) {
-      Plan(t, *p, a, now, rate, se);
+      const std::vector<pipeline::KnobChange> planned = Plan(t, *p, a, now, rate, se);
+      // A cache planned before the epoch boundary it waits for, beside knobs planned in the
+      // same window: the stage before it keeps the workers those knobs give.
+      if (cache_ && cache_->retune != SIZE_MAX && !cache_->workers_kept && !planned.empty() &&
+          p->epochs_completed == cache_->epoch) {
+        KeepWorkersWhileRecording(a, retunes_[cache_->retune].changes.front().stage, planned);
+      }
     }
   }
 
@@ -189,9 +209,10 @@ class AutotunerImpl {
   }
 
   // The tuner's options for the live pipeline, planning for `epochs` passes over the data.
-  tuner::TuneOptions Options(const trace::Trace& t, const config::Document& doc,
-                             int64_t epochs) const {
+  tuner::TuneOptions Options(const trace::Trace& t, const config::Document& doc, int64_t epochs,
+                             std::optional<double> epoch_outputs = std::nullopt) const {
     tuner::TuneOptions topt = tuner::OptionsFromConfig(doc);
+    topt.epoch_outputs = epoch_outputs;
     topt.cores = opt_.cores;
     topt.memory_bytes = opt_.memory_bytes;
     topt.sample_interval = t.tracer.interval > 0 ? t.tracer.interval : 0.1;
@@ -201,14 +222,23 @@ class AutotunerImpl {
 
   // Inserts a cache at the next epoch boundary when the plan for the epochs left has one and
   // promises more than the minimum gain over the plan for one pass. Tried once per run, as soon
-  // as an epoch has completed (its size is then known).
+  // as an epoch's size is known: from the ops (a file list's length) in the first epoch, else
+  // once an epoch has completed.
   void TryCache(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
                 double now, double rate) {
-    if (cache_ || p.epochs_completed < 1) return;
+    if (cache_ || p.stages.empty()) return;
+    std::optional<double> epoch_outputs;
+    double epochs_done = static_cast<double>(p.epochs_completed);
+    if (p.epochs_completed < 1) {
+      epoch_outputs = LiveEpochOutputs(name_);
+      if (!epoch_outputs || p.stages.back().elements_out <= 0) return;
+      epochs_done = static_cast<double>(p.stages.back().elements_out) / *epoch_outputs;
+    }
     const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     const int64_t replay = internal::EpochsToReplay(doc.epochs(), p.epochs_completed);
     if (replay == 0) return;
-    const tuner::Plan with = tuner::Tune(a, p, Options(t, doc, replay < 0 ? -1 : replay + 1));
+    const tuner::Plan with =
+        tuner::Tune(a, p, Options(t, doc, replay < 0 ? -1 : replay + 1, epoch_outputs));
     const tuner::Plan without = tuner::Tune(a, p, Options(t, doc, 1));
     const std::optional<tuner::Change> cache =
         internal::CacheToInsert(with, without, opt_.min_gain);
@@ -218,8 +248,8 @@ class AutotunerImpl {
     cache_ = Cache{SIZE_MAX, p.epochs_completed};  // tried once, whatever Apply says
     // Held for while it records only when that is soon over: with long epochs, the knobs for
     // the epoch it records matter more than planning the replay's from a clean window.
-    const double epoch_seconds = (now - t.series.t[p.first_index]) /
-                                 static_cast<double>(std::max<int64_t>(1, p.epochs_completed));
+    const double epoch_seconds =
+        (now - t.series.t[p.first_index]) / std::max(epochs_done, p.epochs_completed < 1 ? 1e-3 : 1);
     cache_->hold = 2 * epoch_seconds <= kMaxCacheHoldSeconds;
     const pipeline::KnobChange change{cache->stage, tuner::kKnobCache, 1};
     std::optional<std::vector<pipeline::AppliedChange>> applied;
@@ -234,31 +264,35 @@ class AutotunerImpl {
         internal::RecordCache(now, *cache, with, applied->front(), rate, calibration_));
     if (applied->front().when == pipeline::AppliedChange::When::kNextEpoch) {
       cache_->retune = retunes_.size() - 1;
-      KeepWorkersWhileRecording(a, cache->stage, *id, retunes_.back());
+      KeepWorkersWhileRecording(a, cache->stage);
     }
     Publish();
   }
 
-  // With a cache going in after `stage`: the workers that stage and those above it ran on are
-  // kept for the epoch the cache records (internal::WorkersForRecording), applied now and
-  // recorded with the cache.
-  void KeepWorkersWhileRecording(const analyzer::Analysis& a, const std::string& stage, uint64_t id,
-                                 trace::Retune& record) {
-    const internal::RecordingWorkers keep = internal::WorkersForRecording(a, stage);
-    if (keep.changes.empty()) return;
+  // With a cache going in after `stage`: the workers that stage and those above it ran on (or will
+  // run on, after `planned`) are kept for the epoch the cache records
+  // (internal::WorkersForRecording), applied now and recorded with the cache.
+  void KeepWorkersWhileRecording(const analyzer::Analysis& a, const std::string& stage,
+                                 const std::vector<pipeline::KnobChange>& planned = {}) {
+    const internal::RecordingWorkers keep = internal::WorkersForRecording(a, stage, planned);
+    const std::optional<uint64_t> id = LiveId(name_);
+    if (keep.changes.empty() || !id) return;
     std::optional<std::vector<pipeline::AppliedChange>> applied;
     try {
-      applied = pipeline::ApplyToLivePipeline(id, keep.changes, kApplySettleSeconds);
+      applied = pipeline::ApplyToLivePipeline(*id, keep.changes, kApplySettleSeconds);
     } catch (const std::exception& e) {
       if (!warned_) Warn("autotune: {}", e.what());
       warned_ = true;
       return;
     }
     if (!applied) return;
+    cache_->workers_kept = true;
+    trace::Retune& record = retunes_[cache_->retune];
     for (const pipeline::AppliedChange& c : *applied) {
       record.changes.push_back(
           {c.stage, c.knob, c.from, c.to, keep.why, internal::WhenText(c.when), c.note});
     }
+    Publish();
   }
 
   // The baseline policy: one hill-climbing step per window (internal/hill.h).
@@ -332,9 +366,11 @@ class AutotunerImpl {
     Publish();
   }
 
-  // A steady window: plan, and apply a plan that promises more than the minimum gain.
-  void Plan(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
-            double now, double rate, double se) {
+  // A steady window: plan, and apply a plan that promises more than the minimum gain. Returns
+  // the changes applied (none when it only probed or left the pipeline alone).
+  std::vector<pipeline::KnobChange> Plan(const trace::Trace& t, const trace::PipelineTrace& p,
+                                         const analyzer::Analysis& a, double now, double rate,
+                                         double se) {
     std::string reason;
     const double noise = internal::NoiseBetween(last_se_, se, opt_.noise);
     if (last_rate_ > 0 && std::abs(rate - last_rate_) > noise * last_rate_) {
@@ -358,17 +394,18 @@ class AutotunerImpl {
         probed_.clear();  // and what failed in the old one may work now
       }
       TryProbe(a, now, rate, se);
-      return;
+      return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
-    if (!id) return;
+    if (!id) return {};
     const auto applied = pipeline::ApplyToLivePipeline(*id, changes, kApplySettleSeconds);
-    if (!applied) return;
+    if (!applied) return {};
     reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
     retunes_.push_back(internal::RecordApply(now, reason, plan, *applied, rate, calibration_));
     trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, false, se};
     window_start_ = now + kSettleSeconds;
     Publish();
+    return changes;
   }
 
   // A trial outside the model (internal::ProbeChange), measured and kept or undone as any.

@@ -172,19 +172,55 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
   return r;
 }
 
-RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after) {
+namespace {
+
+// The stages of `a` with `planned` applied to their knobs (parallelism, buffer, async).
+std::vector<analyzer::StageAnalysis> AfterChanges(const analyzer::Analysis& a,
+                                                  const std::vector<pipeline::KnobChange>& planned) {
+  std::vector<analyzer::StageAnalysis> out = a.stages;
+  for (analyzer::StageAnalysis& s : out) {
+    for (const pipeline::KnobChange& c : planned) {
+      if (c.stage != s.name) continue;
+      if (c.knob == config::kKnobParallelism) s.parallelism = static_cast<int>(c.to);
+      if (c.knob == config::kKnobBufferSize) s.buffer_size = static_cast<int>(c.to);
+    }
+    s.async = s.parallelism > 1 || s.buffer_size > 0;
+  }
+  return out;
+}
+
+// The index of the stage whose workers run inline stage `i` under `stages`' knobs: the first
+// stage below it that is not an inline parallelizable map, when that one is a parallel map.
+std::optional<size_t> FusedOwner(const std::vector<analyzer::StageAnalysis>& stages, size_t i) {
+  for (size_t j = i + 1; j < stages.size(); ++j) {
+    if (!stages[j].parallelizable) return std::nullopt;
+    if (stages[j].async) {
+      return stages[j].parallelism > 1 ? std::optional<size_t>(j) : std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after,
+                                     const std::vector<pipeline::KnobChange>& planned) {
   RecordingWorkers out;
+  const std::vector<analyzer::StageAnalysis> stages = AfterChanges(a, planned);
   const auto find = [&](const std::string& name) -> const analyzer::StageAnalysis* {
-    for (const analyzer::StageAnalysis& s : a.stages) {
+    for (const analyzer::StageAnalysis& s : stages) {
       if (s.name == name) return &s;
     }
     return nullptr;
   };
   const analyzer::StageAnalysis* stage = find(cache_after);
-  if (stage == nullptr || stage->async || !stage->parallelizable || stage->run_by.empty()) {
-    return out;
+  if (stage == nullptr || stage->async || !stage->parallelizable) return out;
+  const analyzer::StageAnalysis* owner = nullptr;
+  if (planned.empty()) {
+    owner = stage->run_by.empty() ? nullptr : find(stage->run_by);
+  } else if (const auto j = FusedOwner(stages, static_cast<size_t>(stage - stages.data()))) {
+    owner = &stages[*j];
   }
-  const analyzer::StageAnalysis* owner = find(stage->run_by);
   if (owner == nullptr || owner->parallelism <= 1) return out;
   out.changes = {{stage->name, std::string(config::kKnobParallelism), owner->parallelism},
                  {stage->name, std::string(config::kKnobBufferSize),

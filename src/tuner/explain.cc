@@ -236,7 +236,7 @@ void NoteCache(const Analysis& a, const trace::PipelineTrace& p, const TuneOptio
   } else if (o.epochs == 0 || o.epochs == 1) {
     plan.notes.push_back(o.epochs == 1 ? "no cache: the job reads its data once (epochs 1)"
                                        : "no cache: the number of epochs is unknown");
-  } else if (p.epochs_completed < 1) {
+  } else if (p.epochs_completed < 1 && !o.epoch_outputs) {
     plan.notes.push_back(
         "no cache: no epoch completed in the trace, so the size of one epoch's data is unknown");
   }

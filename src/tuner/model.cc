@@ -111,7 +111,7 @@ StageModel ModelStage(const Analysis& a, const trace::PipelineTrace& p, const Tu
 // pipeline has (a cache at or above one saves nothing: what it would save no longer runs).
 void OfferCaches(Model& m, const Analysis& a, const trace::PipelineTrace& p, const TuneOptions& o) {
   const bool many_epochs = o.epochs > 1 || o.epochs < 0;
-  const std::vector<double> epoch_elements = EpochElements(p);
+  const std::vector<double> epoch_elements = EpochElements(p, o.epoch_outputs);
   size_t below = 0;  // the first stage below the last existing cache
   for (size_t i = 0; i < p.stages.size(); ++i) {
     if (p.stages[i].op == kKnobCache) below = i + 1;
@@ -218,11 +218,22 @@ bool Deterministic(const trace::StageTrace& s) {
   return s.deterministic && s.inspected != "non-deterministic";
 }
 
-std::vector<double> EpochElements(const trace::PipelineTrace& p) {
+std::vector<double> EpochElements(const trace::PipelineTrace& p,
+                                  std::optional<double> epoch_outputs) {
   std::vector<double> out;
-  if (p.epochs_completed < 1) return out;
+  if (p.epochs_completed >= 1) {
+    for (const trace::StageTrace& s : p.stages) {
+      out.push_back(static_cast<double>(s.elements_out) /
+                    static_cast<double>(p.epochs_completed));
+    }
+    return out;
+  }
+  // Within the first epoch: each stage's count so far, scaled by the epoch's known share done.
+  if (!epoch_outputs || !(*epoch_outputs > 0) || p.stages.empty()) return out;
+  const double done = static_cast<double>(p.stages.back().elements_out) / *epoch_outputs;
+  if (!(done > 0)) return out;
   for (const trace::StageTrace& s : p.stages) {
-    out.push_back(static_cast<double>(s.elements_out) / static_cast<double>(p.epochs_completed));
+    out.push_back(static_cast<double>(s.elements_out) / done);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sluice/analyzer/analysis.h"
@@ -77,9 +78,11 @@ double IncrementCv(const std::vector<int64_t>& counts, size_t samples);
 // Declared deterministic and not inspected as non-deterministic.
 bool Deterministic(const trace::StageTrace& s);
 
-// The element count of one epoch at each stage, from the counts of completed epochs; empty when
-// no epoch completed in the trace.
-std::vector<double> EpochElements(const trace::PipelineTrace& p);
+// The element count of one epoch at each stage, from the counts of completed epochs; before the
+// first completes, from the counts so far and `epoch_outputs` (the last stage's known count per
+// epoch: TuneOptions::epoch_outputs). Empty when neither is known.
+std::vector<double> EpochElements(const trace::PipelineTrace& p,
+                                  std::optional<double> epoch_outputs = std::nullopt);
 
 // Sets each stage's queue target b*_i for the planned throughput `x` (the buffer rule in
 // model.cc).

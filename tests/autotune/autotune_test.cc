@@ -197,6 +197,35 @@ TEST(DecideTest, AStageThatRanOnWorkersBelowACacheKeepsWorkersWhileItRecords) {
   EXPECT_TRUE(internal::WorkersForRecording(a, "resize").changes.empty());
 }
 
+TEST(DecideTest, ACachePlannedBesideNewWorkersKeepsTheWorkersThoseWillGive) {
+  // The window measured every stage inline on the consumer's thread; the plan applied beside the
+  // cache gives 'flip' three workers, onto which the runtime fuses the maps above it.
+  analyzer::Analysis a;
+  for (const auto& [name, parallelizable] : std::vector<std::pair<std::string, bool>>{
+           {"files", false}, {"decode", true}, {"resize", true}, {"crop", true}, {"flip", true},
+           {"batch", false}}) {
+    analyzer::StageAnalysis s;
+    s.name = name;
+    s.parallelizable = parallelizable;
+    a.stages.push_back(s);
+  }
+  EXPECT_TRUE(internal::WorkersForRecording(a, "resize").changes.empty()) << "nothing runs it";
+  const std::vector<pipeline::KnobChange> planned = {{"flip", "parallelism", 3},
+                                                     {"flip", "buffer_size", 12}};
+  const internal::RecordingWorkers keep = internal::WorkersForRecording(a, "resize", planned);
+  ASSERT_EQ(keep.changes.size(), 2u);
+  EXPECT_EQ(keep.changes[0].to, 3);
+  EXPECT_EQ(keep.changes[1].to, 12);
+  EXPECT_THAT(keep.why, HasSubstr("workers of 'flip'"));
+  // A stage between them that is not a parallelizable map ends the fusion; so does a stage
+  // below with one worker of its own.
+  a.stages[3].parallelizable = false;
+  EXPECT_TRUE(internal::WorkersForRecording(a, "resize", planned).changes.empty());
+  a.stages[3].parallelizable = true;
+  EXPECT_TRUE(internal::WorkersForRecording(a, "resize", {{"crop", "buffer_size", 4}, planned[0]})
+                  .changes.empty());
+}
+
 TEST(DecideTest, TheLastConfigHasTheStagesThePipelineGained) {
   const test_util::TempDir tmp("sluice_autotune_last_config");
   const fs::path dir = tmp.path();

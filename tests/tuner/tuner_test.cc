@@ -205,6 +205,35 @@ TEST_F(TunerTest, CacheAfterADeterministicDecodeIsChosenWhenItFits) {
   EXPECT_FALSE(plan.knobs.cache_after.has_value());
 }
 
+// Within the first epoch, the epoch's size comes from the pipeline's ops (its known count of
+// outputs per epoch), each stage's scaled from its count so far: 31 batches of the 62 an epoch
+// makes put decode's epoch at 2000 elements x 150 kB = 300 MB.
+TEST_F(TunerTest, WithinTheFirstEpochACacheIsSizedFromTheKnownEpochLength) {
+  Build(DecodeStages(false), 0, analyzer::Verdict::kHighly, 2);
+  pipeline_.epochs_completed = 0;
+  TuneOptions options;
+  options.epochs = 5;
+  options.memory_bytes = 1'000'000'000;
+  Plan plan = Tune(analysis_, pipeline_, options);
+  EXPECT_FALSE(plan.knobs.cache_after.has_value()) << "an epoch's size is unknown";
+  EXPECT_TRUE(std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& n) {
+    return n.find("no epoch completed") != std::string::npos;
+  }));
+  options.epoch_outputs = 62;
+  plan = Tune(analysis_, pipeline_, options);
+  ASSERT_TRUE(plan.knobs.cache_after.has_value());
+  EXPECT_EQ(*plan.knobs.cache_after, Index("decode"));
+  bool sized = false;
+  for (const Change& c : plan.changes) {
+    if (c.knob == kKnobCache) sized = c.why.find("300 MB") != std::string::npos;
+  }
+  EXPECT_TRUE(sized);
+  options.memory_bytes = 250'000'000;  // 300 MB no longer fits; the source's 100 MB does
+  plan = Tune(analysis_, pipeline_, options);
+  ASSERT_TRUE(plan.knobs.cache_after.has_value());
+  EXPECT_EQ(*plan.knobs.cache_after, Index("src"));
+}
+
 // The same pipeline with a cache after decode already in it (as a config tuned offline has):
 // no second cache is offered at or above it, which would save nothing (the stages above a
 // cache no longer run once it replays). Before, the plan put one after 'cache' itself.

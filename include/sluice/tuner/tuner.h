@@ -26,6 +26,10 @@ struct TuneOptions {
   // Epochs the job runs (the config's "epochs"; -1: forever); 0: unknown. A cache only pays when
   // the data is read more than once.
   int64_t epochs = 0;
+  // The pipeline's outputs in one epoch when known before an epoch completes (from its ops:
+  // pipeline::Pipeline::EpochLength); each stage's epoch is then scaled from its count so far.
+  // Used only while the trace has no completed epoch, to size a cache.
+  std::optional<double> epoch_outputs;
   // Sampling interval of the trace's series (seconds), for the buffer-size rule.
   double sample_interval = 0.1;
   // Stages whose config says "allow_reorder": true: the tuner may turn their `deterministic`

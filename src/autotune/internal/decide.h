@@ -67,11 +67,15 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
 // thread, under the cache, for the whole epoch it records. The changes give the stage the
 // parallelism and buffer of the stage whose workers ran it (its own workers then run the maps
 // above it); empty when it is async already, cannot have workers, or is not run by such a stage.
+// With `planned` (changes applied after the window `a` measured), the stage that will run it is
+// found from the knobs after them, by the runtime's fusion rule: the first stage below it that
+// is not an inline parallelizable map, when that stage has workers.
 struct RecordingWorkers {
   std::vector<pipeline::KnobChange> changes;
   std::string why;
 };
-RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after);
+RecordingWorkers WorkersForRecording(const analyzer::Analysis& a, const std::string& cache_after,
+                                     const std::vector<pipeline::KnobChange>& planned = {});
 
 // How the trace names when a change took effect: "now", "next_epoch" or "not_applied".
 std::string WhenText(pipeline::AppliedChange::When when);
