@@ -163,15 +163,20 @@ class AutotunerImpl {
     analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
     const double se = internal::WindowNoise(t, *p, from);
+    // A cache planned now within the first epoch: the rest of that epoch and the one the cache
+    // records run every stage, and this window measured none of the cache's transition, so the
+    // knobs for them are planned from it rather than held.
+    bool first_epoch_cache = false;
     if (opt_.policy != Policy::kHillClimb) {
       if (CacheReplayStarts(*p, now, rate)) return;
-      TryCache(t, *p, a, now, rate);  // whether a trial runs or not: it waits for the boundary
+      // Whether a trial runs or not: the cache waits for the epoch boundary.
+      first_epoch_cache = TryCache(t, *p, a, now, rate) && p->epochs_completed == 0;
     }
     if (opt_.policy == Policy::kHillClimb) {
       Climb(*p, a, now, rate);
     } else if (trial_) {
       Measure(now, rate, se);
-    } else if (!CacheInTransition()) {
+    } else if (!CacheInTransition() || first_epoch_cache) {
       const std::vector<pipeline::KnobChange> planned = Plan(t, *p, a, now, rate, se);
       // A cache planned before the epoch boundary it waits for, beside knobs planned in the
       // same window: the stage before it keeps the workers those knobs give.
@@ -223,33 +228,32 @@ class AutotunerImpl {
   // Inserts a cache at the next epoch boundary when the plan for the epochs left has one and
   // promises more than the minimum gain over the plan for one pass. Tried once per run, as soon
   // as an epoch's size is known: from the ops (a file list's length) in the first epoch, else
-  // once an epoch has completed.
-  void TryCache(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
+  // once an epoch has completed. Returns true when a cache was planned for the next boundary.
+  bool TryCache(const trace::Trace& t, const trace::PipelineTrace& p, const analyzer::Analysis& a,
                 double now, double rate) {
-    if (cache_ || p.stages.empty()) return;
+    if (cache_ || p.stages.empty()) return false;
     std::optional<double> epoch_outputs;
     double epochs_done = static_cast<double>(p.epochs_completed);
     if (p.epochs_completed < 1) {
       epoch_outputs = LiveEpochOutputs(name_);
-      if (!epoch_outputs || p.stages.back().elements_out <= 0) return;
+      if (!epoch_outputs || p.stages.back().elements_out <= 0) return false;
       epochs_done = static_cast<double>(p.stages.back().elements_out) / *epoch_outputs;
     }
     const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     const int64_t replay = internal::EpochsToReplay(doc.epochs(), p.epochs_completed);
-    if (replay == 0) return;
+    if (replay == 0) return false;
     const tuner::Plan with =
         tuner::Tune(a, p, Options(t, doc, replay < 0 ? -1 : replay + 1, epoch_outputs));
     const tuner::Plan without = tuner::Tune(a, p, Options(t, doc, 1));
     const std::optional<tuner::Change> cache =
         internal::CacheToInsert(with, without, opt_.min_gain);
-    if (!cache) return;
+    if (!cache) return false;
     const std::optional<uint64_t> id = LiveId(name_);
-    if (!id) return;
+    if (!id) return false;
     cache_ = Cache{SIZE_MAX, p.epochs_completed};  // tried once, whatever Apply says
     // Held for while it records only when that is soon over: with long epochs, the knobs for
     // the epoch it records matter more than planning the replay's from a clean window.
-    const double epoch_seconds =
-        (now - t.series.t[p.first_index]) / std::max(epochs_done, p.epochs_completed < 1 ? 1e-3 : 1);
+    const double epoch_seconds = (now - t.series.t[p.first_index]) / std::max(epochs_done, 1e-3);
     cache_->hold = 2 * epoch_seconds <= kMaxCacheHoldSeconds;
     const pipeline::KnobChange change{cache->stage, tuner::kKnobCache, 1};
     std::optional<std::vector<pipeline::AppliedChange>> applied;
@@ -259,7 +263,7 @@ class AutotunerImpl {
       applied = {{{cache->stage, tuner::kKnobCache, 0, 1,
                    pipeline::AppliedChange::When::kNotApplied, e.what()}}};
     }
-    if (!applied || applied->empty()) return;
+    if (!applied || applied->empty()) return false;
     retunes_.push_back(
         internal::RecordCache(now, *cache, with, applied->front(), rate, calibration_));
     if (applied->front().when == pipeline::AppliedChange::When::kNextEpoch) {
@@ -267,6 +271,7 @@ class AutotunerImpl {
       KeepWorkersWhileRecording(a, cache->stage);
     }
     Publish();
+    return cache_->retune != SIZE_MAX;
   }
 
   // With a cache going in after `stage`: the workers that stage and those above it ran on (or will
