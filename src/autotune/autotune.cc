@@ -113,7 +113,7 @@ class AutotunerImpl {
     int64_t epoch = 0;  // the epoch running when it was planned
     bool replaying = false;
     bool measured = false;
-    bool hold = false;  // no planning until the replay is measured (CacheInTransition)
+    bool hold = false;          // no planning until the replay is measured (CacheInTransition)
     bool workers_kept = false;  // KeepWorkersWhileRecording changed knobs
   };
 
@@ -266,6 +266,11 @@ class AutotunerImpl {
     if (!applied || applied->empty()) return false;
     retunes_.push_back(
         internal::RecordCache(now, *cache, with, applied->front(), rate, calibration_));
+    if (epoch_outputs) {
+      retunes_.back().reason += fmt::format(
+          "; planned within the first epoch, whose length ({} outputs) the pipeline's ops know",
+          Num(*epoch_outputs));
+    }
     if (applied->front().when == pipeline::AppliedChange::When::kNextEpoch) {
       cache_->retune = retunes_.size() - 1;
       KeepWorkersWhileRecording(a, cache->stage);

@@ -76,10 +76,10 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
   const double measured = a.measured_outputs_per_s;
   const double bound = a.predicted_outputs_per_s;
   if (!(measured > 0) || !(bound * calibration > measured * (1 + gap))) return std::nullopt;
-  const std::string calibrated =
-      calibration == 1 ? ""
-                       : fmt::format(" ({} calibrated: {} {}/s)", Num(calibration),
-                                     Num(bound * calibration), Plural(a.output_noun));
+  const std::string calibrated = calibration == 1
+                                     ? ""
+                                     : fmt::format(" ({} calibrated: {} {}/s)", Num(calibration),
+                                                   Num(bound * calibration), Plural(a.output_noun));
   for (const analyzer::Limit& l : a.limits) {  // the tightest first
     if (l.kind != analyzer::LimitKind::kStage || tried.contains(l.stage)) continue;
     for (const analyzer::StageAnalysis& s : a.stages) {
@@ -175,8 +175,8 @@ trace::Retune RecordCache(double t, const tuner::Change& cache, const tuner::Pla
 namespace {
 
 // The stages of `a` with `planned` applied to their knobs (parallelism, buffer, async).
-std::vector<analyzer::StageAnalysis> AfterChanges(const analyzer::Analysis& a,
-                                                  const std::vector<pipeline::KnobChange>& planned) {
+std::vector<analyzer::StageAnalysis> AfterChanges(
+    const analyzer::Analysis& a, const std::vector<pipeline::KnobChange>& planned) {
   std::vector<analyzer::StageAnalysis> out = a.stages;
   for (analyzer::StageAnalysis& s : out) {
     for (const pipeline::KnobChange& c : planned) {

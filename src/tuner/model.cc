@@ -223,8 +223,7 @@ std::vector<double> EpochElements(const trace::PipelineTrace& p,
   std::vector<double> out;
   if (p.epochs_completed >= 1) {
     for (const trace::StageTrace& s : p.stages) {
-      out.push_back(static_cast<double>(s.elements_out) /
-                    static_cast<double>(p.epochs_completed));
+      out.push_back(static_cast<double>(s.elements_out) / static_cast<double>(p.epochs_completed));
     }
     return out;
   }

@@ -201,9 +201,13 @@ TEST(DecideTest, ACachePlannedBesideNewWorkersKeepsTheWorkersThoseWillGive) {
   // The window measured every stage inline on the consumer's thread; the plan applied beside the
   // cache gives 'flip' three workers, onto which the runtime fuses the maps above it.
   analyzer::Analysis a;
-  for (const auto& [name, parallelizable] : std::vector<std::pair<std::string, bool>>{
-           {"files", false}, {"decode", true}, {"resize", true}, {"crop", true}, {"flip", true},
-           {"batch", false}}) {
+  for (const auto& [name, parallelizable] :
+       std::vector<std::pair<std::string, bool>>{{"files", false},
+                                                 {"decode", true},
+                                                 {"resize", true},
+                                                 {"crop", true},
+                                                 {"flip", true},
+                                                 {"batch", false}}) {
     analyzer::StageAnalysis s;
     s.name = name;
     s.parallelizable = parallelizable;
@@ -397,6 +401,16 @@ TEST(AutotuneTest, APhaseChangeIsReplanned) {
   EXPECT_TRUE(replanned) << "no re-tune after the phase change at 5 s";
 }
 
+// The re-tune that inserted a cache, or null.
+const trace::Retune* CacheRetune(const Summary& s) {
+  for (const trace::Retune& r : s.retunes) {
+    for (const trace::RetuneChange& c : r.changes) {
+      if (c.knob == "cache") return &r;
+    }
+  }
+  return nullptr;
+}
+
 TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
   const test_util::TempDir tmp("sluice_autotune_cache");
   const fs::path dir = tmp.path();
@@ -410,12 +424,7 @@ TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
     {"name": "heavy", "op": "burn", "args": {"cpu_us": 8000}},
     {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
                              12, dir, &t);
-  const trace::Retune* cache = nullptr;
-  for (const trace::Retune& r : s.retunes) {
-    for (const trace::RetuneChange& c : r.changes) {
-      if (c.knob == "cache") cache = &r;
-    }
-  }
+  const trace::Retune* cache = CacheRetune(s);
   ASSERT_NE(cache, nullptr) << "no cache was planned";
   const std::string after = cache->changes[0].stage;
   EXPECT_THAT(after, ::testing::AnyOf("heavy", "batch"));
@@ -428,6 +437,24 @@ TEST(AutotuneTest, ACacheGoesInAtAnEpochBoundaryAndItsReplayIsMeasured) {
   const size_t at = after == "heavy" ? 2 : 3;  // right after the stage it caches
   EXPECT_EQ(stages[at].op, "cache");
   EXPECT_EQ(config::Document::Load(s.tuned_path).stages()[at].op, "cache");
+}
+
+TEST(AutotuneTest, ACacheIsPlannedWithinTheFirstEpochWhenItsLengthIsKnown) {
+  const test_util::TempDir tmp("sluice_autotune_first_epoch");
+  const fs::path dir = tmp.path();
+  trace::Trace t;
+  // An epoch of 400 elements of 5 ms of deterministic CPU work each (2 s of CPU) ends after the
+  // first window (1 s). The source knows its count, so an epoch's length is known in that window
+  // and the cache is planned there, for the first epoch boundary.
+  const Summary s = RunTuned(R"({"name": "first", "epochs": -1, "stages": [
+    {"name": "src", "op": "generate", "args": {"count": 400, "bytes": 100}},
+    {"name": "heavy", "op": "burn", "args": {"cpu_us": 5000}},
+    {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
+                             2.5, dir, &t);
+  const trace::Retune* cache = CacheRetune(s);
+  ASSERT_NE(cache, nullptr) << "no cache was planned";
+  EXPECT_EQ(cache->changes[0].when, "next_epoch");
+  EXPECT_THAT(cache->reason, HasSubstr("within the first epoch, whose length (100 outputs)"));
 }
 
 TEST(AutotuneTest, AJobKilledWhileItTunesLeavesAReadableTraceWithItsRetunes) {
