@@ -139,24 +139,62 @@ def online(sluice, work, naive, policy, seconds, memory, k):
             "model_error": a["model_error"], "calibrated_error": a["calibrated_model_error"]}
 
 
+# The phase scenarios: `skewed` under a 5 ms training step, one stage's cost tripling at 10 s.
+# lookup (1000 -> 3000 us blocked): the workers that kept pace before no longer do, and more
+# help. augment (900 -> 2700 us CPU): the pipeline already uses both cores, so the right re-plan
+# changes nothing and says why.
+PHASES = {"lookup": ("sleep", "us", 1000), "augment": ("burn", "cpu_us", 900)}
+
+
+def rate_between(trace_path, t0, t1):
+    """Outputs/s between t0 and t1 s of a trace (its samples chunks), or None."""
+    t, n = [], []
+    with open(trace_path) as f:
+        for line in f:
+            d = json.loads(line)
+            if d.get("chunk") != "samples" or not d.get("pipelines"):
+                continue
+            # A pipeline's samples are the chunk's last ones (it may start after the tracer).
+            nc = d["pipelines"][0]["series"]["consumer_next"]
+            t += d["series"]["t"][len(d["series"]["t"]) - len(nc):]
+            n += nc
+    pts = [(a, b) for a, b in zip(t, n) if t0 <= a <= t1]
+    if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+        return None
+    return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
+
+
 def phase_change(sluice, out, data, seconds, rounds):
-    """skewed with its 'lookup' stage's latency tripling at 10 s (600 -> 1800 us) under a training
-    step of 20 ms per batch: when does the loop re-plan after the change? At 600 us the workers
-    the loop gives 'lookup' keep up with the training step; at 1800 us they no longer do."""
-    work, naive = workdir(out, "skewed_phase", data, "skewed")
-    doc = suite.load(naive)
-    lookup = doc["stages"][suite.stage_index(doc, "lookup")]["args"]
-    lookup["us"] = 600
-    lookup["schedule"] = [[10, 1800]]
-    suite.save(doc, naive)
-    found = []
-    for k in range(rounds):
-        r = run_json([sluice, "run", naive, "--seconds", str(seconds), "--epochs", "-1", "--json",
-                      "--consumer-ms", "20", "--autotune", "--out",
-                      os.path.join(work, f"model-{k}")], seconds + 120)
-        after = [c["t"] for c in r["autotune"]["changes"] if c["t"] > 10]
-        found.append(min(after) - 10 if after else None)
-        print(f"   phase {k}: re-planned {found[-1]} s after the change", flush=True)
+    """For each scenario of PHASES: how long after the change the loop re-planned (a change or a
+    recorded re-plan), what it did, and the rate over 5 s before the change and at the end."""
+    found = {}
+    for stage, (op, key, cost) in PHASES.items():
+        work, naive = workdir(out, f"skewed_phase_{stage}", data, "skewed")
+        doc = suite.load(naive)
+        args = doc["stages"][suite.stage_index(doc, stage)]["args"]
+        args[key] = cost
+        args["schedule"] = [[10, 3 * cost]]
+        suite.save(doc, naive)
+        found[stage] = []
+        for k in range(rounds):
+            run_out = os.path.join(work, f"model-{k}")
+            r = run_json([sluice, "run", naive, "--seconds", str(seconds), "--epochs", "-1",
+                          "--json", "--consumer-ms", "5", "--autotune", "--out", run_out],
+                         seconds + 120)
+            a = r["autotune"]
+            changed = [c for c in a["changes"] if c["t"] > 10 and c["when"] != "not_applied"]
+            first = min((c["t"] for c in changed), default=None)
+            workers = ", ".join(f"{c['stage']} workers {c['from']} → {c['to']}" for c in changed
+                                if c["t"] == first and c["knob"] == "parallelism")
+            moves = sorted(([(first, workers or "queues changed")] if changed else [])
+                           + [(x["t"], "re-planned, no change") for x in a["replans"]
+                              if x["t"] > 10])
+            trace = os.path.join(run_out, "trace.json")
+            got = {"after": moves[0][0] - 10 if moves else None,
+                   "what": moves[0][1] if moves else "nothing",
+                   "before": rate_between(trace, 5, 10), "final": a["final_outputs_per_s"]}
+            found[stage].append(got)
+            print(f"   phase {stage} {k}: {got}", flush=True)
     return found
 
 
@@ -213,10 +251,18 @@ def render(results, meta):
     later = [e for r in results.values() if "model" in r for x in r["model"]
              for e in x["calibrated_error"][1:]]
     if meta.get("phase") is not None:
-        got = [x for x in meta["phase"] if x is not None]
-        lines += ["", "Phase change (`skewed` with its `lookup` stage's latency tripling at 10 s, "
-                  "600 → 1800 µs, under a 20 ms training step; interval 2 s): re-planned "
-                  f"{spread(got)} s after the change in {len(got)} of {len(meta['phase'])} runs."]
+        lines += ["", "Phase change: `skewed` under a 5 ms training step, one stage's cost "
+                  "tripling at 10 s (interval 2 s):", "",
+                  "| stage (cost) | re-planned after the change (s) | first act | rate 5–10 s | "
+                  "rate 15–20 s |", "|---|---|---|---|---|"]
+        for stage, runs in meta["phase"].items():
+            op, key, cost = PHASES[stage]
+            got = [x["after"] for x in runs if x["after"] is not None]
+            acts = sorted({x["what"] for x in runs})
+            lines.append(f"| {stage} ({op} {key} {cost} → {3 * cost}) | {spread(got)}, in "
+                         f"{len(got)} of {len(runs)} runs | {'; '.join(acts)} | "
+                         f"{spread([x['before'] for x in runs if x['before']])} | "
+                         f"{spread([x['final'] for x in runs])} |")
     lines += ["", "Model error |predicted − measured| / measured of the re-tunes: the first "
               f"(one-shot, uncalibrated) {spread([100 * e for e in errors], '{:.0f}')} %; later "
               f"ones with calibration {spread([100 * e for e in later], '{:.0f}')} %.", END]
@@ -241,7 +287,7 @@ def main():
     data, photos = photo_data(out, args.photos)
     suite.warm_page_cache(args.photos)
     results = {}
-    for name in args.only.split(","):
+    for name in filter(None, args.only.split(",")):  # --only "" --phase: the phases alone
         print(f"== {name}", flush=True)
         work, naive = workdir(out, name, data)
         try:

@@ -402,6 +402,10 @@ class AutotunerImpl {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
         probed_.clear();  // and what failed in the old one may work now
+        reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
+        retunes_.push_back(
+            internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
+        Publish();
       }
       TryProbe(a, now, rate, se);
       return {};

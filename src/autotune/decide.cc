@@ -136,6 +136,24 @@ trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan
   return r;
 }
 
+trace::Retune RecordReplan(double t, const std::string& reason, const tuner::Plan& plan,
+                           double before, double calibration, double min_gain) {
+  trace::Retune r;
+  r.t = t;
+  r.action = "replan";
+  r.reason = reason + "; " +
+             (plan.changes.empty()
+                  ? std::string("the model finds no knob to change")
+                  : fmt::format("the best plan promises {}% over the current config, not more "
+                                "than the {}% minimum gain",
+                                Num(100 * (plan.speedup - 1)), Num(100 * min_gain))) +
+             ": nothing is changed";
+  r.before_outputs_per_s = before;
+  r.predicted_outputs_per_s = plan.predicted_outputs_per_s;
+  r.calibrated_outputs_per_s = plan.predicted_outputs_per_s * calibration;
+  return r;
+}
+
 int64_t EpochsToReplay(int64_t epochs, int64_t epoch) {
   if (epochs < 0) return -1;
   // The next epoch records; those after it replay.

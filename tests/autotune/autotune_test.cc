@@ -322,13 +322,13 @@ std::string Config(const std::string& schedule) {
 // Runs `config` for `seconds` with the tuner on, under a consumer whose training step takes
 // 5 ms per batch; returns the tuner's summary and the trace it wrote.
 Summary RunTuned(const std::string& config, double seconds, const fs::path& dir,
-                 trace::Trace* written, Policy policy = Policy::kModel) {
+                 trace::Trace* written, Policy policy = Policy::kModel, double cores = 2) {
   AutotuneOptions opt;
   opt.policy = policy;
   opt.tracer.trace_path = dir / "trace.json";
   opt.tracer.measure_disks = false;
   opt.interval = 1.0;
-  opt.cores = 2;
+  opt.cores = cores;
   Autotuner tuner(opt);
   auto p = pipeline::Pipeline::Create(config::Document::Parse(config, dir / "pipeline.json"));
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -399,6 +399,31 @@ TEST(AutotuneTest, APhaseChangeIsReplanned) {
     if (r.action == "apply" && r.t > 5) replanned = true;
   }
   EXPECT_TRUE(replanned) << "no re-tune after the phase change at 5 s";
+}
+
+TEST(AutotuneTest, APhaseChangeThatNeedsNoChangeIsRecordedAsARePlan) {
+  const test_util::TempDir tmp("sluice_autotune_replan");
+  const fs::path dir = tmp.path();
+  trace::Trace t;
+  // Endless data (no epoch, so no cache) through one stage of CPU work, within a budget of one
+  // core: once it runs beside the consumer, nothing more helps. At 5 s its cost triples, so the
+  // rate drops to a third, and the plan for the new phase changes nothing.
+  const Summary s = RunTuned(R"({"name": "cpu", "epochs": -1, "stages": [
+    {"name": "src", "op": "generate", "args": {"count": -1, "bytes": 100}},
+    {"name": "heavy", "op": "burn", "args": {"cpu_us": 5000, "schedule": [[5, 15000]]}},
+    {"name": "batch", "op": "batch", "args": {"size": 4}}]})",
+                             9, dir, &t, Policy::kModel, /*cores=*/1);
+  const trace::Retune* replan = nullptr;
+  for (const trace::Retune& r : s.retunes) {
+    if (r.action == "replan" && r.t > 5 && replan == nullptr) replan = &r;
+  }
+  ASSERT_NE(replan, nullptr) << "the phase change at 5 s was not recorded";
+  EXPECT_TRUE(replan->changes.empty());
+  EXPECT_THAT(replan->reason, HasSubstr("(a phase change)"));
+  EXPECT_THAT(replan->reason, HasSubstr("nothing is changed"));
+  EXPECT_GT(replan->predicted_outputs_per_s, 0);
+  ASSERT_EQ(t.pipelines.size(), 1u);
+  EXPECT_EQ(t.pipelines[0].retunes, s.retunes) << "the re-plan is in the trace";
 }
 
 // The re-tune that inserted a cache, or null.

@@ -58,7 +58,16 @@ nlohmann::ordered_json AutotuneJson(const autotune::Summary& s, const std::strin
                          {"kept", r.kept}});
     }
   }
+  nlohmann::ordered_json replans = nlohmann::ordered_json::array();
+  for (const trace::Retune& r : s.retunes) {
+    if (r.action != "replan") continue;
+    replans.push_back({{"t", r.t},
+                       {"why", r.reason},
+                       {"before", r.before_outputs_per_s},
+                       {"predicted", r.predicted_outputs_per_s}});
+  }
   return {{"changes", changes},
+          {"replans", replans},
           {"retunes", s.retunes.size()},
           {"final_outputs_per_s", s.final_outputs_per_s},
           {"converged_after_s", s.converged_after_s},
@@ -80,7 +89,8 @@ void PrintAutotune(const autotune::Summary& s, const std::string& trace_path) {
       knobs += fmt::format("{}{}{}", knobs.empty() ? "" : ", ", trace::ChangeText(c),
                            c.when == "now" ? "" : " (" + c.when + ")");
     }
-    fmt::print("  {:6.1f} s {:<8} {}\n           {}\n", r.t, r.action, knobs, r.reason);
+    fmt::print("  {:6.1f} s {:<8} {}\n           {}\n", r.t, r.action,
+               knobs.empty() ? "(no change)" : knobs, r.reason);
     if (r.action == "apply") {
       fmt::print("           before {:.1f}, predicted {:.1f}, measured {} outputs/s: {}\n",
                  r.before_outputs_per_s, r.predicted_outputs_per_s,

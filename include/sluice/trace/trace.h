@@ -132,7 +132,8 @@ struct RetuneChange {
 // One re-tune of a running pipeline by the in-process autotuner (sluice::autotune).
 struct Retune {
   double t = 0;        // seconds since tracing began
-  std::string action;  // "apply", "probe" (outside the model), "rollback", "trial" (hill)
+  std::string action;  // "apply", "probe" (outside the model), "rollback", "trial" (hill),
+                       // "replan" (a phase change that needs no change: no changes)
   std::string reason;  // what it acts on: the bottleneck, or the measurement
   std::vector<RetuneChange> changes;
   double before_outputs_per_s = 0;      // measured over the window before

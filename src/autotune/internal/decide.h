@@ -47,6 +47,12 @@ trace::Retune RecordApply(double t, const std::string& reason, const tuner::Plan
                           const std::vector<pipeline::AppliedChange>& applied, double before,
                           double calibration);
 
+// The re-tune record of a phase change that needs no change: re-planned, and the best plan
+// (`plan`) promises no more than `min_gain` over the current config, so nothing is changed.
+// `reason` says why it re-planned (the rate moved, and what bounds it now).
+trace::Retune RecordReplan(double t, const std::string& reason, const tuner::Plan& plan,
+                           double before, double calibration, double min_gain);
+
 // Epochs a cache inserted at the next epoch boundary would replay, in a job of `epochs` (-1:
 // endless) whose epoch `epoch` runs now (counted from 0); -1 for endless.
 int64_t EpochsToReplay(int64_t epochs, int64_t epoch);
