@@ -12,6 +12,7 @@ namespace {
 std::string Rate(double x) { return x < 0 ? "-" : Num(x); }
 
 std::string ChangeList(const trace::Retune& r) {
+  if (r.changes.empty()) return "no change";
   std::string out;
   for (const trace::RetuneChange& c : r.changes) {
     if (!out.empty()) out += "<br/>";

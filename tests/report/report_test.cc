@@ -504,10 +504,16 @@ TEST(ReportTest, ListsTheRetunesAndMarksThemOnTheOutputsChart) {
   back.action = "rollback";
   back.reason = "measured 18 below 20";
   back.changes = {{"decode", "parallelism", 2, 1, "", "now", ""}};
-  in.run.trace.pipelines[0].retunes = {apply, back};
+  trace::Retune replan;
+  replan.t = 8;
+  replan.action = "replan";
+  replan.reason = "the rate moved from 20 to 9 (a phase change); nothing is changed";
+  replan.before_outputs_per_s = 9;
+  replan.predicted_outputs_per_s = 9.2;
+  in.run.trace.pipelines[0].retunes = {apply, back, replan};
   const HtmlDom dom(Render(in));
   ASSERT_TRUE(dom.ok());
-  EXPECT_EQ(dom.Count("//table[@id='retune-table']//tr"), 1u + 2u);
+  EXPECT_EQ(dom.Count("//table[@id='retune-table']//tr"), 1u + 3u);
   EXPECT_EQ(dom.Count("//table[@id='retune-table']//tr[@class='rolled-back']"), 1u);
   EXPECT_THAT(dom.Text("//table[@id='retune-table']//tr[2]/td[4]"),
               HasSubstr("decode.parallelism 1->2"));
@@ -518,6 +524,14 @@ TEST(ReportTest, ListsTheRetunesAndMarksThemOnTheOutputsChart) {
   const std::string chart = dom.Text("//figure[@id='chart-outputs']");
   EXPECT_THAT(chart, HasSubstr("re-tune 1"));
   EXPECT_THAT(chart, HasSubstr("rollback 2"));
+  // A phase change that needed no change: listed, counted apart from the changes, marked.
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[4]/td[3]"), "replan");
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[4]/td[4]"), "no change");
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[4]/td[7]"), "9.2");
+  EXPECT_EQ(dom.Text("//table[@id='retune-table']//tr[4]/td[10]"), "-");
+  EXPECT_THAT(dom.Text("//section[@id='retunes']/p"), HasSubstr("changed its knobs 2 times"));
+  EXPECT_THAT(dom.Text("//section[@id='retunes']/p"), HasSubstr("re-planned 1 more time"));
+  EXPECT_THAT(chart, HasSubstr("re-plan 3"));
 }
 
 }  // namespace
