@@ -383,7 +383,8 @@ class AutotunerImpl {
                                          double se) {
     std::string reason;
     const double noise = internal::NoiseBetween(last_se_, se, opt_.noise);
-    if (last_rate_ > 0 && std::abs(rate - last_rate_) > noise * last_rate_) {
+    const bool phase_change = last_rate_ > 0 && std::abs(rate - last_rate_) > noise * last_rate_;
+    if (phase_change) {
       reason = fmt::format(
           "the rate moved from {} to {} outputs/s, beyond the {}% noise (a phase change); ",
           Num(last_rate_), Num(rate), Num(100 * noise));
@@ -392,17 +393,17 @@ class AutotunerImpl {
       last_rate_ = rate;
       last_se_ = se;
     }
+    reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
     const config::Document doc = config::Document::Parse(p.config_text, p.config_path);
     // Knobs planned for a cache would be wrong until it replays: plan them as if the data were
     // read once (TryCache plans the cache, which goes in at the next epoch boundary).
     tuner::Plan plan = tuner::Tune(a, p, Options(t, doc, 1));
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
-      if (!reason.empty()) {
+      if (phase_change) {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
         probed_.clear();  // and what failed in the old one may work now
-        reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
         retunes_.push_back(
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
@@ -414,7 +415,6 @@ class AutotunerImpl {
     if (!id) return {};
     const auto applied = pipeline::ApplyToLivePipeline(*id, changes, kApplySettleSeconds);
     if (!applied) return {};
-    reason += a.limits.empty() ? "no bound found" : a.Bottleneck().why;
     retunes_.push_back(internal::RecordApply(now, reason, plan, *applied, rate, calibration_));
     trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, false, se};
     window_start_ = now + kSettleSeconds;

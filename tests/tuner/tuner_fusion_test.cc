@@ -38,7 +38,7 @@ TEST_F(TunerTest, WaitingAndComputingMapsRunAsOneFusedGroupPlannedWithHeadroom) 
 
 // The suite's skewed pipeline as shipped (every stage inline), measured on 2 cores: per batch,
 // 28.9 ms of CPU in 'augment', 36 ms of wall but 1.4 ms of CPU in 'lookup' (a sleep), a little in
-// // 'parse' and 'pack'. 'pack' is CPU-bound alone, but with the maps before it fused onto its
+// 'parse' and 'pack'. 'pack' is CPU-bound alone, but with the maps before it fused onto its
 // workers the group computes 32 ms of each 67: its share of the cores takes about twice as many
 // workers as cores. The CPU allows 2 / 32.5 ms = 61 batches/s.
 TEST_F(TunerTest, AFusedGroupThatAlsoWaitsGetsWorkersBeyondItsCoreShare) {

@@ -43,7 +43,14 @@ struct RunOptions {
 // prediction and measurement, and the run's convergence.
 nlohmann::ordered_json AutotuneJson(const autotune::Summary& s, const std::string& trace_path) {
   nlohmann::ordered_json changes = nlohmann::ordered_json::array();
+  nlohmann::ordered_json replans = nlohmann::ordered_json::array();
   for (const trace::Retune& r : s.retunes) {
+    if (r.action == "replan") {
+      replans.push_back({{"t", r.t},
+                         {"why", r.reason},
+                         {"before", r.before_outputs_per_s},
+                         {"predicted", r.predicted_outputs_per_s}});
+    }
     for (const trace::RetuneChange& c : r.changes) {
       changes.push_back({{"t", r.t},
                          {"action", r.action},
@@ -57,14 +64,6 @@ nlohmann::ordered_json AutotuneJson(const autotune::Summary& s, const std::strin
                          {"measured", r.measured_outputs_per_s},
                          {"kept", r.kept}});
     }
-  }
-  nlohmann::ordered_json replans = nlohmann::ordered_json::array();
-  for (const trace::Retune& r : s.retunes) {
-    if (r.action != "replan") continue;
-    replans.push_back({{"t", r.t},
-                       {"why", r.reason},
-                       {"before", r.before_outputs_per_s},
-                       {"predicted", r.predicted_outputs_per_s}});
   }
   return {{"changes", changes},
           {"replans", replans},
