@@ -243,6 +243,29 @@ struct Span {
   double outputs = 0;  // n_0: outputs delivered to the consumer in it
 };
 
+// The first sample after the consumer's first step, where that step weighs on the window: it
+// pays the job's one-time costs (lazy initialisation, kernel selection, compilation), and its
+// mean between Next() calls, to the first sample with two outputs, is over twice the mean
+// after. Else `first`. Needs the consumer's own clock (consumer_between); fills `note`.
+size_t AfterAColdFirstStep(const trace::PipelineTrace& p, size_t first, size_t n,
+                           std::string& note) {
+  const std::vector<int64_t>& next = p.consumer_next;
+  const std::vector<double>& between = p.consumer_between;
+  if (between.size() != next.size() || first >= n) return first;
+  size_t f = first;
+  while (f + 2 < n && next[f] < 2) ++f;
+  const int64_t rest = next[n - 1] - next[f];
+  if (f == first || next[f] < 2 || rest < 2) return first;
+  const double early_steps =
+      std::max<double>(1, static_cast<double>(next[f] - 1 - std::max<int64_t>(next[first] - 1, 0)));
+  const double early = (between[f] - between[first]) / early_steps;
+  const double after = (between[n - 1] - between[f]) / static_cast<double>(rest);
+  if (!(early > 2 * after)) return first;
+  note = fmt::format("; after the consumer's first step ({} per step to there, {} after)",
+                     Duration(early), Duration(after));
+  return f;
+}
+
 // The steady-state window: from the warm-up cut (the tracer's, for the pipeline it cut for) to
 // the end of the trace or the pipeline's last output. Fills a.window, a.outputs and the measured
 // rate.
@@ -276,6 +299,9 @@ Span SelectWindow(const trace::Trace& trace, size_t index, const PipelineView& v
     while (w.first + 2 < n && p.consumer_next[w.first + 1] == 0) ++w.first;
     a.window.method += "; from the consumer's first Next() call";
   }
+  std::string cold;
+  w.first = AfterAColdFirstStep(p, w.first, n, cold);
+  a.window.method += cold;
   w.last = n - 1;
   if (p.finished || p.closed) {
     // A pipeline that ran out of data, or that the job destroyed: the window ends at its last

@@ -22,6 +22,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace test_util;  // NOLINT(google-build-using-namespace): the hand-built traces
 
 // Unstable: 1 s at 20 outputs/s, 1 s at 80/s, alternating for 10 s (2 and 8 per 0.1 s sample).
@@ -77,6 +78,37 @@ TEST(AnalyzeTest, WarmupIsCutOff) {
   EXPECT_NEAR(a.window.seconds, 8, 1e-9);
   EXPECT_REL(a.measured_outputs_per_s, 500);
   EXPECT_REL(a.predicted_outputs_per_s, 1 / 1.9e-3);
+}
+
+// The consumer's own clock (consumer_between) at 1.4 ms a step, as Chain() has it, except that
+// its first step takes 0.5 s (a model's lazy set-up): one output by 0.1 s, none more until
+// 0.6 s, then 500/s. To the first sample with two outputs (0.7 s) the mean step is far above
+// 1.4 ms: the window starts there, and its step is the steady one.
+TEST(AnalyzeTest, AColdFirstStepIsLeftOutOfTheWindow) {
+  TraceSpec spec = Chain();
+  trace::Trace t = Build(spec);
+  auto& p = t.pipelines[0];
+  p.consumer_between.assign(p.consumer_next.size(), 0);
+  for (size_t k = 0; k < p.consumer_next.size(); ++k) {
+    const double x = t.series.t[k];
+    p.consumer_next[k] = x < 0.05 ? 0 : x < 0.65 ? 1 : std::llround(500 * (x - 0.6));
+    p.consumer_between[k] =
+        x < 0.65 ? 0 : 0.5 + 1.4e-3 * static_cast<double>(p.consumer_next[k] - 1);
+  }
+  const Analysis a = Analyze(t);
+  EXPECT_NEAR(a.window.start, 0.7, 1e-9);
+  EXPECT_THAT(a.window.method, HasSubstr("after the consumer's first step"));
+  EXPECT_NEAR(a.consumer_step_seconds, 1.4e-3, 1e-9);
+  // The same steps without the cold one: the window is the whole trace.
+  for (size_t k = 0; k < p.consumer_next.size(); ++k) {
+    p.consumer_next[k] = std::llround(500 * t.series.t[k]);
+    p.consumer_between[k] =
+        1.4e-3 * static_cast<double>(std::max<int64_t>(0, p.consumer_next[k] - 1));
+  }
+  const Analysis b = Analyze(t);
+  EXPECT_NEAR(b.window.start, 0, 1e-9);
+  EXPECT_THAT(b.window.method, Not(HasSubstr("first step")));
+  EXPECT_NEAR(b.consumer_step_seconds, 1.4e-3, 1e-6);
 }
 
 TEST(AnalyzeTest, MemoryNearlyFull) {
