@@ -388,6 +388,7 @@ class AutotunerImpl {
       reason = fmt::format(
           "the rate moved from {} to {} outputs/s, beyond the {}% noise (a phase change); ",
           Num(last_rate_), Num(rate), Num(100 * noise));
+      queues_tried_ = false;  // the queues sized for the old rate may be wrong for the new
     }
     if (last_rate_ <= 0) {
       last_rate_ = rate;
@@ -408,7 +409,7 @@ class AutotunerImpl {
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
       }
-      TryProbe(a, now, rate, se);
+      if (!TryQueues(plan, now, rate, se)) TryProbe(a, now, rate, se);
       return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -428,14 +429,32 @@ class AutotunerImpl {
         a, probed_, std::max({kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
     if (!probe) return;
     probed_.insert(probe->change.stage);  // once per stage and phase
+    StartProbe({probe->change}, probe->reason, now, rate, se);
+  }
+
+  // The queues a plan grows without a predicted gain, as a trial (internal::QueueGrowth), once
+  // per phase. Returns true when the trial started.
+  bool TryQueues(const tuner::Plan& plan, double now, double rate, double se) {
+    if (queues_tried_) return false;
+    const std::optional<internal::QueueTrial> grow =
+        internal::QueueGrowth(plan, rate, opt_.min_gain);
+    if (!grow) return false;
+    queues_tried_ = true;
+    return StartProbe(grow->changes, grow->reason, now, rate, se);
+  }
+
+  // Applies `changes` as a trial outside the model, measured by the next window. Returns true
+  // when a change was applied.
+  bool StartProbe(const std::vector<pipeline::KnobChange>& changes, const std::string& reason,
+                  double now, double rate, double se) {
     const std::optional<uint64_t> id = LiveId(name_);
-    if (!id) return;
-    const auto applied = pipeline::ApplyToLivePipeline(*id, {probe->change}, kApplySettleSeconds);
-    if (!applied) return;
+    if (!id) return false;
+    const auto applied = pipeline::ApplyToLivePipeline(*id, changes, kApplySettleSeconds);
+    if (!applied || applied->empty()) return false;
     trace::Retune r;
     r.t = now;
     r.action = "probe";
-    r.reason = probe->reason;
+    r.reason = reason;
     r.before_outputs_per_s = rate;
     for (const pipeline::AppliedChange& c : *applied) {
       r.changes.push_back({c.stage, c.knob, c.from, c.to, "a trial outside the model",
@@ -445,6 +464,7 @@ class AutotunerImpl {
     trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true, se};
     window_start_ = now + kSettleSeconds;
     Publish();
+    return true;
   }
 
   void Publish() {
@@ -479,6 +499,7 @@ class AutotunerImpl {
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
   std::set<std::string> probed_;  // stages tried outside the model in this phase
+  bool queues_tried_ = false;     // the plan's queue growth tried in this phase
   std::optional<Cache> cache_;
   std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sluice/autotune/autotune.h"
 #include "sluice/common/figures.h"
@@ -98,6 +99,26 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
     }
   }
   return std::nullopt;
+}
+
+std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, double min_gain) {
+  QueueTrial t;
+  std::vector<std::string> grown;
+  for (const tuner::Change& c : plan.changes) {
+    if (c.knob != config::kKnobBufferSize || c.to < 2 * std::max<int64_t>(c.from, 1)) continue;
+    t.changes.push_back({c.stage, c.knob, c.to});
+    grown.push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
+  }
+  if (t.changes.empty()) return std::nullopt;
+  t.reason = fmt::format(
+      "the plan sizes the queue{} of {} for the variability it measured at {} {}/s; the model "
+      "gives a hand-off no cost, so a larger queue raises no predicted rate and the plan ({} "
+      "{}/s) promises less than the {}% gain. A trial outside the model: the queue{} grow{}, "
+      "kept only if the rate rises by more than the noise",
+      grown.size() > 1 ? "s" : "", fmt::join(grown, ", "), Num(rate), Plural(plan.output_noun),
+      Num(plan.predicted_outputs_per_s), Plural(plan.output_noun), Num(100 * min_gain),
+      grown.size() > 1 ? "s" : "", grown.size() > 1 ? "" : "s");
+  return t;
 }
 
 double Calibrate(double factor, double predicted, double measured) {

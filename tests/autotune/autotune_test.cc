@@ -82,6 +82,32 @@ TEST(DecideTest, AProbeGivesAWorkerToTheTightestStageOnlyWhenTheModelIsFarAboveT
   EXPECT_THAT(p->reason, HasSubstr("0.8 calibrated: 20.8 batches/s"));
 }
 
+TEST(DecideTest, TheQueuesAPlanAtLeastDoublesAreTriedTogetherOutsideTheModel) {
+  // The plan after a cache replays: 'flip' sized for the new rate, 'crop' a little larger, a
+  // worker more for 'resize'; no gain it can predict.
+  tuner::Plan plan;
+  plan.output_noun = "batch";
+  plan.predicted_outputs_per_s = 366;
+  plan.changes = {{"flip", "buffer_size", 16, 64},
+                  {"crop", "buffer_size", 13, 18},
+                  {"resize", "parallelism", 1, 2},
+                  {"batch", "buffer_size", 0, 2}};
+  std::optional<internal::QueueTrial> q = internal::QueueGrowth(plan, 355, 0.05);
+  ASSERT_TRUE(q.has_value());
+  ASSERT_EQ(q->changes.size(), 2u);
+  EXPECT_EQ(q->changes[0].stage, "flip");
+  EXPECT_EQ(q->changes[0].knob, "buffer_size");
+  EXPECT_EQ(q->changes[0].to, 64);
+  EXPECT_EQ(q->changes[1].stage, "batch");
+  EXPECT_EQ(q->changes[1].to, 2);
+  EXPECT_THAT(q->reason, HasSubstr("'flip' 16 to 64, 'batch' 0 to 2"));
+  EXPECT_THAT(q->reason, HasSubstr("355 batches/s"));
+  EXPECT_THAT(q->reason, HasSubstr("less than the 5% gain"));
+  // Growth short of double, or a queue of one from none: no trial.
+  plan.changes = {{"crop", "buffer_size", 13, 18}, {"batch", "buffer_size", 0, 1}};
+  EXPECT_FALSE(internal::QueueGrowth(plan, 355, 0.05).has_value());
+}
+
 // A trace of one pipeline sampled every 0.1 s for 4 s, emitting `per_sample(k)` outputs in
 // sample k.
 trace::Trace CountedTrace(const std::function<int64_t(size_t)>& per_sample) {

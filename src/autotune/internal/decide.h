@@ -101,6 +101,18 @@ struct Probe {
 std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
                                  double gap, double calibration = 1);
 
+// A second trial outside the model: the queues a plan grows without a gain it can predict. The
+// tuner sizes a queue for the variability of its stage's output at the planned rate, but the
+// model gives a hand-off no cost, so a larger queue never raises the predicted rate and a plan
+// that mostly resizes queues never clears the minimum gain. The plan's buffer_size changes that
+// at least double a queue (from 0: to 2 or more) are tried together, kept only if the rate rises
+// beyond the noise (KeepProbe). nullopt when the plan has none. `rate`: the measured one.
+struct QueueTrial {
+  std::vector<pipeline::KnobChange> changes;
+  std::string reason;
+};
+std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, double min_gain);
+
 // A probe's trial is kept only if it measured more than the noise above the rate before it.
 bool KeepProbe(double before, double measured, double noise);
 
