@@ -36,6 +36,9 @@ constexpr double kApplySettleSeconds = 1.0;
 // the window's standard error if more)
 // calls for a trial outside the model (internal::ProbeChange).
 constexpr double kProbeGap = 0.15;
+// A phase change whose rate rose this many times calls for the plan's queue growth
+// (internal::QueueGrowth) when no plan promises a gain: in the window that finds it, once.
+constexpr double kQueueRise = 2;
 // The longest a cache's insertion and recording (two epochs) may hold the knobs.
 constexpr double kMaxCacheHoldSeconds = 10;
 
@@ -103,8 +106,10 @@ class AutotunerImpl {
     size_t retune = 0;  // index into retunes_
     std::vector<pipeline::KnobChange> undo;
     double before = 0;
-    bool probe = false;    // outside the model: no prediction to calibrate with
-    double before_se = 0;  // the relative standard error of `before` (internal::WindowNoise)
+    bool probe = false;      // outside the model: no prediction to calibrate with
+    double before_se = 0;    // the relative standard error of `before` (internal::WindowNoise)
+    bool must_gain = false;  // kept only if it gained beyond the noise (KeepProbe), else unless
+                             // it lost beyond it (KeepTrial)
   };
   // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
   // the one after that, when its rate is measured.
@@ -340,8 +345,8 @@ class AutotunerImpl {
       calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
     }
     const double noise = internal::NoiseBetween(trial_->before_se, se, opt_.noise);
-    const bool keep = trial_->probe ? internal::KeepProbe(trial_->before, rate, noise)
-                                    : internal::KeepTrial(trial_->before, rate, noise);
+    const bool keep = trial_->must_gain ? internal::KeepProbe(trial_->before, rate, noise)
+                                        : internal::KeepTrial(trial_->before, rate, noise);
     last_rate_ = keep ? rate : trial_->before;
     last_se_ = keep ? se : trial_->before_se;
     if (!keep) {
@@ -355,7 +360,7 @@ class AutotunerImpl {
       back.t = now;
       back.action = "rollback";
       back.reason =
-          trial_->probe
+          trial_->must_gain
               ? fmt::format(
                     "measured {} outputs/s after the trial, not above the {} before it by more "
                     "than the {}% noise: the trial is undone",
@@ -388,7 +393,6 @@ class AutotunerImpl {
       reason = fmt::format(
           "the rate moved from {} to {} outputs/s, beyond the {}% noise (a phase change); ",
           Num(last_rate_), Num(rate), Num(100 * noise));
-      queues_tried_ = false;  // the queues sized for the old rate may be wrong for the new
     }
     if (last_rate_ <= 0) {
       last_rate_ = rate;
@@ -401,6 +405,8 @@ class AutotunerImpl {
     tuner::Plan plan = tuner::Tune(a, p, Options(t, doc, 1));
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
+      // Queues sized for a rate half the new one or less are too small for it.
+      const bool rose = phase_change && rate >= kQueueRise * last_rate_;
       if (phase_change) {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
@@ -409,7 +415,7 @@ class AutotunerImpl {
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
       }
-      if (!TryQueues(plan, now, rate, se)) TryProbe(a, now, rate, se);
+      if (!(rose && TryQueues(plan, now, rate, se))) TryProbe(a, now, rate, se);
       return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -429,24 +435,22 @@ class AutotunerImpl {
         a, probed_, std::max({kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
     if (!probe) return;
     probed_.insert(probe->change.stage);  // once per stage and phase
-    StartProbe({probe->change}, probe->reason, now, rate, se);
+    StartProbe({probe->change}, probe->reason, /*must_gain=*/true, now, rate, se);
   }
 
-  // The queues a plan grows without a predicted gain, as a trial (internal::QueueGrowth), once
-  // per phase. Returns true when the trial started.
+  // The queues a plan grows without a predicted gain, as a trial (internal::QueueGrowth).
+  // Returns true when the trial started.
   bool TryQueues(const tuner::Plan& plan, double now, double rate, double se) {
-    if (queues_tried_) return false;
     const std::optional<internal::QueueTrial> grow =
         internal::QueueGrowth(plan, rate, opt_.min_gain);
     if (!grow) return false;
-    queues_tried_ = true;
-    return StartProbe(grow->changes, grow->reason, now, rate, se);
+    return StartProbe(grow->changes, grow->reason, /*must_gain=*/false, now, rate, se);
   }
 
-  // Applies `changes` as a trial outside the model, measured by the next window. Returns true
-  // when a change was applied.
+  // Applies `changes` as a trial outside the model, measured by the next window; `must_gain`:
+  // kept only if the rate rose beyond the noise. Returns true when a change was applied.
   bool StartProbe(const std::vector<pipeline::KnobChange>& changes, const std::string& reason,
-                  double now, double rate, double se) {
+                  bool must_gain, double now, double rate, double se) {
     const std::optional<uint64_t> id = LiveId(name_);
     if (!id) return false;
     const auto applied = pipeline::ApplyToLivePipeline(*id, changes, kApplySettleSeconds);
@@ -461,7 +465,8 @@ class AutotunerImpl {
                            internal::WhenText(c.when), c.note});
     }
     retunes_.push_back(std::move(r));
-    trial_ = Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true, se};
+    trial_ =
+        Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true, se, must_gain};
     window_start_ = now + kSettleSeconds;
     Publish();
     return true;
@@ -499,7 +504,6 @@ class AutotunerImpl {
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
   std::set<std::string> probed_;  // stages tried outside the model in this phase
-  bool queues_tried_ = false;     // the plan's queue growth tried in this phase
   std::optional<Cache> cache_;
   std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;

@@ -113,8 +113,8 @@ std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, doub
   t.reason = fmt::format(
       "the plan sizes the queue{} of {} for the variability it measured at {} {}/s; the model "
       "gives a hand-off no cost, so a larger queue raises no predicted rate and the plan ({} "
-      "{}/s) promises less than the {}% gain. A trial outside the model: the queue{} grow{}, "
-      "kept only if the rate rises by more than the noise",
+      "{}/s) promises less than the {}% gain. A trial outside the model: the queue{} grow{} as "
+      "planned, within the memory budget, and stay unless the rate falls by more than the noise",
       grown.size() > 1 ? "s" : "", fmt::join(grown, ", "), Num(rate), Plural(plan.output_noun),
       Num(plan.predicted_outputs_per_s), Plural(plan.output_noun), Num(100 * min_gain),
       grown.size() > 1 ? "s" : "", grown.size() > 1 ? "" : "s");

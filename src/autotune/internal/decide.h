@@ -105,8 +105,11 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
 // tuner sizes a queue for the variability of its stage's output at the planned rate, but the
 // model gives a hand-off no cost, so a larger queue never raises the predicted rate and a plan
 // that mostly resizes queues never clears the minimum gain. The plan's buffer_size changes that
-// at least double a queue (from 0: to 2 or more) are tried together, kept only if the rate rises
-// beyond the noise (KeepProbe). nullopt when the plan has none. `rate`: the measured one.
+// at least double a queue (from 0: to 2 or more) are tried together, kept unless the rate falls
+// beyond the noise (KeepTrial): a queue holds only memory, within the budget the plan keeps, and
+// a gain of a tenth is within one window's noise. nullopt when the plan has none. `rate`: the
+// measured one. The loop tries it only where a phase change at least doubled the rate: queues
+// sized for the old rate are then too small for the new (a cache's replay).
 struct QueueTrial {
   std::vector<pipeline::KnobChange> changes;
   std::string reason;
