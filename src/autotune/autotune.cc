@@ -406,16 +406,19 @@ class AutotunerImpl {
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
       // Queues sized for a rate half the new one or less are too small for it.
-      const bool rose = phase_change && rate >= kQueueRise * last_rate_;
+      const double before = last_rate_;
+      const bool rose = phase_change && rate >= kQueueRise * before;
       if (phase_change) {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
-        probed_.clear();  // and what failed in the old one may work now
+        // What failed in the old phase may work in the new one, if the rate moved as far as
+        // the gap that calls for a probe; a smaller move would re-try it on the noise.
+        if (std::abs(rate - before) > kProbeGap * before) probed_.clear();
         retunes_.push_back(
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
       }
-      if (!(rose && TryQueues(plan, now, rate, se))) TryProbe(a, now, rate, se);
+      if (!(rose && TryQueues(plan, before, now, rate, se))) TryProbe(a, now, rate, se);
       return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -440,9 +443,9 @@ class AutotunerImpl {
 
   // The queues a plan grows without a predicted gain, as a trial (internal::QueueGrowth).
   // Returns true when the trial started.
-  bool TryQueues(const tuner::Plan& plan, double now, double rate, double se) {
+  bool TryQueues(const tuner::Plan& plan, double before, double now, double rate, double se) {
     const std::optional<internal::QueueTrial> grow =
-        internal::QueueGrowth(plan, rate, opt_.min_gain);
+        internal::QueueGrowth(plan, before, rate, opt_.min_gain);
     if (!grow) return false;
     return StartProbe(grow->changes, grow->reason, /*must_gain=*/false, now, rate, se);
   }

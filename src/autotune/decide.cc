@@ -101,7 +101,8 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
   return std::nullopt;
 }
 
-std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, double min_gain) {
+std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, double rate,
+                                      double min_gain) {
   QueueTrial t;
   std::vector<std::string> grown;
   for (const tuner::Change& c : plan.changes) {
@@ -110,14 +111,17 @@ std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, doub
     grown.push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
   }
   if (t.changes.empty()) return std::nullopt;
+  const std::string noun = Plural(plan.output_noun);
+  const bool many = grown.size() > 1;
   t.reason = fmt::format(
-      "the plan sizes the queue{} of {} for the variability it measured at {} {}/s; the model "
-      "gives a hand-off no cost, so a larger queue raises no predicted rate and the plan ({} "
-      "{}/s) promises less than the {}% gain. A trial outside the model: the queue{} grow{} as "
-      "planned, within the memory budget, and stay unless the rate falls by more than the noise",
-      grown.size() > 1 ? "s" : "", fmt::join(grown, ", "), Num(rate), Plural(plan.output_noun),
-      Num(plan.predicted_outputs_per_s), Plural(plan.output_noun), Num(100 * min_gain),
-      grown.size() > 1 ? "s" : "", grown.size() > 1 ? "" : "s");
+      "the rate rose from {} to {} {}/s, and the plan for it grows the queue{} of {}, each sized "
+      "for the variability of its stage's output at the planned {} {}/s; the model gives a "
+      "hand-off no cost, so a larger queue raises no predicted rate and the plan promises less "
+      "than the {}% gain. A trial outside the model: the queue{} grow{} as planned, within the "
+      "memory budget, and stay unless the rate falls by more than the noise",
+      Num(before), Num(rate), noun, many ? "s" : "", fmt::join(grown, ", "),
+      Num(plan.predicted_outputs_per_s), noun, Num(100 * min_gain), many ? "s" : "",
+      many ? "" : "s");
   return t;
 }
 

@@ -92,7 +92,7 @@ TEST(DecideTest, TheQueuesAPlanAtLeastDoublesAreTriedTogetherOutsideTheModel) {
                   {"crop", "buffer_size", 13, 18},
                   {"resize", "parallelism", 1, 2},
                   {"batch", "buffer_size", 0, 2}};
-  std::optional<internal::QueueTrial> q = internal::QueueGrowth(plan, 355, 0.05);
+  std::optional<internal::QueueTrial> q = internal::QueueGrowth(plan, 15, 355, 0.05);
   ASSERT_TRUE(q.has_value());
   ASSERT_EQ(q->changes.size(), 2u);
   EXPECT_EQ(q->changes[0].stage, "flip");
@@ -101,11 +101,12 @@ TEST(DecideTest, TheQueuesAPlanAtLeastDoublesAreTriedTogetherOutsideTheModel) {
   EXPECT_EQ(q->changes[1].stage, "batch");
   EXPECT_EQ(q->changes[1].to, 2);
   EXPECT_THAT(q->reason, HasSubstr("'flip' 16 to 64, 'batch' 0 to 2"));
-  EXPECT_THAT(q->reason, HasSubstr("355 batches/s"));
+  EXPECT_THAT(q->reason, HasSubstr("rose from 15 to 355 batches/s"));
+  EXPECT_THAT(q->reason, HasSubstr("planned 366 batches/s"));
   EXPECT_THAT(q->reason, HasSubstr("less than the 5% gain"));
   // Growth short of double, or a queue of one from none: no trial.
   plan.changes = {{"crop", "buffer_size", 13, 18}, {"batch", "buffer_size", 0, 1}};
-  EXPECT_FALSE(internal::QueueGrowth(plan, 355, 0.05).has_value());
+  EXPECT_FALSE(internal::QueueGrowth(plan, 15, 355, 0.05).has_value());
 }
 
 // A trace of one pipeline sampled every 0.1 s for 4 s, emitting `per_sample(k)` outputs in

@@ -107,14 +107,15 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
 // that mostly resizes queues never clears the minimum gain. The plan's buffer_size changes that
 // at least double a queue (from 0: to 2 or more) are tried together, kept unless the rate falls
 // beyond the noise (KeepTrial): a queue holds only memory, within the budget the plan keeps, and
-// a gain of a tenth is within one window's noise. nullopt when the plan has none. `rate`: the
-// measured one. The loop tries it only where a phase change at least doubled the rate: queues
-// sized for the old rate are then too small for the new (a cache's replay).
+// a gain of a tenth is within one window's noise. nullopt when the plan has none. The loop tries
+// it only where a phase change at least doubled the rate (from `before` to `rate`): queues sized
+// for the old rate are then too small for the new (a cache's replay).
 struct QueueTrial {
   std::vector<pipeline::KnobChange> changes;
   std::string reason;
 };
-std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double rate, double min_gain);
+std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, double rate,
+                                      double min_gain);
 
 // A probe's trial is kept only if it measured more than the noise above the rate before it.
 bool KeepProbe(double before, double measured, double noise);
