@@ -32,13 +32,6 @@ namespace {
 constexpr double kSettleSeconds = 0.5;
 // How long an Apply waits for decreases before making increases.
 constexpr double kApplySettleSeconds = 1.0;
-// The model's bound this far above the measured rate (at least; three times the noise floor or
-// the window's standard error if more)
-// calls for a trial outside the model (internal::ProbeChange).
-constexpr double kProbeGap = 0.15;
-// A phase change whose rate rose this many times calls for the plan's queue growth
-// (internal::QueueGrowth) when no plan promises a gain: in the window that finds it, once.
-constexpr double kQueueRise = 2;
 // The longest a cache's insertion and recording (two epochs) may hold the knobs.
 constexpr double kMaxCacheHoldSeconds = 10;
 
@@ -405,20 +398,18 @@ class AutotunerImpl {
     tuner::Plan plan = tuner::Tune(a, p, Options(t, doc, 1));
     const std::vector<pipeline::KnobChange> changes = internal::LiveChanges(plan);
     if (changes.empty() || plan.speedup <= 1 + opt_.min_gain) {
-      // Queues sized for a rate half the new one or less are too small for it.
       const double before = last_rate_;
-      const bool rose = phase_change && rate >= kQueueRise * before;
+      const internal::PhaseMove move =
+          phase_change ? internal::AfterPhaseChange(before, rate) : internal::PhaseMove{};
       if (phase_change) {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
-        // What failed in the old phase may work in the new one, if the rate moved as far as
-        // the gap that calls for a probe; a smaller move would re-try it on the noise.
-        if (std::abs(rate - before) > kProbeGap * before) probed_.clear();
+        if (move.reprobe) probed_.clear();
         retunes_.push_back(
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
       }
-      if (!(rose && TryQueues(plan, before, now, rate, se))) TryProbe(a, now, rate, se);
+      if (!(move.queues && TryQueues(plan, before, now, rate, se))) TryProbe(a, now, rate, se);
       return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -435,7 +426,7 @@ class AutotunerImpl {
   // A trial outside the model (internal::ProbeChange), measured and kept or undone as any.
   void TryProbe(const analyzer::Analysis& a, double now, double rate, double se) {
     const std::optional<internal::Probe> probe = internal::ProbeChange(
-        a, probed_, std::max({kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
+        a, probed_, std::max({internal::kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
     if (!probe) return;
     probed_.insert(probe->change.stage);  // once per stage and phase
     StartProbe({probe->change}, probe->reason, /*must_gain=*/true, now, rate, se);

@@ -125,6 +125,13 @@ std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, do
   return t;
 }
 
+PhaseMove AfterPhaseChange(double before, double rate) {
+  PhaseMove m;
+  m.queues = rate >= kQueueRise * before;
+  m.reprobe = std::abs(rate - before) > kProbeGap * before;
+  return m;
+}
+
 double Calibrate(double factor, double predicted, double measured) {
   if (!(predicted > 0) || !(measured > 0)) return factor;
   return 0.5 * factor + 0.5 * (measured / predicted);

@@ -109,6 +109,24 @@ TEST(DecideTest, TheQueuesAPlanAtLeastDoublesAreTriedTogetherOutsideTheModel) {
   EXPECT_FALSE(internal::QueueGrowth(plan, 15, 355, 0.05).has_value());
 }
 
+TEST(DecideTest, APhaseChangeOpensQueuesWhenTheRateDoubledAndProbesWhenItMovedFar) {
+  // A cache's replay (15 -> 355 batches/s): both.
+  internal::PhaseMove m = internal::AfterPhaseChange(15, 355);
+  EXPECT_TRUE(m.queues);
+  EXPECT_TRUE(m.reprobe);
+  // A bursty text rate's swing past the noise (14880 -> 14080 lines/s): neither.
+  m = internal::AfterPhaseChange(14880, 14080);
+  EXPECT_FALSE(m.queues);
+  EXPECT_FALSE(m.reprobe);
+  // A fall of 40 % (6283 -> 3801): probes again, no queue growth; so does a rise short of double.
+  m = internal::AfterPhaseChange(6283, 3801);
+  EXPECT_FALSE(m.queues);
+  EXPECT_TRUE(m.reprobe);
+  m = internal::AfterPhaseChange(100, 190);
+  EXPECT_FALSE(m.queues);
+  EXPECT_TRUE(m.reprobe);
+}
+
 // A trace of one pipeline sampled every 0.1 s for 4 s, emitting `per_sample(k)` outputs in
 // sample k.
 trace::Trace CountedTrace(const std::function<int64_t(size_t)>& per_sample) {

@@ -117,6 +117,24 @@ struct QueueTrial {
 std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, double rate,
                                       double min_gain);
 
+// The model's bound this far above the measured rate (at least; three times the noise floor or
+// the window's standard error if more) calls for a trial outside the model (ProbeChange).
+inline constexpr double kProbeGap = 0.15;
+// A phase change whose rate rose this many times calls for the plan's queue growth (QueueGrowth).
+inline constexpr double kQueueRise = 2;
+
+// What a phase change from `before` to `rate` (outputs/s) opens, when no plan promises a gain:
+// - queues: the rate at least doubled (kQueueRise), so queues sized for the old one are too small
+//   for it: try the plan's queue growth (QueueGrowth), in this window only;
+// - reprobe: the rate moved by more than kProbeGap, as far as the gap that calls for a probe, so
+//   what a probe undid in the old phase may be tried again; a smaller move past the noise would
+//   re-try it on the noise (a bursty text rate swings by 5-8 % with nothing changed).
+struct PhaseMove {
+  bool queues = false;
+  bool reprobe = false;
+};
+PhaseMove AfterPhaseChange(double before, double rate);
+
 // A probe's trial is kept only if it measured more than the noise above the rate before it.
 bool KeepProbe(double before, double measured, double noise);
 
