@@ -103,6 +103,12 @@ class AutotunerImpl {
     double before_se = 0;    // the relative standard error of `before` (internal::WindowNoise)
     bool must_gain = false;  // kept only if it gained beyond the noise (KeepProbe), else unless
                              // it lost beyond it (KeepTrial)
+    double from = 0;         // where its first measured window began
+    // Measured once more (internal::MeasureProbeAgain), over the window from `from`, after a
+    // first window that read `first` outputs/s, within `first_noise` of `before`.
+    bool again = false;
+    double first = 0;
+    double first_noise = 0;
   };
   // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
   // the one after that, when its rate is measured.
@@ -157,7 +163,9 @@ class AutotunerImpl {
 
   void Decide(const trace::Trace& t, const trace::PipelineTrace& pt, double now) {
     const trace::PipelineTrace* p = &pt;
-    const double from = std::max(window_start_, now - opt_.interval);
+    // An inconclusive probe is measured over both its windows.
+    const double from =
+        trial_ && trial_->again ? trial_->from : std::max(window_start_, now - opt_.interval);
     analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
     const double se = internal::WindowNoise(t, *p, from);
@@ -338,6 +346,21 @@ class AutotunerImpl {
       calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
     }
     const double noise = internal::NoiseBetween(trial_->before_se, se, opt_.noise);
+    if (trial_->must_gain && !trial_->again &&
+        internal::MeasureProbeAgain(trial_->before, rate, noise)) {
+      trial_->again = true;
+      trial_->first = rate;
+      trial_->first_noise = noise;
+      window_start_ = now;  // the next look is one interval on; it measures from trial_->from
+      return;
+    }
+    if (trial_->again) {
+      r.reason += fmt::format(
+          "; its first window measured {} outputs/s, {}% above the {} before it, within the {}% "
+          "noise: inconclusive, so it was measured again over {} s from {} s",
+          Num(trial_->first), Num(100 * (trial_->first / trial_->before - 1)), Num(trial_->before),
+          Num(100 * trial_->first_noise), Num(now - trial_->from), Num(trial_->from));
+    }
     const bool keep = trial_->must_gain ? internal::KeepProbe(trial_->before, rate, noise)
                                         : internal::KeepTrial(trial_->before, rate, noise);
     last_rate_ = keep ? rate : trial_->before;
@@ -462,6 +485,7 @@ class AutotunerImpl {
     trial_ =
         Trial{retunes_.size() - 1, internal::Undo(*applied), rate, /*probe=*/true, se, must_gain};
     window_start_ = now + kSettleSeconds;
+    trial_->from = window_start_;
     Publish();
     return true;
   }

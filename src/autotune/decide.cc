@@ -72,6 +72,10 @@ bool KeepProbe(double before, double measured, double noise) {
   return measured > before * (1 + noise);
 }
 
+bool MeasureProbeAgain(double before, double measured, double noise) {
+  return measured > before && !KeepProbe(before, measured, noise);
+}
+
 std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
                                  double gap, double calibration) {
   const double measured = a.measured_outputs_per_s;

@@ -43,6 +43,13 @@ TEST(DecideTest, AProbeIsKeptOnlyIfItGainedMoreThanTheNoise) {
   EXPECT_FALSE(internal::KeepProbe(100, 90, 0.04));
 }
 
+TEST(DecideTest, AProbesGainWithinTheNoiseIsMeasuredAgainAndALossIsNot) {
+  EXPECT_TRUE(internal::MeasureProbeAgain(18.9, 20.0, 0.11));   // +6 % within an 11 % noise
+  EXPECT_FALSE(internal::MeasureProbeAgain(18.9, 23.0, 0.11));  // beyond it: kept at once
+  EXPECT_FALSE(internal::MeasureProbeAgain(18.9, 18.9, 0.11));  // no gain: undone at once
+  EXPECT_FALSE(internal::MeasureProbeAgain(18.9, 17.0, 0.11));
+}
+
 // A window in which the model's bound is `bound` and the rate `measured`; the stages' bounds are
 // listed tightest first, after a CPU bound.
 analyzer::Analysis GapWindow(double bound, double measured) {

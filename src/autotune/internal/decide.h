@@ -138,6 +138,13 @@ PhaseMove AfterPhaseChange(double before, double rate);
 // A probe's trial is kept only if it measured more than the noise above the rate before it.
 bool KeepProbe(double before, double measured, double noise);
 
+// A probe whose first window measured a gain within the noise (above the rate before it, by no
+// more than `noise`) is inconclusive rather than lost: the loop measures it once more, over both
+// windows together (a window twice as long has a smaller standard error, so a smaller noise),
+// before it keeps or undoes it. A one-window trial of a low-rate pipeline (20 batches/s) reads
+// a 20 % gain as 6 % often enough to undo the worker that gives it.
+bool MeasureProbeAgain(double before, double measured, double noise);
+
 // The changes that undo `applied` (those that took effect or wait for the epoch boundary).
 std::vector<pipeline::KnobChange> Undo(const std::vector<pipeline::AppliedChange>& applied);
 
