@@ -427,12 +427,16 @@ class AutotunerImpl {
       if (phase_change) {
         last_rate_ = rate;  // the new phase needs no change the model sees
         last_se_ = se;
-        if (move.reprobe) probed_.clear();
+        if (move.reprobe) {
+          probed_.clear();
+          queues_probed_ = false;
+        }
         retunes_.push_back(
             internal::RecordReplan(now, reason, plan, rate, calibration_, opt_.min_gain));
         Publish();
       }
-      if (!(move.queues && TryQueues(plan, before, now, rate, se))) TryProbe(a, now, rate, se);
+      if (!(move.queues && TryQueues(plan, before, now, rate, se)))
+        TryProbe(a, plan, now, rate, se);
       return {};
     }
     const std::optional<uint64_t> id = LiveId(name_);
@@ -446,13 +450,23 @@ class AutotunerImpl {
     return changes;
   }
 
-  // A trial outside the model (internal::ProbeChange), measured and kept or undone as any.
-  void TryProbe(const analyzer::Analysis& a, double now, double rate, double se) {
-    const std::optional<internal::Probe> probe = internal::ProbeChange(
-        a, probed_, std::max({internal::kProbeGap, 3 * opt_.noise, 3 * se}), calibration_);
-    if (!probe) return;
-    probed_.insert(probe->change.stage);  // once per stage and phase
-    StartProbe({probe->change}, probe->reason, /*must_gain=*/true, now, rate, se);
+  // A trial outside the model: a worker (internal::ProbeChange), else the plan's queues
+  // (internal::QueueProbe), measured and kept or undone as any.
+  void TryProbe(const analyzer::Analysis& a, const tuner::Plan& plan, double now, double rate,
+                double se) {
+    const double gap = std::max({internal::kProbeGap, 3 * opt_.noise, 3 * se});
+    if (const std::optional<internal::Probe> probe =
+            internal::ProbeChange(a, probed_, gap, calibration_)) {
+      probed_.insert(probe->change.stage);  // once per stage and phase
+      StartProbe({probe->change}, probe->reason, /*must_gain=*/true, now, rate, se);
+      return;
+    }
+    if (queues_probed_) return;
+    const std::optional<internal::QueueTrial> grow =
+        internal::QueueProbe(a, plan, gap, calibration_);
+    if (!grow) return;
+    queues_probed_ = true;  // once per phase
+    StartProbe(grow->changes, grow->reason, /*must_gain=*/true, now, rate, se);
   }
 
   // The queues a plan grows without a predicted gain, as a trial (internal::QueueGrowth).
@@ -522,6 +536,7 @@ class AutotunerImpl {
   double calibration_ = 1;    // measured / predicted, learned from trials
   std::optional<Trial> trial_;
   std::set<std::string> probed_;  // stages tried outside the model in this phase
+  bool queues_probed_ = false;    // the plan's queues tried outside the model in this phase
   std::optional<Cache> cache_;
   std::optional<internal::HillClimber> hill_;
   std::vector<trace::Retune> retunes_;

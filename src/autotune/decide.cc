@@ -76,8 +76,12 @@ bool MeasureProbeAgain(double before, double measured, double noise) {
   return measured > before && !KeepProbe(before, measured, noise);
 }
 
-std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
-                                 double gap, double calibration) {
+namespace {
+
+// "the model's bound at these knobs, B/s (calibrated), is G% above the M measured", when the
+// bound (scaled by `calibration`) is more than `gap` above the measured rate; nullopt otherwise.
+std::optional<std::string> FarAboveTheRate(const analyzer::Analysis& a, double gap,
+                                           double calibration) {
   const double measured = a.measured_outputs_per_s;
   const double bound = a.predicted_outputs_per_s;
   if (!(measured > 0) || !(bound * calibration > measured * (1 + gap))) return std::nullopt;
@@ -85,6 +89,29 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
                                      ? ""
                                      : fmt::format(" ({} calibrated: {} {}/s)", Num(calibration),
                                                    Num(bound * calibration), Plural(a.output_noun));
+  return fmt::format("the model's bound at these knobs, {} {}/s{}, is {}% above the {} measured",
+                     Num(bound), Plural(a.output_noun), calibrated,
+                     Num(100 * (bound * calibration / measured - 1)), Num(measured));
+}
+
+// The buffer_size changes of `plan` that at least double a queue (from 0: to 2 or more), and
+// "'stage' from to to" for each; the changes are empty when there are none.
+QueueTrial GrownQueues(const tuner::Plan& plan, std::vector<std::string>* grown) {
+  QueueTrial t;
+  for (const tuner::Change& c : plan.changes) {
+    if (c.knob != config::kKnobBufferSize || c.to < 2 * std::max<int64_t>(c.from, 1)) continue;
+    t.changes.push_back({c.stage, c.knob, c.to});
+    grown->push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
+  }
+  return t;
+}
+
+}  // namespace
+
+std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std::string>& tried,
+                                 double gap, double calibration) {
+  const std::optional<std::string> far = FarAboveTheRate(a, gap, calibration);
+  if (!far) return std::nullopt;
   for (const analyzer::Limit& l : a.limits) {  // the tightest first
     if (l.kind != analyzer::LimitKind::kStage || tried.contains(l.stage)) continue;
     for (const analyzer::StageAnalysis& s : a.stages) {
@@ -92,13 +119,10 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
       Probe p;
       p.change = {s.name, std::string(config::kKnobParallelism), 2};
       p.reason = fmt::format(
-          "the model's bound at these knobs, {} {}/s{}, is {}% above the {} measured: something "
-          "it does not model limits the pipeline, and no plan it solves promises a gain. A trial "
-          "outside the model: stage '{}', the tightest stage bound ({} {}/s), gets a second "
-          "worker, kept only if the rate rises by more than the noise",
-          Num(bound), Plural(a.output_noun), calibrated,
-          Num(100 * (bound * calibration / measured - 1)), Num(measured), s.name,
-          Num(l.outputs_per_s), Plural(a.output_noun));
+          "{}: something it does not model limits the pipeline, and no plan it solves promises a "
+          "gain. A trial outside the model: stage '{}', the tightest stage bound ({} {}/s), gets "
+          "a second worker, kept only if the rate rises by more than the noise",
+          *far, s.name, Num(l.outputs_per_s), Plural(a.output_noun));
       return p;
     }
   }
@@ -107,13 +131,8 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
 
 std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, double rate,
                                       double min_gain) {
-  QueueTrial t;
   std::vector<std::string> grown;
-  for (const tuner::Change& c : plan.changes) {
-    if (c.knob != config::kKnobBufferSize || c.to < 2 * std::max<int64_t>(c.from, 1)) continue;
-    t.changes.push_back({c.stage, c.knob, c.to});
-    grown.push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
-  }
+  QueueTrial t = GrownQueues(plan, &grown);
   if (t.changes.empty()) return std::nullopt;
   const std::string noun = Plural(plan.output_noun);
   const bool many = grown.size() > 1;
@@ -126,6 +145,24 @@ std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, do
       Num(before), Num(rate), noun, many ? "s" : "", fmt::join(grown, ", "),
       Num(plan.predicted_outputs_per_s), noun, Num(100 * min_gain), many ? "s" : "",
       many ? "" : "s");
+  return t;
+}
+
+std::optional<QueueTrial> QueueProbe(const analyzer::Analysis& a, const tuner::Plan& plan,
+                                     double gap, double calibration) {
+  const std::optional<std::string> far = FarAboveTheRate(a, gap, calibration);
+  if (!far) return std::nullopt;
+  std::vector<std::string> grown;
+  QueueTrial t = GrownQueues(plan, &grown);
+  if (t.changes.empty()) return std::nullopt;
+  const bool many = grown.size() > 1;
+  t.reason = fmt::format(
+      "{}: something it does not model limits the pipeline, no plan it solves promises a gain, "
+      "and no stage is left to try with a second worker. The plan grows the queue{} of {}; a "
+      "producer that finds its queue full waits for the consumer to take an element, a wake-up "
+      "per hand-off the model does not price. A trial outside the model: the queue{} grow{} as "
+      "planned, within the memory budget, kept only if the rate rises by more than the noise",
+      *far, many ? "s" : "", fmt::join(grown, ", "), many ? "s" : "", many ? "" : "s");
   return t;
 }
 

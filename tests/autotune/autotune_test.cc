@@ -116,6 +116,31 @@ TEST(DecideTest, TheQueuesAPlanAtLeastDoublesAreTriedTogetherOutsideTheModel) {
   EXPECT_FALSE(internal::QueueGrowth(plan, 15, 355, 0.05).has_value());
 }
 
+TEST(DecideTest, WithNoStageLeftForAWorkerTheQueuesThePlanGrowsAreProbed) {
+  // Every stage already has workers (or cannot have them): no worker probe is left.
+  analyzer::Analysis a = GapWindow(17647, 11775);
+  for (analyzer::StageAnalysis& s : a.stages) s.parallelism = s.parallelizable ? 2 : 1;
+  EXPECT_FALSE(internal::ProbeChange(a, {}, 0.15).has_value());
+  tuner::Plan plan;
+  plan.output_noun = "batch";
+  plan.changes = {{"tokenize", "buffer_size", 0, 64},
+                  {"prefetch", "buffer_size", 1, 64},
+                  {"shuffle", "buffer_size", 40, 64}};
+  std::optional<internal::QueueTrial> q = internal::QueueProbe(a, plan, 0.15);
+  ASSERT_TRUE(q.has_value());
+  ASSERT_EQ(q->changes.size(), 2u);
+  EXPECT_EQ(q->changes[0].stage, "tokenize");
+  EXPECT_EQ(q->changes[1].stage, "prefetch");
+  EXPECT_EQ(q->changes[1].to, 64);
+  EXPECT_THAT(q->reason, HasSubstr("17647 batches/s, is 49.9% above the 11775 measured"));
+  EXPECT_THAT(q->reason, HasSubstr("'tokenize' 0 to 64, 'prefetch' 1 to 64"));
+  // The model's bound within the gap of the rate: the model accounts for it, no trial.
+  EXPECT_FALSE(internal::QueueProbe(GapWindow(12500, 11775), plan, 0.15).has_value());
+  // A plan that grows no queue to twice its size: nothing to try.
+  plan.changes = {{"shuffle", "buffer_size", 40, 64}};
+  EXPECT_FALSE(internal::QueueProbe(a, plan, 0.15).has_value());
+}
+
 TEST(DecideTest, APhaseChangeOpensQueuesWhenTheRateDoubledAndProbesWhenItMovedFar) {
   // A cache's replay (15 -> 355 batches/s): both.
   internal::PhaseMove m = internal::AfterPhaseChange(15, 355);
