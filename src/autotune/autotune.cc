@@ -104,11 +104,13 @@ class AutotunerImpl {
     bool must_gain = false;  // kept only if it gained beyond the noise (KeepProbe), else unless
                              // it lost beyond it (KeepTrial)
     double from = 0;         // where its first measured window began
-    // Measured once more (internal::MeasureProbeAgain), over the window from `from`, after a
-    // first window that read `first` outputs/s, within `first_noise` of `before`.
-    bool again = false;
-    double first = 0;
-    double first_noise = 0;
+    // Set when measured once more (internal::MeasureProbeAgain), over the window from `from`:
+    // what the first window read, within the noise of `before`.
+    struct Reading {
+      double rate = 0;
+      double noise = 0;
+    };
+    std::optional<Reading> first;
   };
   // A cache inserted at an epoch boundary: it records the epoch after `epoch` and replays from
   // the one after that, when its rate is measured.
@@ -165,7 +167,7 @@ class AutotunerImpl {
     const trace::PipelineTrace* p = &pt;
     // An inconclusive probe is measured over both its windows.
     const double from =
-        trial_ && trial_->again ? trial_->from : std::max(window_start_, now - opt_.interval);
+        trial_ && trial_->first ? trial_->from : std::max(window_start_, now - opt_.interval);
     analyzer::Analysis a = internal::AnalyzeWindow(t, from, name_, opt_.cores);
     const double rate = a.measured_outputs_per_s;
     const double se = internal::WindowNoise(t, *p, from);
@@ -346,20 +348,18 @@ class AutotunerImpl {
       calibration_ = internal::Calibrate(calibration_, r.predicted_outputs_per_s, rate);
     }
     const double noise = internal::NoiseBetween(trial_->before_se, se, opt_.noise);
-    if (trial_->must_gain && !trial_->again &&
+    if (trial_->must_gain && !trial_->first &&
         internal::MeasureProbeAgain(trial_->before, rate, noise)) {
-      trial_->again = true;
-      trial_->first = rate;
-      trial_->first_noise = noise;
+      trial_->first = Trial::Reading{rate, noise};
       window_start_ = now;  // the next look is one interval on; it measures from trial_->from
       return;
     }
-    if (trial_->again) {
+    if (const std::optional<Trial::Reading>& first = trial_->first) {
       r.reason += fmt::format(
           "; its first window measured {} outputs/s, {}% above the {} before it, within the {}% "
           "noise: inconclusive, so it was measured again over {} s from {} s",
-          Num(trial_->first), Num(100 * (trial_->first / trial_->before - 1)), Num(trial_->before),
-          Num(100 * trial_->first_noise), Num(now - trial_->from), Num(trial_->from));
+          Num(first->rate), Num(100 * (first->rate / trial_->before - 1)), Num(trial_->before),
+          Num(100 * first->noise), Num(now - trial_->from), Num(trial_->from));
     }
     const bool keep = trial_->must_gain ? internal::KeepProbe(trial_->before, rate, noise)
                                         : internal::KeepTrial(trial_->before, rate, noise);

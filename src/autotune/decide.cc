@@ -94,16 +94,26 @@ std::optional<std::string> FarAboveTheRate(const analyzer::Analysis& a, double g
                      Num(100 * (bound * calibration / measured - 1)), Num(measured));
 }
 
-// The buffer_size changes of `plan` that at least double a queue (from 0: to 2 or more), and
-// "'stage' from to to" for each; the changes are empty when there are none.
-QueueTrial GrownQueues(const tuner::Plan& plan, std::vector<std::string>* grown) {
-  QueueTrial t;
+// The buffer_size changes of `plan` that at least double a queue (from 0: to 2 or more), with
+// how a reason names them; nullopt when there are none.
+struct DoubledQueues {
+  std::vector<pipeline::KnobChange> changes;
+  std::string queues;  // "the queue of 'a' 0 to 64", or "the queues of 'a' 0 to 64, 'b' 1 to 64"
+  std::string grow;    // "the queue grows", or "the queues grow"
+};
+std::optional<DoubledQueues> QueuesThePlanDoubles(const tuner::Plan& plan) {
+  DoubledQueues d;
+  std::vector<std::string> grown;
   for (const tuner::Change& c : plan.changes) {
     if (c.knob != config::kKnobBufferSize || c.to < 2 * std::max<int64_t>(c.from, 1)) continue;
-    t.changes.push_back({c.stage, c.knob, c.to});
-    grown->push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
+    d.changes.push_back({c.stage, c.knob, c.to});
+    grown.push_back(fmt::format("'{}' {} to {}", c.stage, c.from, c.to));
   }
-  return t;
+  if (d.changes.empty()) return std::nullopt;
+  const bool many = grown.size() > 1;
+  d.queues = fmt::format("the queue{} of {}", many ? "s" : "", fmt::join(grown, ", "));
+  d.grow = many ? "the queues grow" : "the queue grows";
+  return d;
 }
 
 }  // namespace
@@ -131,39 +141,36 @@ std::optional<Probe> ProbeChange(const analyzer::Analysis& a, const std::set<std
 
 std::optional<QueueTrial> QueueGrowth(const tuner::Plan& plan, double before, double rate,
                                       double min_gain) {
-  std::vector<std::string> grown;
-  QueueTrial t = GrownQueues(plan, &grown);
-  if (t.changes.empty()) return std::nullopt;
+  const std::optional<DoubledQueues> d = QueuesThePlanDoubles(plan);
+  if (!d) return std::nullopt;
   const std::string noun = Plural(plan.output_noun);
-  const bool many = grown.size() > 1;
-  t.reason = fmt::format(
-      "the rate rose from {} to {} {}/s, and the plan for it grows the queue{} of {}, each sized "
-      "for the variability of its stage's output at the planned {} {}/s; the model gives a "
-      "hand-off no cost, so a larger queue raises no predicted rate and the plan promises less "
-      "than the {}% gain. A trial outside the model: the queue{} grow{} as planned, within the "
-      "memory budget, and stay unless the rate falls by more than the noise",
-      Num(before), Num(rate), noun, many ? "s" : "", fmt::join(grown, ", "),
-      Num(plan.predicted_outputs_per_s), noun, Num(100 * min_gain), many ? "s" : "",
-      many ? "" : "s");
-  return t;
+  return QueueTrial{
+      d->changes,
+      fmt::format(
+          "the rate rose from {} to {} {}/s, and the plan for it grows {}, each sized for the "
+          "variability of its stage's output at the planned {} {}/s; the model gives a hand-off "
+          "no cost, so a larger queue raises no predicted rate and the plan promises less than "
+          "the {}% gain. A trial outside the model: {} as planned, within the memory budget, and "
+          "stay unless the rate falls by more than the noise",
+          Num(before), Num(rate), noun, d->queues, Num(plan.predicted_outputs_per_s), noun,
+          Num(100 * min_gain), d->grow)};
 }
 
 std::optional<QueueTrial> QueueProbe(const analyzer::Analysis& a, const tuner::Plan& plan,
                                      double gap, double calibration) {
   const std::optional<std::string> far = FarAboveTheRate(a, gap, calibration);
   if (!far) return std::nullopt;
-  std::vector<std::string> grown;
-  QueueTrial t = GrownQueues(plan, &grown);
-  if (t.changes.empty()) return std::nullopt;
-  const bool many = grown.size() > 1;
-  t.reason = fmt::format(
-      "{}: something it does not model limits the pipeline, no plan it solves promises a gain, "
-      "and no stage is left to try with a second worker. The plan grows the queue{} of {}; a "
-      "producer that finds its queue full waits for the consumer to take an element, a wake-up "
-      "per hand-off the model does not price. A trial outside the model: the queue{} grow{} as "
-      "planned, within the memory budget, kept only if the rate rises by more than the noise",
-      *far, many ? "s" : "", fmt::join(grown, ", "), many ? "s" : "", many ? "" : "s");
-  return t;
+  const std::optional<DoubledQueues> d = QueuesThePlanDoubles(plan);
+  if (!d) return std::nullopt;
+  return QueueTrial{
+      d->changes,
+      fmt::format(
+          "{}: something it does not model limits the pipeline, no plan it solves promises a "
+          "gain, and no stage is left to try with a second worker. The plan grows {}; a producer "
+          "that finds its queue full waits for the consumer to take an element, a wake-up per "
+          "hand-off the model does not price. A trial outside the model: {} as planned, within "
+          "the memory budget, kept only if the rate rises by more than the noise",
+          *far, d->queues, d->grow)};
 }
 
 PhaseMove AfterPhaseChange(double before, double rate) {
