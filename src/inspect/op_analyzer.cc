@@ -24,6 +24,14 @@ bool FollowableDefinition(CXCursor def) {
   return path.find("/include/sluice/") == std::string::npos && path.find("include/sluice/") != 0;
 }
 
+// The runtime's tensor allocator, taken like `operator new`: it hands out uninitialized memory
+// that the op then fills, and its pool's lock orders the hand-outs of buffers, not any value an
+// op computes. Followed, it would make every op that allocates a tensor stateful.
+static bool IsRuntimeAllocator(CXCursor callee) {
+  return clang_getCursorKind(callee) == CXCursor_CXXMethod && Spelling(callee) == "Allocate" &&
+         Scope(callee) == "sluice::pipeline::Tensor";
+}
+
 void OpAnalyzer::Run() {
   // Process first: what it reaches is what workers run at once (the races pass).
   for (const char* name : {"Process", "Next", "BeginEpoch"}) {
@@ -116,6 +124,7 @@ void OpAnalyzer::Follow(int id) {
     return;
   }
   CXCursor def = clang_getCursorDefinition(callee);
+  if (IsRuntimeAllocator(callee)) return;  // like operator new: not followed
   if (!clang_Cursor_isNull(def) && FollowableDefinition(def)) {
     const CXCursorKind k = clang_getCursorKind(def);
     if (k == CXCursor_FunctionDecl || k == CXCursor_CXXMethod || k == CXCursor_Constructor ||

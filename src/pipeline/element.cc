@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "pipeline/internal/tensor_pool.h"
 #include "sluice/common/error.h"
 
 namespace sluice::pipeline {
@@ -43,7 +44,7 @@ Tensor Tensor::Allocate(DType dtype, std::vector<int64_t> shape) {
     if (d < 0) Fail("tensor shape has a negative dimension: {}", t.Describe());
   }
   // Uninitialized storage: the op that allocates fills every byte.
-  t.buffer_ = std::make_shared_for_overwrite<uint8_t[]>(std::max<size_t>(t.byte_size(), 1));
+  t.buffer_ = internal::TensorPool::Global().Get(t.byte_size());
   return t;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "sluice/common/error.h"
+#include "sluice/common/memory.h"
 
 namespace sluice::tuner::internal {
 namespace {
@@ -62,6 +63,7 @@ void SetBudgets(Model& m, const Analysis& a, const TuneOptions& o) {
     const double free = static_cast<double>(a.memory_bytes - a.rss_bytes);
     m.memory_budget = a.memory_bytes > 0 ? std::max(free, 0.0) / 2 : 1e9;
   }
+  m.reserved = static_cast<double>(kTensorPoolIdleBytes);
   m.step = std::max(0.0, a.consumer_step_seconds);
   m.other_cpu = a.other_cpu_demand;  // may be slightly negative; Predict uses it as is
   m.disk_bytes = a.disk_bytes_per_output;
@@ -123,7 +125,7 @@ void OfferCaches(Model& m, const Analysis& a, const trace::PipelineTrace& p, con
     if (many_epochs && deterministic_so_far && !epoch_elements.empty() && i >= below) {
       sm.cache_elements = epoch_elements[i];
       sm.cache_bytes = epoch_elements[i] * a.stages[i].bytes_per_element;
-      sm.cache_ok = sm.cache_bytes > 0 && sm.cache_bytes <= m.memory_budget;
+      sm.cache_ok = sm.cache_bytes > 0 && sm.cache_bytes + m.reserved <= m.memory_budget;
     }
   }
 }

@@ -55,6 +55,8 @@ struct Model {
   double other_cpu = 0;
   double cores = 0;
   double memory_budget = 0;
+  // Of the budget, what the runtime holds whatever the knobs (kTensorPoolIdleBytes).
+  double reserved = 0;
   double disk_bytes = 0;     // per output
   double disk_bps = 0;       // bytes/s; 0: no bound
   size_t reader = 0;         // the first stage reading storage

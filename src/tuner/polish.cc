@@ -190,7 +190,7 @@ int Threads(const Knobs& knobs) {
 }
 
 double Memory(const Model& m, const Knobs& knobs) {
-  double bytes = 0;
+  double bytes = m.reserved;
   for (size_t i = 0; i < knobs.stages.size(); ++i) {
     const analyzer::StageKnobs& k = knobs.stages[i];
     if (k.parallelism > 1 || k.buffer_size > 0) {

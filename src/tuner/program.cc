@@ -203,7 +203,7 @@ void AddBudgetRows(Lp& lp, const Model& m, const Columns& c) {
     mem.Add(c.b[i], m.stages[i].bytes / 1e6).Add(c.q[i], m.stages[i].worker_bytes / 1e6);
     if (c.y[i]) mem.Add(c.y[i], m.stages[i].cache_bytes / 1e6);
   }
-  lp.AddUpper(mem, m.memory_budget / 1e6);
+  lp.AddUpper(mem, (m.memory_budget - m.reserved) / 1e6);
 }
 
 // Builds the MILP described at the top of this file; the objective is set by the caller.
@@ -236,7 +236,7 @@ Solution ReadSolution(const Lp& lp, const Model& m, const Columns& c) {
 // The least memory the program can use: the queue element and the worker's element of every
 // stage that must stay async.
 double MinimumMemory(const Model& m, std::vector<std::string>& holders, const Analysis& a) {
-  double bytes = 0;
+  double bytes = m.reserved;
   for (size_t i = 0; i < m.stages.size(); ++i) {
     const StageModel& s = m.stages[i];
     if (s.fixed_async || (m.input_bound && i + 1 == m.stages.size())) {
@@ -262,9 +262,10 @@ double MinimumMemory(const Model& m, std::vector<std::string>& holders, const An
     }
     Fail(
         "tune '{}': memory budget {} is below what the pipeline's buffers need: {} (stage{} {} "
-        "keep{} at least one queued element and what one worker holds); raise --memory",
+        "keep{} at least one queued element and what one worker holds, and the runtime keeps "
+        "up to {} of freed tensor buffers for reuse); raise --memory",
         a.pipeline, Bytes(m.memory_budget), Bytes(need), holders.size() == 1 ? "" : "s", who,
-        holders.size() == 1 ? "s" : "");
+        holders.size() == 1 ? "s" : "", Bytes(m.reserved));
   }
   Fail("tune '{}': no configuration meets the budgets ({} cores, {} of memory)", a.pipeline,
        Num(m.cores), Bytes(m.memory_budget));

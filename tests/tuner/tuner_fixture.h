@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "sluice/analyzer/analysis.h"
+#include "sluice/common/memory.h"
 #include "sluice/trace/trace.h"
 #include "sluice/tuner/tuner.h"
 
@@ -104,9 +105,10 @@ class TunerTest : public ::testing::Test {
                      analyzer::Predict(analysis_, plan.knobs, r).outputs_per_s);
   }
 
-  // Queue and in-flight memory of the chosen knobs (docs/model.md "Memory"), plus the cache.
+  // Queue and in-flight memory of the chosen knobs (docs/tuner.md), plus the cache and the
+  // runtime's tensor pool.
   double MemoryOf(const Plan& plan) const {
-    double bytes = 0;
+    double bytes = static_cast<double>(kTensorPoolIdleBytes);
     for (size_t i = 0; i < plan.knobs.stages.size(); ++i) {
       const analyzer::StageKnobs& k = plan.knobs.stages[i];
       if (k.parallelism > 1 || k.buffer_size > 0) {

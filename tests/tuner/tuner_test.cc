@@ -250,7 +250,7 @@ TEST_F(TunerTest, NoCacheIsOfferedAtOrAboveAnExistingOne) {
 // Bursty output (per-sample increments alternate 5 and 15: CV 0.5) asks for long queues; the
 // memory budget caps them, and the queued and in-flight elements never exceed it.
 TEST_F(TunerTest, MemoryBudgetIsNeverExceeded) {
-  for (const int64_t budget : {40'000'000LL, 60'000'000LL, 200'000'000LL, 2'000'000'000LL}) {
+  for (const int64_t budget : {60'000'000LL, 80'000'000LL, 200'000'000LL, 2'000'000'000LL}) {
     Build({{.name = "src", .op = "generate", .wall = 0.0001, .bytes = 1'000'000},
            {.name = "decode",
             .op = "decode_jpeg",
@@ -301,13 +301,15 @@ TEST_F(TunerTest, InfeasibleBudgetsGiveAClearError) {
         0.001);
   TuneOptions options;
   options.memory_bytes = 10'000'000;
-  // The input-bound job's prefetch keeps 2 queued batches and 1 in its worker: 36 MB.
+  // The input-bound job's prefetch keeps 2 queued batches and 1 in its worker: 36 MB, and the
+  // runtime's tensor pool up to 16.8 MB.
   try {
     Tune(analysis_, pipeline_, options);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("memory budget 10 MB is below what the pipeline's buffers "
-                                    "need: 36 MB"));
+                                    "need: 52.8 MB"));
+    EXPECT_THAT(e.what(), HasSubstr("16.8 MB of freed tensor buffers"));
     EXPECT_THAT(e.what(), HasSubstr("'prefetch'"));
   }
   options.memory_bytes.reset();
