@@ -104,7 +104,10 @@ TEST_F(TracerTest, InProcessTraceCountsEveryElement) {
   EXPECT_EQ(p.consumer.next_calls, 50);
   EXPECT_TRUE(p.stages[1].parallelizable);
   EXPECT_EQ(p.stages[1].parallelism, 2);
-  EXPECT_NEAR(p.stages[1].cpu_seconds, 0.2, 0.02);
+  // The 0.2 s burned, and not much more: hand-offs and clock reads add up to 11 % under
+  // ThreadSanitizer on two loaded cores.
+  EXPECT_GE(p.stages[1].cpu_seconds, 0.18);
+  EXPECT_LE(p.stages[1].cpu_seconds, 0.25);
   // Series: one value per sample, cumulative, ending at the totals.
   const size_t n = t.series.t.size() - p.first_index;
   ASSERT_GE(t.series.t.size(), 2u);
